@@ -1,0 +1,369 @@
+//! `OptimizerConfig`: every threshold the engine uses, with documented defaults.
+//!
+//! The record is declared once, through `optimizer_config!`, which also generates its
+//! `Default`, the JSON reader and writer, and the list of keys, so the four can never disagree.
+//! JSON keys are the field names; a key that is missing keeps its default.
+//!
+//! ```
+//! use meshtune::OptimizerConfig;
+//! let c = OptimizerConfig::from_json(r#"{"target_p95_latency_ms": 80, "window_ms": 30000}"#).unwrap();
+//! assert_eq!(c.target_p95_latency_ms, 80.0);
+//! assert_eq!(c.max_heap_mb, 512.0); // untouched default
+//! let err = OptimizerConfig::from_json(r#"{"battery_low_percent": 5}"#).unwrap_err();
+//! assert!(err.to_string().contains("battery_low_percent"));
+//! ```
+
+use crate::OptimizerError;
+
+/// Largest JSON document `from_json` reads (remote config is small; this bounds parsing work).
+pub const MAX_CONFIG_JSON_BYTES: usize = 64 * 1024;
+
+/// The longest duration any `*_ms` setting may take: one week (keeps all clock arithmetic far
+/// from overflow).
+pub const MAX_DURATION_MS: u64 = 7 * 24 * 3_600_000;
+
+macro_rules! optimizer_config {
+    ($( $(#[doc = $doc:literal])* $name:ident : $ty:ty = $default:tt ),* $(,)?) => {
+        /// Thresholds and stability parameters of the optimizer. Every field has a default
+        /// (`Default` in Rust, default arguments in Kotlin and Swift).
+        #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+        pub struct OptimizerConfig {
+            $( $(#[doc = $doc])* #[uniffi(default = $default)] pub $name: $ty, )*
+        }
+
+        impl Default for OptimizerConfig {
+            fn default() -> Self {
+                OptimizerConfig { $( $name: $default, )* }
+            }
+        }
+
+        impl OptimizerConfig {
+            /// Every configuration key, in declaration order.
+            pub const KEYS: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            fn set_json_field(&mut self, key: &str, value: serde_json::Value) -> Result<(), OptimizerError> {
+                match key {
+                    $( stringify!($name) => {
+                        self.$name = serde_json::from_value(value)
+                            .map_err(|e| OptimizerError::config(key, format!("expected {}: {e}", stringify!($ty))))?;
+                    } )*
+                    _ => return Err(OptimizerError::config(key, "unknown key")),
+                }
+                Ok(())
+            }
+
+            /// The configuration as a JSON object with every key (a round trip through
+            /// `from_json` gives the same configuration back).
+            pub fn to_json(&self) -> String {
+                let mut map = serde_json::Map::new();
+                $( map.insert(stringify!($name).to_owned(), serde_json::json!(self.$name)); )*
+                serde_json::Value::Object(map).to_string()
+            }
+        }
+    };
+}
+
+optimizer_config! {
+    /// Network SLO: p95 end-to-end message latency, in ms. Default 100.
+    target_p95_latency_ms: f64 = 100.0,
+    /// Heap budget of the app, in MB. Memory acts above `heap_pressure_ratio` of it. Default 512.
+    max_heap_mb: f64 = 512.0,
+    /// Consensus SLO: operations finalized per second. Default 100.
+    target_consensus_ops_per_sec: f64 = 100.0,
+    /// Consensus SLO: p95 finalization time, in ms. Default 500.
+    max_finalization_ms: f64 = 500.0,
+    /// Topology SLO: mean hop count of delivered messages. Default 3.0.
+    max_avg_hop_count: f64 = 3.0,
+    /// Battery level (unplugged) at or below which the power strategy saves power. Default 20.
+    battery_low_percent: f64 = 20.0,
+    /// Battery level (unplugged) at or below which power saving becomes a safety constraint
+    /// that beats latency repair. Default 10.
+    battery_critical_percent: f64 = 10.0,
+    /// A battery state is left only this many points above its threshold. Default 5.
+    battery_hysteresis_percent: f64 = 5.0,
+    /// In the background, at or below this battery level the power strategy saves power
+    /// (the policy BLE mesh apps ship today). Default 50.
+    background_saver_battery_percent: f64 = 50.0,
+    /// Share of `max_heap_mb` above which the memory strategy acts. Default 0.8.
+    heap_pressure_ratio: f64 = 0.8,
+    /// Exit threshold = enter threshold × this ratio (for "above" thresholds; divided for
+    /// "below" thresholds), so that noise around a threshold does not flap a knob. Default 0.8.
+    hysteresis_ratio: f64 = 0.8,
+    /// A platform memory-pressure signal (onTrimMemory, memory warning) holds this long unless
+    /// renewed or cleared by a `Normal` sample; platforms do not announce the end of pressure.
+    /// Default 60 000.
+    memory_pressure_hold_ms: u64 = 60_000,
+    /// Length of the sliding statistics window, in ms. Default 60 000.
+    window_ms: u64 = 60_000,
+    /// Shortest tick interval (used while anything is engaged or being verified). Default 1 000.
+    min_tick_interval_ms: u64 = 1_000,
+    /// Longest tick interval (reached after a quiet period, by doubling). Default 30 000.
+    max_tick_interval_ms: u64 = 30_000,
+    /// Samples a statistic needs in its window before a strategy may act on it, and that a
+    /// verification needs before and after. Default 5.
+    min_samples: u32 = 5,
+    /// A knob keeps a value at least this long before a non-safety change. Default 30 000.
+    min_dwell_ms: u64 = 30_000,
+    /// Cap on non-safety actions in any 60 s. Default 6.
+    max_actions_per_minute: u32 = 6,
+    /// How long an acknowledged action's metric is watched before its outcome. Default 30 000.
+    verification_window_ms: u64 = 30_000,
+    /// Verification window for power actions (battery drain needs longer). Default 600 000.
+    power_verification_window_ms: u64 = 600_000,
+    /// A metric worse by more than this percentage after an action reverts it. Default 10.
+    revert_tolerance_percent: f64 = 10.0,
+    /// First back-off after a revert or a refusal; doubles on each repeat. Default 120 000.
+    backoff_base_ms: u64 = 120_000,
+    /// Longest back-off. Default 3 600 000.
+    backoff_max_ms: u64 = 3_600_000,
+    /// An action not acknowledged within this time is given up (outcome `Unacknowledged`).
+    /// Default 10 000.
+    ack_timeout_ms: u64 = 10_000,
+    /// Smallest consensus batch the consensus strategy sets. Default 1.
+    consensus_batch_min: u32 = 1,
+    /// Largest consensus batch the consensus strategy sets (at most 256). Default 64.
+    consensus_batch_max: u32 = 64,
+    /// Additive increase of the consensus batch per step. Default 4.
+    consensus_batch_step: u32 = 4,
+    /// Relay hop limit set when mean hops exceed `max_avg_hop_count`. Default 4.
+    relay_max_hops: u32 = 4,
+    /// Weakest link, as dBm below zero (85 means -85 dBm), over which relays forward when
+    /// topology repair is on. Default 85.
+    relay_min_rssi_below_zero_dbm: u32 = 85,
+    /// Maximum connections during latency repair. Default 12.
+    network_max_connections: u32 = 12,
+    /// Messages per batch during latency repair. Default 8.
+    batch_max_messages: u32 = 8,
+    /// Longest hold of a batch during latency repair, in ms. Default 20.
+    batch_max_delay_ms: u32 = 20,
+    /// Smallest message compressed during latency repair, in bytes. Default 256.
+    compression_min_size_bytes: u32 = 256,
+    /// Cache trim under moderate pressure or heap above the pressure ratio. Default 25.
+    trim_moderate_percent: u32 = 25,
+    /// Cache trim under critical pressure or heap above budget. Default 50.
+    trim_critical_percent: u32 = 50,
+    /// Shortest time between two garbage collection requests. Default 60 000.
+    gc_min_interval_ms: u64 = 60_000,
+    /// Runtime: samples buffered between ticks before `record` reports `Overloaded`.
+    /// The loop drains it early when it is half full. Default 16 384.
+    sample_queue_capacity: u32 = 16_384,
+    /// Runtime: events buffered for the listener before new ones are dropped and counted.
+    /// Default 1 024.
+    event_queue_capacity: u32 = 1_024,
+    /// Runtime: sample this process's CPU and resident memory at each tick. Default true.
+    sample_process: bool = true,
+    /// Runtime: how long `stop` waits for a listener call in progress. Default 2 000.
+    stop_timeout_ms: u64 = 2_000,
+}
+
+impl OptimizerConfig {
+    /// Reads a configuration from a JSON object (for remote config). Missing keys keep their
+    /// defaults; unknown keys, wrong types and invalid values are errors naming the key.
+    pub fn from_json(json: &str) -> Result<OptimizerConfig, OptimizerError> {
+        if json.len() > MAX_CONFIG_JSON_BYTES {
+            return Err(OptimizerError::config(
+                "(document)",
+                format!("{} bytes is over the limit of {MAX_CONFIG_JSON_BYTES}", json.len()),
+            ));
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| OptimizerError::config("(document)", e.to_string()))?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(OptimizerError::config("(document)", "expected a JSON object"));
+        };
+        let mut config = OptimizerConfig::default();
+        for (key, value) in map {
+            config.set_json_field(&key, value)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The minimum RSSI for relays in dBm (negative), from `relay_min_rssi_below_zero_dbm`.
+    pub fn relay_min_rssi_dbm(&self) -> i32 {
+        -(self.relay_min_rssi_below_zero_dbm.min(127) as i32)
+    }
+
+    /// Checks every field; the first error names the field.
+    pub fn validate(&self) -> Result<(), OptimizerError> {
+        positive("target_p95_latency_ms", self.target_p95_latency_ms)?;
+        positive("max_heap_mb", self.max_heap_mb)?;
+        positive("target_consensus_ops_per_sec", self.target_consensus_ops_per_sec)?;
+        positive("max_finalization_ms", self.max_finalization_ms)?;
+        positive("max_avg_hop_count", self.max_avg_hop_count)?;
+        percent("battery_low_percent", self.battery_low_percent)?;
+        percent("battery_critical_percent", self.battery_critical_percent)?;
+        percent("battery_hysteresis_percent", self.battery_hysteresis_percent)?;
+        percent("background_saver_battery_percent", self.background_saver_battery_percent)?;
+        if self.battery_low_percent <= self.battery_critical_percent {
+            return Err(OptimizerError::config(
+                "battery_low_percent",
+                format!(
+                    "{} must be above battery_critical_percent ({})",
+                    self.battery_low_percent, self.battery_critical_percent
+                ),
+            ));
+        }
+        ratio("heap_pressure_ratio", self.heap_pressure_ratio)?;
+        ratio("hysteresis_ratio", self.hysteresis_ratio)?;
+        duration("memory_pressure_hold_ms", self.memory_pressure_hold_ms, 1)?;
+        duration("window_ms", self.window_ms, 1_000)?;
+        duration("min_tick_interval_ms", self.min_tick_interval_ms, 10)?;
+        duration("max_tick_interval_ms", self.max_tick_interval_ms, 10)?;
+        if self.min_tick_interval_ms > self.max_tick_interval_ms {
+            return Err(OptimizerError::config(
+                "min_tick_interval_ms",
+                format!(
+                    "{} is above max_tick_interval_ms ({})",
+                    self.min_tick_interval_ms, self.max_tick_interval_ms
+                ),
+            ));
+        }
+        if self.min_samples == 0 {
+            return Err(OptimizerError::config("min_samples", "must be at least 1"));
+        }
+        duration("min_dwell_ms", self.min_dwell_ms, 0)?;
+        if self.max_actions_per_minute == 0 {
+            return Err(OptimizerError::config("max_actions_per_minute", "must be at least 1"));
+        }
+        duration("verification_window_ms", self.verification_window_ms, 1)?;
+        duration("power_verification_window_ms", self.power_verification_window_ms, 1)?;
+        positive("revert_tolerance_percent", self.revert_tolerance_percent)?;
+        duration("backoff_base_ms", self.backoff_base_ms, 1)?;
+        duration("backoff_max_ms", self.backoff_max_ms, 1)?;
+        if self.backoff_base_ms > self.backoff_max_ms {
+            return Err(OptimizerError::config(
+                "backoff_base_ms",
+                format!("{} is above backoff_max_ms ({})", self.backoff_base_ms, self.backoff_max_ms),
+            ));
+        }
+        duration("ack_timeout_ms", self.ack_timeout_ms, 1)?;
+        let (lo, hi) = crate::action::bounds::CONSENSUS_BATCH;
+        within_u32("consensus_batch_min", self.consensus_batch_min, lo, hi)?;
+        within_u32("consensus_batch_max", self.consensus_batch_max, lo, hi)?;
+        if self.consensus_batch_min > self.consensus_batch_max {
+            return Err(OptimizerError::config(
+                "consensus_batch_min",
+                format!(
+                    "{} is above consensus_batch_max ({})",
+                    self.consensus_batch_min, self.consensus_batch_max
+                ),
+            ));
+        }
+        within_u32("consensus_batch_step", self.consensus_batch_step, 1, hi)?;
+        let (lo, hi) = crate::action::bounds::RELAY_MAX_HOPS;
+        within_u32("relay_max_hops", self.relay_max_hops, lo, hi)?;
+        within_u32("relay_min_rssi_below_zero_dbm", self.relay_min_rssi_below_zero_dbm, 0, 127)?;
+        let (lo, hi) = crate::action::bounds::MAX_CONNECTIONS;
+        within_u32("network_max_connections", self.network_max_connections, lo, hi)?;
+        let (lo, hi) = crate::action::bounds::MAX_BATCH;
+        within_u32("batch_max_messages", self.batch_max_messages, lo, hi)?;
+        let (lo, hi) = crate::action::bounds::BATCH_DELAY_MS;
+        within_u32("batch_max_delay_ms", self.batch_max_delay_ms, lo, hi)?;
+        let (lo, hi) = crate::action::bounds::COMPRESSION_MIN_BYTES;
+        within_u32("compression_min_size_bytes", self.compression_min_size_bytes, lo, hi)?;
+        let (lo, hi) = crate::action::bounds::TRIM_PERCENT;
+        within_u32("trim_moderate_percent", self.trim_moderate_percent, lo, hi)?;
+        within_u32("trim_critical_percent", self.trim_critical_percent, lo, hi)?;
+        duration("gc_min_interval_ms", self.gc_min_interval_ms, 0)?;
+        within_u32("sample_queue_capacity", self.sample_queue_capacity, 1, 16_777_216)?;
+        within_u32("event_queue_capacity", self.event_queue_capacity, 1, 1_048_576)?;
+        duration("stop_timeout_ms", self.stop_timeout_ms, 0)?;
+        Ok(())
+    }
+}
+
+fn positive(field: &str, v: f64) -> Result<(), OptimizerError> {
+    if !v.is_finite() || v <= 0.0 {
+        return Err(OptimizerError::config(field, format!("{v} must be a finite number above 0")));
+    }
+    Ok(())
+}
+
+fn percent(field: &str, v: f64) -> Result<(), OptimizerError> {
+    if !v.is_finite() || !(0.0..=100.0).contains(&v) {
+        return Err(OptimizerError::config(field, format!("{v} is outside 0..=100")));
+    }
+    Ok(())
+}
+
+fn ratio(field: &str, v: f64) -> Result<(), OptimizerError> {
+    if !v.is_finite() || v <= 0.0 || v >= 1.0 {
+        return Err(OptimizerError::config(field, format!("{v} must be strictly between 0 and 1")));
+    }
+    Ok(())
+}
+
+fn duration(field: &str, v: u64, min: u64) -> Result<(), OptimizerError> {
+    if v < min || v > MAX_DURATION_MS {
+        return Err(OptimizerError::config(field, format!("{v} ms is outside {min}..={MAX_DURATION_MS}")));
+    }
+    Ok(())
+}
+
+fn within_u32(field: &str, v: u32, lo: u32, hi: u32) -> Result<(), OptimizerError> {
+    if v < lo || v > hi {
+        return Err(OptimizerError::config(field, format!("{v} is outside {lo}..={hi}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(e: OptimizerError) -> String {
+        match e {
+            OptimizerError::InvalidConfig { field, .. } => field,
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let c = OptimizerConfig::default();
+        c.validate().unwrap();
+        assert_eq!(c.target_p95_latency_ms, 100.0);
+        assert_eq!(c.max_heap_mb, 512.0);
+        assert_eq!(c.target_consensus_ops_per_sec, 100.0);
+        assert_eq!(c.max_finalization_ms, 500.0);
+        assert_eq!(c.max_avg_hop_count, 3.0);
+        assert_eq!(c.relay_min_rssi_dbm(), -85);
+    }
+
+    #[test]
+    fn json_round_trip_keeps_every_key() {
+        let mut c = OptimizerConfig::default();
+        c.window_ms = 12_345;
+        c.sample_process = false;
+        let back = OptimizerConfig::from_json(&c.to_json()).unwrap();
+        assert_eq!(back, c);
+        let v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
+        assert_eq!(v.as_object().unwrap().len(), OptimizerConfig::KEYS.len());
+    }
+
+    #[test]
+    fn json_errors_name_the_key() {
+        let cases = [
+            (r#"{"target_p95_latency_ms": -1}"#, "target_p95_latency_ms"),
+            (r#"{"target_p95_latency_ms": "fast"}"#, "target_p95_latency_ms"),
+            (r#"{"min_tick_interval_ms": 5000, "max_tick_interval_ms": 1000}"#, "min_tick_interval_ms"),
+            (r#"{"battery_low_percent": 10, "battery_critical_percent": 10}"#, "battery_low_percent"),
+            (r#"{"no_such_key": 1}"#, "no_such_key"),
+            (r#"{"window_ms": -5}"#, "window_ms"),
+            (r#"{"hysteresis_ratio": 1.0}"#, "hysteresis_ratio"),
+            (r#"{"consensus_batch_min": 70}"#, "consensus_batch_min"),
+            (r#"[1, 2]"#, "(document)"),
+            (r#"{"window_ms": "#, "(document)"),
+        ];
+        for (json, key) in cases {
+            assert_eq!(field_of(OptimizerConfig::from_json(json).unwrap_err()), key, "{json}");
+        }
+    }
+
+    #[test]
+    fn oversized_json_is_refused_before_parsing() {
+        let big = format!("{{\"window_ms\": 60000{}}}", " ".repeat(MAX_CONFIG_JSON_BYTES));
+        assert_eq!(field_of(OptimizerConfig::from_json(&big).unwrap_err()), "(document)");
+    }
+}

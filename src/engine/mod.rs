@@ -1,0 +1,610 @@
+//! The deterministic decision engine: samples and a clock in, typed events out.
+//!
+//! `Engine` has no threads, no wall clock and no randomness: the same calls with the same
+//! timestamps give the same events, which is what lets the tests and the simulator run it
+//! exactly as phones do. The runtime (`start_optimizer`) drives it on a background thread.
+//!
+//! ```
+//! use meshtune::{Engine, EngineEvent, MetricSample, OptimizationAction, OptimizerConfig};
+//!
+//! let mut engine = Engine::new(OptimizerConfig::default()).unwrap();
+//! // p95 latency far above the 100 ms target...
+//! for i in 0..20 {
+//!     engine.record(MetricSample::MessageDelivered { latency_ms: 400.0, hops: 2, bytes: 120 }, i * 50).unwrap();
+//! }
+//! let events = engine.tick(1_000);
+//! // ...gives latency repair, with the reason quoting the metric and the target.
+//! let batching = events.iter().find_map(|e| match e {
+//!     EngineEvent::Action(a) if matches!(a.action, OptimizationAction::SetMessageBatching { enabled: true, .. }) => Some(a.clone()),
+//!     _ => None,
+//! }).unwrap();
+//! assert!(batching.reason.contains("p95 latency"));
+//! // The app applies it and says so; the engine then measures whether it helped.
+//! engine.report_action_result(batching.id, true, None, 1_100).unwrap();
+//! ```
+
+pub mod arbitration;
+pub mod verification;
+
+use std::collections::VecDeque;
+
+use crate::metrics::collector::MetricsCollector;
+use crate::snapshot::{OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};
+use crate::strategy::{builtin_strategies, AdaptiveTick, OptimizationStrategy, Proposal, StrategyContext};
+use crate::{
+    ActionEvent, EngineEvent, Knob, MetricSample, OptimizationAction, OptimizerConfig, OptimizerError, OutcomeEvent,
+    Priority, TargetMetric,
+};
+use arbitration::{arbitrate, Candidate};
+use verification::{improvement_percent, metric_value, Accumulator};
+
+/// Longest `detail` kept from an acknowledgement, in bytes (longer text is cut at a char
+/// boundary).
+pub const MAX_ACK_DETAIL_BYTES: usize = 1_024;
+/// The rate cap's period: `max_actions_per_minute` counts actions in any such span.
+const RATE_PERIOD_MS: u64 = 60_000;
+
+/// A knob's state as the engine believes it.
+#[derive(Debug, Clone)]
+struct KnobState {
+    value: OptimizationAction,
+    /// Strategy that set the current value, and the metric it is judged by.
+    owner: String,
+    metric: TargetMetric,
+    last_change_ms: Option<u64>,
+    /// Action id waiting for an acknowledgement or under verification.
+    busy_with: Option<u64>,
+    backoff: Option<Backoff>,
+}
+
+/// After a revert or a refusal, the same value is not proposed again until `until_ms`.
+#[derive(Debug, Clone)]
+struct Backoff {
+    value: OptimizationAction,
+    until_ms: u64,
+    level: u32,
+}
+
+/// An action emitted and not yet acknowledged.
+#[derive(Debug, Clone)]
+struct Pending {
+    event: ActionEvent,
+    previous: OptimizationAction,
+    metric: TargetMetric,
+    revertible: bool,
+}
+
+/// An applied action whose metric is being watched.
+#[derive(Debug, Clone)]
+struct Verification {
+    action_id: u64,
+    knob: Knob,
+    strategy: String,
+    previous: OptimizationAction,
+    metric: TargetMetric,
+    priority: Priority,
+    revertible: bool,
+    started_ms: u64,
+    ends_ms: u64,
+    before: Option<f64>,
+    acc: Accumulator,
+}
+
+/// The deterministic core. See the module documentation.
+pub struct Engine {
+    config: OptimizerConfig,
+    collector: MetricsCollector,
+    strategies: Vec<Box<dyn OptimizationStrategy>>,
+    knobs: Vec<KnobState>,
+    pending: Vec<Pending>,
+    verifying: Vec<Verification>,
+    recent_actions_ms: VecDeque<u64>,
+    next_id: u64,
+    now_ms: u64,
+    tick: AdaptiveTick,
+    engaged: Vec<String>,
+    counters: OptimizerCounters,
+    metrics: PerformanceMetrics,
+    deferred: Vec<OutcomeEvent>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("now_ms", &self.now_ms).field("next_id", &self.next_id).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with the built-in strategies. Fails if the configuration is invalid.
+    pub fn new(config: OptimizerConfig) -> Result<Engine, OptimizerError> {
+        Self::with_strategies(config, builtin_strategies())
+    }
+
+    /// An engine with exactly these strategies (in arbitration order).
+    pub fn with_strategies(
+        config: OptimizerConfig,
+        strategies: Vec<Box<dyn OptimizationStrategy>>,
+    ) -> Result<Engine, OptimizerError> {
+        config.validate()?;
+        let collector = MetricsCollector::new(config.window_ms, config.memory_pressure_hold_ms);
+        let metrics = collector.metrics();
+        let knobs = Knob::ALL
+            .iter()
+            .map(|&k| KnobState {
+                value: OptimizationAction::baseline(k),
+                owner: "baseline".to_owned(),
+                metric: default_metric(k),
+                last_change_ms: None,
+                busy_with: None,
+                backoff: None,
+            })
+            .collect();
+        Ok(Engine {
+            tick: AdaptiveTick::new(config.min_tick_interval_ms),
+            config,
+            collector,
+            strategies,
+            knobs,
+            pending: Vec::new(),
+            verifying: Vec::new(),
+            recent_actions_ms: VecDeque::new(),
+            next_id: 1,
+            now_ms: 0,
+            engaged: Vec::new(),
+            counters: OptimizerCounters::default(),
+            metrics,
+            deferred: Vec::new(),
+        })
+    }
+
+    /// Adds a strategy after the existing ones (it loses ties within a priority class).
+    pub fn add_strategy(&mut self, strategy: Box<dyn OptimizationStrategy>) {
+        self.strategies.push(strategy);
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &OptimizerConfig {
+        &self.config
+    }
+
+    /// Validates and records one sample at `at_ms`. Time never goes backwards: an earlier
+    /// timestamp counts as the latest time seen. A rejected sample changes no statistic.
+    pub fn record(&mut self, sample: MetricSample, at_ms: u64) -> Result<(), OptimizerError> {
+        self.counters.samples_offered += 1;
+        if let Err(e) = sample.validate() {
+            self.counters.samples_rejected += 1;
+            return Err(e);
+        }
+        self.record_valid(&sample, at_ms);
+        Ok(())
+    }
+
+    /// Records all samples, or none if any is invalid (the error names the first bad field,
+    /// and every sample of the batch counts as rejected).
+    pub fn record_batch(&mut self, samples: Vec<MetricSample>, at_ms: u64) -> Result<(), OptimizerError> {
+        let n = samples.len() as u64;
+        self.counters.samples_offered += n;
+        if let Some(e) = samples.iter().find_map(|s| s.validate().err()) {
+            self.counters.samples_rejected += n;
+            return Err(e);
+        }
+        for s in &samples {
+            self.record_valid(s, at_ms);
+        }
+        Ok(())
+    }
+
+    /// Records a sample that the caller already validated (the runtime validates on the
+    /// caller's thread). Counts it as offered and accepted.
+    pub(crate) fn record_prevalidated(&mut self, sample: &MetricSample, at_ms: u64) {
+        self.counters.samples_offered += 1;
+        self.record_valid(sample, at_ms);
+    }
+
+    fn record_valid(&mut self, sample: &MetricSample, at_ms: u64) {
+        self.now_ms = self.now_ms.max(at_ms);
+        self.counters.samples_accepted += 1;
+        self.collector.record(sample, self.now_ms);
+        for v in &mut self.verifying {
+            v.acc.feed(v.metric, sample);
+        }
+    }
+
+    /// The app's acknowledgement of action `action_id`: applied, or not (with the platform's
+    /// reason in `detail`). Applied actions are then verified; refused ones restore the
+    /// engine's belief about the knob and back off.
+    pub fn report_action_result(
+        &mut self,
+        action_id: u64,
+        applied: bool,
+        detail: Option<String>,
+        at_ms: u64,
+    ) -> Result<(), OptimizerError> {
+        let Some(pos) = self.pending.iter().position(|p| p.event.id == action_id) else {
+            return Err(OptimizerError::UnknownAction { action_id });
+        };
+        self.now_ms = self.now_ms.max(at_ms);
+        let now = self.now_ms;
+        let p = self.pending.remove(pos);
+        let knob = p.event.action.knob();
+        if !applied {
+            self.counters.actions_refused += 1;
+            let detail = detail.map(truncate_detail);
+            tracing::info!(action_id, ?detail, "action not applied by the app");
+            let k = &mut self.knobs[knob.index()];
+            k.busy_with = None;
+            if !p.event.action.is_one_shot() {
+                k.value = p.previous;
+            }
+            set_backoff(k, p.event.action.clone(), now, &self.config);
+            self.push_outcome_later(OutcomeEvent::NotApplied { action_id, detail });
+            return Ok(());
+        }
+        self.counters.actions_applied += 1;
+        self.collector.advance(now);
+        let metrics = self.collector.metrics();
+        let min = u64::from(self.config.min_samples);
+        let window = if p.metric == TargetMetric::BatteryDrainPercentPerHour {
+            self.config.power_verification_window_ms
+        } else {
+            self.config.verification_window_ms
+        };
+        let before = if p.metric == TargetMetric::BatteryDrainPercentPerHour {
+            self.collector.battery_drain_between(now.saturating_sub(window), now)
+        } else {
+            metric_value(&metrics, p.metric, min)
+        };
+        self.verifying.push(Verification {
+            action_id,
+            knob,
+            strategy: p.event.strategy.clone(),
+            previous: p.previous,
+            metric: p.metric,
+            priority: p.event.priority,
+            revertible: p.revertible && !p.event.action.is_one_shot(),
+            started_ms: now,
+            ends_ms: now.saturating_add(window),
+            before,
+            acc: Accumulator::for_metric(p.metric, min),
+        });
+        Ok(())
+    }
+
+    /// Outcomes decided outside `tick` (refusals) wait here and leave with the next tick.
+    fn push_outcome_later(&mut self, outcome: OutcomeEvent) {
+        self.deferred.push(outcome);
+    }
+}
+
+impl Engine {
+    /// Runs one decision round at `now_ms` and returns what the app must know, outcomes first,
+    /// then actions, in a deterministic order.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<EngineEvent> {
+        self.now_ms = self.now_ms.max(now_ms);
+        let now = self.now_ms;
+        self.counters.ticks += 1;
+        self.collector.advance(now);
+        self.metrics = self.collector.metrics();
+        let mut events: Vec<EngineEvent> = self.deferred.drain(..).map(EngineEvent::Outcome).collect();
+
+        self.expire_acks(now, &mut events);
+        self.finish_verifications(now, &mut events);
+
+        // Strategies propose.
+        let mut candidates: Vec<Candidate> = Vec::new();
+        self.engaged.clear();
+        let mut repairing = false;
+        {
+            let profile: Vec<OptimizationAction> = self.knobs.iter().map(|k| k.value.clone()).collect();
+            let ctx = StrategyContext { config: &self.config, now_ms: now, profile: &profile };
+            for (order, strategy) in self.strategies.iter_mut().enumerate() {
+                if !strategy.should_apply(&self.metrics, &ctx) {
+                    continue;
+                }
+                let name = strategy.name().to_owned();
+                for proposal in strategy.propose(&self.metrics, &ctx) {
+                    if let Err(e) = proposal.action.validate() {
+                        self.counters.proposals_discarded += 1;
+                        tracing::warn!(strategy = %name, error = %e, "proposal out of bounds discarded");
+                        continue;
+                    }
+                    repairing |= proposal.priority > Priority::Savings;
+                    candidates.push(Candidate { order, strategy: name.clone(), proposal });
+                }
+                self.engaged.push(name);
+            }
+        }
+
+        // One winner per knob; knobs nobody proposes go back to their baseline.
+        let winners = arbitrate(candidates);
+        let mut emitted_any = false;
+        for knob in Knob::ALL {
+            let winner = winners[knob.index()].clone();
+            let (strategy, proposal) = match winner {
+                Some(c) => (c.strategy, c.proposal),
+                None if knob == Knob::GarbageCollection => continue,
+                None => {
+                    let k = &self.knobs[knob.index()];
+                    let min = u64::from(self.config.min_samples);
+                    let now_value = metric_value(&self.metrics, k.metric, min)
+                        .map_or_else(|| "no recent data".to_owned(), |v| format!("now {v:.1}"));
+                    let action = OptimizationAction::baseline(knob);
+                    let reason = format!(
+                        "{} no longer proposes it ({}: {now_value}); back to baseline",
+                        k.owner,
+                        k.metric.label()
+                    );
+                    ("baseline".to_owned(), Proposal { action, priority: Priority::Savings, metric: k.metric, reason })
+                }
+            };
+            if let Some(event) = self.try_change(knob, strategy, proposal, now, &mut events) {
+                events.push(EngineEvent::Action(event));
+                emitted_any = true;
+            }
+        }
+
+        let busy = repairing || emitted_any || !self.pending.is_empty() || !self.verifying.is_empty();
+        self.tick.update(busy, self.config.min_tick_interval_ms, self.config.max_tick_interval_ms);
+        for e in &events {
+            if let EngineEvent::Outcome(o) = e {
+                self.count_outcome(o);
+            }
+        }
+        events
+    }
+
+    /// The interval the runtime should wait before the next tick.
+    pub fn next_tick_interval_ms(&self) -> u64 {
+        self.tick.interval_ms()
+    }
+
+    /// The engine's view as of the last tick (metrics) and now (profile, counters).
+    pub fn snapshot(&self) -> OptimizerSnapshot {
+        OptimizerSnapshot {
+            now_ms: self.now_ms,
+            metrics: self.metrics.clone(),
+            profile: self.knobs.iter().map(|k| k.value.clone()).collect(),
+            pending_actions: self.pending.iter().map(|p| p.event.clone()).collect(),
+            engaged_strategies: self.engaged.clone(),
+            tick_interval_ms: self.tick.interval_ms(),
+            counters: self.counters.clone(),
+        }
+    }
+
+    /// The current value of one knob.
+    pub fn knob(&self, knob: Knob) -> &OptimizationAction {
+        &self.knobs[knob.index()].value
+    }
+
+    fn count_outcome(&mut self, o: &OutcomeEvent) {
+        let c = &mut self.counters;
+        match o {
+            OutcomeEvent::Verified { .. } => c.outcomes_verified += 1,
+            OutcomeEvent::Reverted { .. } => c.outcomes_reverted += 1,
+            OutcomeEvent::Inconclusive { .. } => c.outcomes_inconclusive += 1,
+            OutcomeEvent::NotApplied { .. } => {}
+            OutcomeEvent::Superseded { .. } => c.outcomes_superseded += 1,
+            OutcomeEvent::Unacknowledged { .. } => c.outcomes_unacknowledged += 1,
+        }
+    }
+
+    fn expire_acks(&mut self, now: u64, events: &mut Vec<EngineEvent>) {
+        let timeout = self.config.ack_timeout_ms;
+        let mut i = 0;
+        while i < self.pending.len() {
+            let waited = now.saturating_sub(self.pending[i].event.at_ms);
+            if waited < timeout {
+                i += 1;
+                continue;
+            }
+            let p = self.pending.remove(i);
+            let k = &mut self.knobs[p.event.action.knob().index()];
+            if k.busy_with == Some(p.event.id) {
+                k.busy_with = None;
+            }
+            tracing::warn!(action_id = p.event.id, waited, "action not acknowledged in time");
+            events.push(EngineEvent::Outcome(OutcomeEvent::Unacknowledged { action_id: p.event.id, waited_ms: waited }));
+        }
+    }
+
+    fn finish_verifications(&mut self, now: u64, events: &mut Vec<EngineEvent>) {
+        let min = u64::from(self.config.min_samples);
+        let tolerance = self.config.revert_tolerance_percent;
+        let mut i = 0;
+        while i < self.verifying.len() {
+            if self.verifying[i].ends_ms > now {
+                i += 1;
+                continue;
+            }
+            let v = &self.verifying[i];
+            let elapsed = now.saturating_sub(v.started_ms);
+            let measured = match (v.before, v.acc.result(min, v.started_ms, elapsed, &self.collector)) {
+                (None, _) => Err("not enough data before the change".to_owned()),
+                (_, Err(reason)) => Err(reason),
+                (Some(b), Ok(a)) => improvement_percent(v.metric, b, a).map(|imp| (b, a, imp)).ok_or_else(|| {
+                    format!("baseline {} is zero: no relative change can be stated", v.metric.label())
+                }),
+            };
+            let revert = matches!(measured, Ok((_, _, imp)) if v.revertible && v.priority < Priority::Safety && imp < -tolerance);
+            if revert && !self.rate_available(now) {
+                // The rollback is itself an action under the rate cap: it waits for a free slot
+                // (at most a minute), and the measurement keeps running meanwhile.
+                i += 1;
+                continue;
+            }
+            let v = self.verifying.remove(i);
+            let k = &mut self.knobs[v.knob.index()];
+            if k.busy_with == Some(v.action_id) {
+                k.busy_with = None;
+            }
+            let (before, after, improvement) = match measured {
+                Ok(m) => m,
+                Err(reason) => {
+                    events.push(EngineEvent::Outcome(OutcomeEvent::Inconclusive { action_id: v.action_id, metric: v.metric, reason }));
+                    continue;
+                }
+            };
+            if revert {
+                let reason = format!(
+                    "{} went from {before:.2} to {after:.2} ({improvement:+.1}%), worse than the {tolerance}% tolerance",
+                    v.metric.label()
+                );
+                let restore_id = self.next_id;
+                events.push(EngineEvent::Outcome(OutcomeEvent::Reverted {
+                    action_id: v.action_id,
+                    metric: v.metric,
+                    before,
+                    after,
+                    improvement_percent: improvement,
+                    reason: reason.clone(),
+                    restore_action_id: restore_id,
+                }));
+                let reverted = self.knobs[v.knob.index()].value.clone();
+                set_backoff(&mut self.knobs[v.knob.index()], reverted, now, &self.config);
+                let proposal = Proposal {
+                    action: v.previous,
+                    priority: v.priority,
+                    metric: v.metric,
+                    reason: format!("revert of action {}: {reason}", v.action_id),
+                };
+                let event = self.emit(v.knob, format!("revert:{}", v.strategy), proposal, now, false);
+                events.push(EngineEvent::Action(event));
+            } else {
+                events.push(EngineEvent::Outcome(OutcomeEvent::Verified {
+                    action_id: v.action_id,
+                    metric: v.metric,
+                    before,
+                    after,
+                    improvement_percent: improvement,
+                }));
+            }
+        }
+    }
+
+    /// Applies the stability rules to one knob's winning proposal; emits the change if allowed.
+    fn try_change(
+        &mut self,
+        knob: Knob,
+        strategy: String,
+        proposal: Proposal,
+        now: u64,
+        events: &mut Vec<EngineEvent>,
+    ) -> Option<ActionEvent> {
+        let cfg = &self.config;
+        let safety = proposal.priority == Priority::Safety;
+        let k = &self.knobs[knob.index()];
+        let one_shot = proposal.action.is_one_shot();
+        if !one_shot && proposal.action == k.value {
+            return None;
+        }
+        // Waiting for the app: no change. Measuring: for `verification_window_ms` only a higher
+        // class may interrupt; after that (the long power measurements) any allowed change
+        // supersedes the measurement.
+        let mut superseded: Option<u64> = None;
+        if let Some(id) = k.busy_with {
+            if self.pending.iter().any(|p| p.event.id == id) {
+                return None;
+            }
+            let v = self.verifying.iter().find(|v| v.action_id == id)?;
+            let locked = now < v.started_ms.saturating_add(cfg.verification_window_ms);
+            if locked && proposal.priority <= v.priority {
+                return None;
+            }
+            superseded = Some(id);
+        }
+        if !safety {
+            if let Some(b) = &k.backoff {
+                if b.value == proposal.action && now < b.until_ms {
+                    return None;
+                }
+            }
+            let dwell = if one_shot { cfg.gc_min_interval_ms } else { cfg.min_dwell_ms };
+            if k.last_change_ms.is_some_and(|t| now.saturating_sub(t) < dwell) {
+                return None;
+            }
+            if !self.rate_available(now) {
+                return None;
+            }
+        } else if one_shot && k.last_change_ms.is_some_and(|t| now.saturating_sub(t) < cfg.gc_min_interval_ms) {
+            return None;
+        }
+        let event = self.emit(knob, strategy, proposal, now, true);
+        if let Some(old) = superseded {
+            self.verifying.retain(|v| v.action_id != old);
+            events.push(EngineEvent::Outcome(OutcomeEvent::Superseded { action_id: old, by_action_id: event.id }));
+        }
+        Some(event)
+    }
+
+    /// Whether the rate cap leaves room for one more non-safety action at `now`.
+    fn rate_available(&mut self, now: u64) -> bool {
+        while self.recent_actions_ms.front().is_some_and(|&t| now.saturating_sub(t) >= RATE_PERIOD_MS) {
+            self.recent_actions_ms.pop_front();
+        }
+        self.recent_actions_ms.len() < self.config.max_actions_per_minute as usize
+    }
+
+    /// Emits an action: new id, belief updated, waiting for the app's acknowledgement.
+    fn emit(&mut self, knob: Knob, strategy: String, proposal: Proposal, now: u64, revertible: bool) -> ActionEvent {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.counters.actions_emitted += 1;
+        if proposal.priority < Priority::Safety {
+            self.recent_actions_ms.push_back(now);
+        }
+        let k = &mut self.knobs[knob.index()];
+        let previous = std::mem::replace(&mut k.value, proposal.action.clone());
+        if proposal.action.is_one_shot() {
+            k.value = previous.clone();
+        }
+        k.owner = strategy.clone();
+        k.metric = proposal.metric;
+        k.last_change_ms = Some(now);
+        k.busy_with = Some(id);
+        let event = ActionEvent {
+            id,
+            strategy,
+            action: proposal.action,
+            reason: proposal.reason,
+            at_ms: now,
+            priority: proposal.priority,
+        };
+        tracing::debug!(id, action = %event.action, reason = %event.reason, "action");
+        self.pending.push(Pending { event: event.clone(), previous, metric: proposal.metric, revertible });
+        event
+    }
+}
+
+fn set_backoff(k: &mut KnobState, value: OptimizationAction, now: u64, cfg: &OptimizerConfig) {
+    let level = match &k.backoff {
+        Some(b) if b.value == value => b.level.saturating_add(1),
+        _ => 0,
+    };
+    let factor = 1u64.checked_shl(level.min(32)).unwrap_or(u64::MAX);
+    let wait = cfg.backoff_base_ms.saturating_mul(factor).min(cfg.backoff_max_ms);
+    k.backoff = Some(Backoff { value, until_ms: now.saturating_add(wait), level });
+}
+
+fn truncate_detail(mut s: String) -> String {
+    if s.len() > MAX_ACK_DETAIL_BYTES {
+        let mut cut = MAX_ACK_DETAIL_BYTES;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// The metric a knob is judged by before any strategy has set it.
+fn default_metric(knob: Knob) -> TargetMetric {
+    match knob {
+        Knob::ScanMode | Knob::Advertising => TargetMetric::BatteryDrainPercentPerHour,
+        Knob::ConnectionPriority | Knob::MaxConnections | Knob::MessageBatching | Knob::Compression => {
+            TargetMetric::P95LatencyMs
+        }
+        Knob::RelayPolicy => TargetMetric::MeanHopCount,
+        Knob::CacheTrim | Knob::ObjectPooling | Knob::GarbageCollection => TargetMetric::HeapUsedMb,
+        Knob::ConsensusBatchSize | Knob::ParallelValidation | Knob::VoteCache => TargetMetric::ConsensusOpsPerSec,
+    }
+}

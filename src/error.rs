@@ -1,0 +1,69 @@
+//! The one error type of the public API.
+//!
+//! Every error names what was wrong so that an app developer can act on it without reading
+//! MeshTune's source: a rejected sample names its field, a rejected configuration names its key.
+//! Returning an error never changes the optimizer's state.
+
+/// Why a call into MeshTune was refused. Kotlin sees `OptimizerException`, Swift `OptimizerError`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
+pub enum OptimizerError {
+    /// A sample failed validation; nothing from the call was recorded.
+    #[error("invalid sample: {field}: {reason}")]
+    InvalidSample {
+        /// The offending field, as `Variant.field` (for example `Battery.level_percent`).
+        field: String,
+        /// What is wrong with it, quoting the value.
+        reason: String,
+    },
+    /// A configuration failed validation; the optimizer was not started (or not changed).
+    #[error("invalid config: {field}: {reason}")]
+    InvalidConfig {
+        /// The offending key (JSON key and record field have the same name).
+        field: String,
+        /// What is wrong with it, quoting the value.
+        reason: String,
+    },
+    /// An action parameter is outside its bounds (see `action::bounds`): a custom strategy
+    /// proposed it, and the engine discarded the proposal.
+    #[error("invalid action: {field}: {reason}")]
+    InvalidAction {
+        /// The parameter, as `Variant.field`.
+        field: String,
+        /// What is wrong with it, quoting the value.
+        reason: String,
+    },
+    /// `report_action_result` named an action that is not waiting for an acknowledgement:
+    /// never emitted, already acknowledged, or expired after `ack_timeout_ms`.
+    #[error("action {action_id} is not awaiting an acknowledgement")]
+    UnknownAction {
+        /// The id that was reported.
+        action_id: u64,
+    },
+    /// The ingestion queue is full; the samples of this call were dropped and counted.
+    #[error("ingestion queue full (capacity {capacity}); {dropped} sample(s) dropped")]
+    Overloaded {
+        /// The configured `sample_queue_capacity`.
+        capacity: u32,
+        /// How many samples this call dropped.
+        dropped: u32,
+    },
+    /// The optimizer was stopped; create a new one with `start_optimizer`.
+    #[error("the optimizer is stopped")]
+    Stopped,
+    /// The background thread could not be started by the operating system.
+    #[error("could not start the optimizer thread: {reason}")]
+    ThreadSpawn {
+        /// The operating system's message.
+        reason: String,
+    },
+}
+
+impl OptimizerError {
+    pub(crate) fn sample(field: &str, reason: impl Into<String>) -> Self {
+        OptimizerError::InvalidSample { field: field.to_owned(), reason: reason.into() }
+    }
+
+    pub(crate) fn config(field: &str, reason: impl Into<String>) -> Self {
+        OptimizerError::InvalidConfig { field: field.to_owned(), reason: reason.into() }
+    }
+}

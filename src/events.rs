@@ -1,0 +1,122 @@
+//! What leaves the engine: actions for the app to apply, and outcomes of those it applied.
+
+use crate::OptimizationAction;
+
+/// Which class of need a proposal serves. Arbitration per knob: a higher class always wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, uniffi::Enum)]
+pub enum Priority {
+    /// Saving power or resources when nothing is wrong (and the baseline profile).
+    Savings,
+    /// Repairing a breached service level (latency, throughput, hops, heap budget).
+    SloRepair,
+    /// Protecting the device: battery critical, thermal Serious/Critical, memory Critical.
+    /// Safety changes skip dwell times and the rate cap, and are never reverted for a metric.
+    Safety,
+}
+
+/// The metric an action is verified against: the metric of the strategy that proposed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum TargetMetric {
+    /// p95 end-to-end latency of delivered messages (lower is better).
+    P95LatencyMs,
+    /// Mean hop count of delivered messages (lower is better).
+    MeanHopCount,
+    /// Heap in use (lower is better).
+    HeapUsedMb,
+    /// Consensus operations finalized per second (higher is better).
+    ConsensusOpsPerSec,
+    /// p95 consensus finalization time (lower is better).
+    P95FinalizationMs,
+    /// Battery drain while unplugged, percent per hour (lower is better).
+    BatteryDrainPercentPerHour,
+}
+
+impl TargetMetric {
+    /// Whether a larger value is an improvement.
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, TargetMetric::ConsensusOpsPerSec)
+    }
+
+    /// A short name for reasons and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            TargetMetric::P95LatencyMs => "p95 latency (ms)",
+            TargetMetric::MeanHopCount => "mean hop count",
+            TargetMetric::HeapUsedMb => "heap used (MB)",
+            TargetMetric::ConsensusOpsPerSec => "consensus throughput (ops/s)",
+            TargetMetric::P95FinalizationMs => "p95 finalization (ms)",
+            TargetMetric::BatteryDrainPercentPerHour => "battery drain (%/h)",
+        }
+    }
+}
+
+/// An instruction to the app: apply `action`, then call `report_action_result(id, ...)`.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ActionEvent {
+    /// Unique (per optimizer), increasing id to acknowledge.
+    pub id: u64,
+    /// The strategy that proposed it (`baseline` for a return to the default, `revert` for a
+    /// rollback).
+    pub strategy: String,
+    /// What to change.
+    pub action: OptimizationAction,
+    /// Why, quoting the metric and threshold that triggered it.
+    pub reason: String,
+    /// The engine time at which it was decided, in ms.
+    pub at_ms: u64,
+    /// The class of need it serves.
+    pub priority: Priority,
+}
+
+/// What became of an action. Every action gets exactly one outcome.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum OutcomeEvent {
+    /// The action was applied and its metric measured over the verification window; the
+    /// change is what was measured (it may be small, or negative within the tolerance).
+    Verified { action_id: u64, metric: TargetMetric, before: f64, after: f64, improvement_percent: f64 },
+    /// The metric worsened beyond `revert_tolerance_percent`: the previous value is restored by
+    /// the action `restore_action_id`, emitted in the same tick, and the proposal backs off.
+    Reverted {
+        action_id: u64,
+        metric: TargetMetric,
+        before: f64,
+        after: f64,
+        improvement_percent: f64,
+        reason: String,
+        restore_action_id: u64,
+    },
+    /// Not enough data to tell (too few samples before or after, or a changed context such as a
+    /// charger plugged in during a power measurement). No effect is claimed.
+    Inconclusive { action_id: u64, metric: TargetMetric, reason: String },
+    /// The app reported that it could not apply the action; the engine's belief about the knob
+    /// was restored and the proposal backs off.
+    NotApplied { action_id: u64, detail: Option<String> },
+    /// A safety change replaced the action before its verification ended.
+    Superseded { action_id: u64, by_action_id: u64 },
+    /// The app did not acknowledge within `ack_timeout_ms`; the engine assumes the action is in
+    /// place but claims nothing about its effect.
+    Unacknowledged { action_id: u64, waited_ms: u64 },
+}
+
+impl OutcomeEvent {
+    /// The action this outcome is about.
+    pub fn action_id(&self) -> u64 {
+        match self {
+            OutcomeEvent::Verified { action_id, .. }
+            | OutcomeEvent::Reverted { action_id, .. }
+            | OutcomeEvent::Inconclusive { action_id, .. }
+            | OutcomeEvent::NotApplied { action_id, .. }
+            | OutcomeEvent::Superseded { action_id, .. }
+            | OutcomeEvent::Unacknowledged { action_id, .. } => *action_id,
+        }
+    }
+}
+
+/// One thing the engine tells the app, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    /// Apply this action.
+    Action(ActionEvent),
+    /// This is what became of an earlier action.
+    Outcome(OutcomeEvent),
+}

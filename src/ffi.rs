@@ -1,0 +1,97 @@
+//! What apps call: `start_optimizer`, the `PerformanceOptimizer` object and the
+//! `ActionListener` they implement. Everything here is exported to Kotlin and Swift by uniffi.
+
+use std::sync::Arc;
+
+use crate::runtime::Runtime;
+use crate::{ActionEvent, MetricSample, OptimizerConfig, OptimizerError, OptimizerSnapshot, OutcomeEvent};
+
+/// Receives the optimizer's decisions. Implemented by the app (in Kotlin, Swift or Rust).
+///
+/// Calls arrive on MeshTune's dispatcher thread, one at a time, in order. Apply the action (on
+/// your own thread if you like) and call `report_action_result` with its id. A listener that
+/// throws or panics is counted in `listener_failures` and does not stop the optimizer; one that
+/// blocks delays only later events (which are dropped and counted once the queue is full).
+#[uniffi::export(with_foreign)]
+pub trait ActionListener: Send + Sync {
+    /// Apply this action, then acknowledge it.
+    fn on_action(&self, event: ActionEvent);
+    /// What became of an earlier action.
+    fn on_outcome(&self, event: OutcomeEvent);
+}
+
+/// A running optimizer. Create it with `start_optimizer`; call `stop` (or drop it) when done.
+#[derive(uniffi::Object)]
+pub struct PerformanceOptimizer {
+    runtime: Runtime,
+}
+
+impl std::fmt::Debug for PerformanceOptimizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerformanceOptimizer").field("stopped", &self.runtime.is_stopped()).finish()
+    }
+}
+
+/// Validates `config`, starts the optimizer's background threads and returns it.
+#[uniffi::export]
+pub fn start_optimizer(
+    config: OptimizerConfig,
+    listener: Arc<dyn ActionListener>,
+) -> Result<Arc<PerformanceOptimizer>, OptimizerError> {
+    let runtime = Runtime::start(config, listener)?;
+    Ok(Arc::new(PerformanceOptimizer { runtime }))
+}
+
+/// The default configuration (the same values as the record's default arguments).
+#[uniffi::export]
+pub fn default_optimizer_config() -> OptimizerConfig {
+    OptimizerConfig::default()
+}
+
+/// Reads a configuration from JSON (remote config); errors name the key.
+#[uniffi::export]
+pub fn optimizer_config_from_json(json: String) -> Result<OptimizerConfig, OptimizerError> {
+    OptimizerConfig::from_json(&json)
+}
+
+/// Writes a configuration as JSON with every key.
+#[uniffi::export]
+pub fn optimizer_config_to_json(config: OptimizerConfig) -> String {
+    config.to_json()
+}
+
+#[uniffi::export]
+impl PerformanceOptimizer {
+    /// Records one sample (any thread, never blocks on the optimizer's work). Invalid samples
+    /// are refused with `InvalidSample` naming the field, and nothing is recorded.
+    pub fn record(&self, sample: MetricSample) -> Result<(), OptimizerError> {
+        self.runtime.record(sample)
+    }
+
+    /// Records all samples or none: one invalid sample refuses the whole batch.
+    pub fn record_batch(&self, samples: Vec<MetricSample>) -> Result<(), OptimizerError> {
+        self.runtime.record_batch(samples)
+    }
+
+    /// Acknowledges action `action_id`: `applied`, or not with the platform's reason in
+    /// `detail`.
+    pub fn report_action_result(&self, action_id: u64, applied: bool, detail: Option<String>) -> Result<(), OptimizerError> {
+        self.runtime.report_action_result(action_id, applied, detail)
+    }
+
+    /// The optimizer's current view: metrics, knob profile, pending actions, counters.
+    pub fn snapshot(&self) -> OptimizerSnapshot {
+        self.runtime.snapshot()
+    }
+
+    /// Whether `stop` was called.
+    pub fn is_stopped(&self) -> bool {
+        self.runtime.is_stopped()
+    }
+
+    /// Stops the optimizer and joins its threads. Idempotent; later calls of the other methods
+    /// return `Stopped` (snapshot keeps working).
+    pub fn stop(&self) {
+        self.runtime.stop();
+    }
+}

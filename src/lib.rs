@@ -1,0 +1,50 @@
+//! # MeshTune
+//!
+//! An adaptive performance optimizer for Bluetooth LE mesh apps. The app pushes samples
+//! (latency, hops, loss, RSSI, battery, thermal, memory, app state); MeshTune keeps windowed
+//! statistics, lets strategies propose knob settings, arbitrates them, and tells the app what to
+//! change as typed [`ActionEvent`]s. The app applies each action and acknowledges it; MeshTune
+//! then measures whether it helped and rolls it back if it made things worse.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use meshtune::{start_optimizer, ActionEvent, ActionListener, MetricSample, OptimizerConfig, OutcomeEvent};
+//!
+//! #[derive(Default)]
+//! struct Log(Mutex<Vec<ActionEvent>>);
+//! impl ActionListener for Log {
+//!     fn on_action(&self, event: ActionEvent) { self.0.lock().unwrap().push(event) }
+//!     fn on_outcome(&self, _event: OutcomeEvent) {}
+//! }
+//!
+//! let listener = Arc::new(Log::default());
+//! let optimizer = start_optimizer(OptimizerConfig::default(), listener.clone()).unwrap();
+//! optimizer.record(MetricSample::Battery { level_percent: 80.0, charging: false }).unwrap();
+//! let err = optimizer.record(MetricSample::Battery { level_percent: 180.0, charging: false }).unwrap_err();
+//! assert!(err.to_string().contains("Battery.level_percent"));
+//! optimizer.stop();
+//! ```
+
+
+uniffi::setup_scaffolding!();
+
+pub mod action;
+pub mod config;
+pub mod engine;
+mod error;
+mod events;
+mod ffi;
+pub mod metrics;
+pub mod platform;
+mod runtime;
+pub mod snapshot;
+pub mod strategy;
+
+pub use action::{AdvertiseMode, ConnectionPriority, Knob, OptimizationAction, ScanMode, TxPower};
+pub use config::OptimizerConfig;
+pub use engine::Engine;
+pub use error::OptimizerError;
+pub use events::{ActionEvent, EngineEvent, OutcomeEvent, Priority, TargetMetric};
+pub use ffi::{default_optimizer_config, optimizer_config_from_json, start_optimizer, ActionListener, PerformanceOptimizer};
+pub use metrics::sample::{MemoryPressureLevel, MetricSample, ThermalState};
+pub use snapshot::{OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};

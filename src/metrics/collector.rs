@@ -1,0 +1,289 @@
+//! `MetricsCollector`: turns the stream of samples into windowed statistics and device state.
+
+use std::collections::VecDeque;
+
+use super::window::{QuantileSummary, WindowedQuantiles, WindowedSum};
+use crate::snapshot::{
+    ConsensusPerformance, CpuUsage, DeviceState, LatencyStats, MemoryUsage, MeshPerformance, PerformanceMetrics,
+};
+use crate::{MemoryPressureLevel, MetricSample, ThermalState};
+
+/// Slots per statistics window: a 60 s window moves in 10 s steps.
+pub const WINDOW_SLOTS: usize = 6;
+/// Battery readings kept for drain measurements (a reading per percent is plenty).
+pub const BATTERY_HISTORY_LEN: usize = 256;
+
+/// One battery reading.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatteryReading {
+    /// Engine time of the reading.
+    pub at_ms: u64,
+    /// Level, percent.
+    pub level_percent: f64,
+    /// Charger connected.
+    pub charging: bool,
+}
+
+/// Windowed statistics and latest device state, fed by `record`.
+#[derive(Debug, Clone)]
+pub struct MetricsCollector {
+    latency: WindowedQuantiles,
+    delivered_hops: WindowedSum,
+    delivered_bytes: WindowedSum,
+    lost: WindowedSum,
+    connection: WindowedQuantiles,
+    discovery: WindowedQuantiles,
+    finalization: WindowedQuantiles,
+    proposal: WindowedSum,
+    vote: WindowedSum,
+    operations: WindowedSum,
+    rssi: WindowedSum,
+    peers: Option<(u32, u32)>,
+    battery_history: VecDeque<BatteryReading>,
+    power_save: bool,
+    thermal: ThermalState,
+    pressure: MemoryPressureLevel,
+    pressure_at_ms: u64,
+    pressure_hold_ms: u64,
+    foreground: bool,
+    heap: Option<(f64, f64)>,
+    process: Option<(f64, f64)>,
+    now_ms: u64,
+}
+
+fn stats(s: Option<QuantileSummary>) -> Option<LatencyStats> {
+    s.map(|s| LatencyStats {
+        count: s.count,
+        mean_ms: s.mean_ms,
+        p50_ms: s.p50_ms,
+        p95_ms: s.p95_ms,
+        p99_ms: s.p99_ms,
+        max_ms: s.max_ms,
+    })
+}
+
+impl MetricsCollector {
+    /// A collector with windows of `window_ms`; platform memory pressure holds
+    /// `pressure_hold_ms` unless renewed.
+    pub fn new(window_ms: u64, pressure_hold_ms: u64) -> Self {
+        let q = || WindowedQuantiles::new(window_ms, WINDOW_SLOTS);
+        let s = || WindowedSum::new(window_ms, WINDOW_SLOTS);
+        MetricsCollector {
+            latency: q(),
+            delivered_hops: s(),
+            delivered_bytes: s(),
+            lost: s(),
+            connection: q(),
+            discovery: q(),
+            finalization: q(),
+            proposal: s(),
+            vote: s(),
+            operations: s(),
+            rssi: s(),
+            peers: None,
+            battery_history: VecDeque::with_capacity(BATTERY_HISTORY_LEN),
+            power_save: false,
+            thermal: ThermalState::Nominal,
+            pressure: MemoryPressureLevel::Normal,
+            pressure_at_ms: 0,
+            pressure_hold_ms,
+            foreground: true,
+            heap: None,
+            process: None,
+            now_ms: 0,
+        }
+    }
+
+    /// Records a validated sample at `at_ms` (the engine's monotonic time).
+    pub fn record(&mut self, sample: &MetricSample, at_ms: u64) {
+        self.now_ms = self.now_ms.max(at_ms);
+        let at = self.now_ms;
+        match *sample {
+            MetricSample::MessageDelivered { latency_ms, hops, bytes } => {
+                self.latency.record(latency_ms, at);
+                self.delivered_hops.record(f64::from(hops), at);
+                self.delivered_bytes.record(f64::from(bytes), at);
+            }
+            MetricSample::MessageLost { hops } => self.lost.record(f64::from(hops), at),
+            MetricSample::LinkRssi { rssi_dbm, .. } => self.rssi.record(f64::from(rssi_dbm), at),
+            MetricSample::PeerCount { connected, discovered } => self.peers = Some((connected, discovered)),
+            MetricSample::ConnectionEstablished { duration_ms } => self.connection.record(duration_ms, at),
+            MetricSample::PeerDiscovered { duration_ms } => self.discovery.record(duration_ms, at),
+            MetricSample::ConsensusRound { proposal_ms, vote_ms, finalization_ms, operations } => {
+                self.finalization.record(finalization_ms, at);
+                self.proposal.record(proposal_ms, at);
+                self.vote.record(vote_ms, at);
+                self.operations.record(f64::from(operations), at);
+            }
+            MetricSample::Battery { level_percent, charging } => {
+                if self.battery_history.len() == BATTERY_HISTORY_LEN {
+                    self.battery_history.pop_front();
+                }
+                self.battery_history.push_back(BatteryReading { at_ms: at, level_percent, charging });
+            }
+            MetricSample::PowerSaveMode { enabled } => self.power_save = enabled,
+            MetricSample::Thermal { state } => self.thermal = state,
+            MetricSample::MemoryPressure { level } => {
+                self.pressure = level;
+                self.pressure_at_ms = at;
+            }
+            MetricSample::Heap { used_mb, limit_mb } => self.heap = Some((used_mb, limit_mb)),
+            MetricSample::AppState { foreground } => self.foreground = foreground,
+            MetricSample::ProcessUsage { cpu_percent, resident_mb } => self.process = Some((cpu_percent, resident_mb)),
+        }
+    }
+
+    /// Moves every window to `now_ms` (expiring old slots) and decays memory pressure.
+    pub fn advance(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+        let now = self.now_ms;
+        for w in [&mut self.latency, &mut self.connection, &mut self.discovery, &mut self.finalization] {
+            w.advance(now);
+        }
+        for w in [
+            &mut self.delivered_hops,
+            &mut self.delivered_bytes,
+            &mut self.lost,
+            &mut self.proposal,
+            &mut self.vote,
+            &mut self.operations,
+            &mut self.rssi,
+        ] {
+            w.advance(now);
+        }
+        if self.pressure != MemoryPressureLevel::Normal
+            && now.saturating_sub(self.pressure_at_ms) >= self.pressure_hold_ms
+        {
+            self.pressure = MemoryPressureLevel::Normal;
+        }
+    }
+
+    /// The latest engine time seen.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// Battery readings, oldest first.
+    pub fn battery_history(&self) -> impl Iterator<Item = &BatteryReading> {
+        self.battery_history.iter()
+    }
+
+    /// Battery drain in percent per hour over readings at or after `since_ms`, if the phone
+    /// stayed unplugged and the readings span at least a minute; None otherwise.
+    pub fn battery_drain_since(&self, since_ms: u64) -> Option<f64> {
+        drain_of(self.battery_history.iter().filter(|r| r.at_ms >= since_ms).copied())
+    }
+
+    /// Battery drain over readings in `[from_ms, to_ms)` (see `battery_drain_since`).
+    pub fn battery_drain_between(&self, from_ms: u64, to_ms: u64) -> Option<f64> {
+        drain_of(self.battery_history.iter().filter(|r| r.at_ms >= from_ms && r.at_ms < to_ms).copied())
+    }
+
+    /// Builds the metrics as of the last `advance`.
+    pub fn metrics(&self) -> PerformanceMetrics {
+        let now = self.now_ms;
+        let delivered = self.latency.count();
+        let lost = self.lost.count();
+        let total = delivered.saturating_add(lost);
+        let battery = self.battery_history.back();
+        PerformanceMetrics {
+            network_latency: stats(self.latency.summary()),
+            consensus_performance: ConsensusPerformance {
+                rounds: self.finalization.count(),
+                ops_per_sec: self.operations.rate_per_sec(now),
+                finalization: stats(self.finalization.summary()),
+                mean_proposal_ms: self.proposal.mean(),
+                mean_vote_ms: self.vote.mean(),
+            },
+            memory_usage: MemoryUsage {
+                heap_used_mb: self.heap.map(|h| h.0),
+                heap_limit_mb: self.heap.map(|h| h.1),
+                process_resident_mb: self.process.map(|p| p.1),
+                pressure: self.pressure,
+            },
+            cpu_usage: CpuUsage { process_cpu_percent: self.process.map(|p| p.0) },
+            mesh_performance: MeshPerformance {
+                delivered,
+                lost,
+                loss_ratio: if total == 0 { 0.0 } else { lost as f64 / total as f64 },
+                mean_hop_count: self.delivered_hops.mean(),
+                bytes_per_sec: self.delivered_bytes.rate_per_sec(now),
+                connected_peers: self.peers.map(|p| p.0),
+                discovered_peers: self.peers.map(|p| p.1),
+                mean_rssi_dbm: self.rssi.mean(),
+                connection_setup: stats(self.connection.summary()),
+                discovery: stats(self.discovery.summary()),
+            },
+            device: DeviceState {
+                battery_percent: battery.map(|b| b.level_percent),
+                charging: battery.map(|b| b.charging),
+                power_save: self.power_save,
+                thermal: self.thermal,
+                memory_pressure: self.pressure,
+                foreground: self.foreground,
+            },
+        }
+    }
+}
+
+/// Least-squares-free drain estimate: (first level - last level) / elapsed hours, requiring no
+/// charging in between, at least two readings and a span of a minute.
+fn drain_of(readings: impl Iterator<Item = BatteryReading>) -> Option<f64> {
+    let mut first: Option<BatteryReading> = None;
+    let mut last: Option<BatteryReading> = None;
+    for r in readings {
+        if r.charging {
+            return None;
+        }
+        if first.is_none() {
+            first = Some(r);
+        }
+        last = Some(r);
+    }
+    let (first, last) = (first?, last?);
+    let span_ms = last.at_ms.saturating_sub(first.at_ms);
+    if span_ms < 60_000 {
+        return None;
+    }
+    let hours = span_ms as f64 / 3_600_000.0;
+    Some((first.level_percent - last.level_percent) / hours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pressure_decays_after_hold() {
+        let mut c = MetricsCollector::new(60_000, 10_000);
+        c.record(&MetricSample::MemoryPressure { level: MemoryPressureLevel::Critical }, 1_000);
+        c.advance(10_999);
+        assert_eq!(c.metrics().device.memory_pressure, MemoryPressureLevel::Critical);
+        c.advance(11_000);
+        assert_eq!(c.metrics().device.memory_pressure, MemoryPressureLevel::Normal);
+    }
+
+    #[test]
+    fn drain_needs_unplugged_readings_over_a_minute() {
+        let mut c = MetricsCollector::new(60_000, 10_000);
+        c.record(&MetricSample::Battery { level_percent: 50.0, charging: false }, 0);
+        assert_eq!(c.battery_drain_since(0), None);
+        c.record(&MetricSample::Battery { level_percent: 49.0, charging: false }, 360_000);
+        let d = c.battery_drain_since(0).unwrap();
+        assert!((d - 10.0).abs() < 1e-9, "{d}");
+        c.record(&MetricSample::Battery { level_percent: 49.0, charging: true }, 400_000);
+        assert_eq!(c.battery_drain_since(0), None);
+        assert!(c.battery_drain_between(0, 400_000).is_some());
+    }
+
+    #[test]
+    fn metrics_without_data_are_none_not_zero() {
+        let c = MetricsCollector::new(60_000, 10_000);
+        let m = c.metrics();
+        assert!(m.network_latency.is_none());
+        assert!(m.mesh_performance.mean_hop_count.is_none());
+        assert!(m.device.battery_percent.is_none());
+        assert_eq!(m.mesh_performance.loss_ratio, 0.0);
+        assert!(m.device.foreground);
+    }
+}

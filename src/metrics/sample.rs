@@ -1,0 +1,241 @@
+//! `MetricSample`: what apps push in, and its validation at the door.
+//!
+//! A sample that fails validation is rejected with [`OptimizerError::InvalidSample`] naming the
+//! field, and nothing is recorded. Validation is a pure function, so the runtime can run it on
+//! the caller's thread and return the error synchronously.
+
+use crate::OptimizerError;
+
+/// Thermal state as the platforms report it (Android's `THERMAL_STATUS_*` are mapped onto it,
+/// iOS's `ProcessInfo.ThermalState` matches it one to one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, uniffi::Enum)]
+pub enum ThermalState {
+    /// No thermal constraint.
+    #[default]
+    Nominal,
+    /// Slightly elevated.
+    Fair,
+    /// The system is throttling; MeshTune treats it as a safety constraint.
+    Serious,
+    /// Imminent shutdown territory; the strongest safety constraint.
+    Critical,
+}
+
+/// Memory pressure as the platform signals it (Android `onTrimMemory`, iOS memory warnings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, uniffi::Enum)]
+pub enum MemoryPressureLevel {
+    /// No pressure (also the state after `memory_pressure_hold_ms` without a signal).
+    #[default]
+    Normal,
+    /// The system asks apps to trim (Android `TRIM_MEMORY_RUNNING_LOW`).
+    Moderate,
+    /// The app may be killed (Android `TRIM_MEMORY_RUNNING_CRITICAL`, iOS memory warning).
+    Critical,
+}
+
+/// One observation from the app. Push samples as they happen, from any thread.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum MetricSample {
+    /// A mesh message reached this phone (or was acknowledged end to end).
+    MessageDelivered { latency_ms: f64, hops: u32, bytes: u32 },
+    /// A message is known lost (TTL expired, no acknowledgement in time).
+    MessageLost { hops: u32 },
+    /// A link's RSSI was read.
+    LinkRssi { peer_id: String, rssi_dbm: i32 },
+    /// How many peers are connected and how many are known.
+    PeerCount { connected: u32, discovered: u32 },
+    /// A connection was set up, taking `duration_ms`.
+    ConnectionEstablished { duration_ms: f64 },
+    /// A peer was discovered `duration_ms` after scanning started.
+    PeerDiscovered { duration_ms: f64 },
+    /// A consensus round finished (BitCraps tables).
+    ConsensusRound { proposal_ms: f64, vote_ms: f64, finalization_ms: f64, operations: u32 },
+    /// Battery level and whether a charger is connected.
+    Battery { level_percent: f64, charging: bool },
+    /// The OS power save / Low Power Mode switched.
+    PowerSaveMode { enabled: bool },
+    /// The OS thermal state changed.
+    Thermal { state: ThermalState },
+    /// The OS signalled memory pressure.
+    MemoryPressure { level: MemoryPressureLevel },
+    /// The app's heap usage and limit.
+    Heap { used_mb: f64, limit_mb: f64 },
+    /// The app moved to the foreground or the background.
+    AppState { foreground: bool },
+    /// This process's CPU use (percent of one core, may exceed 100 on several cores) and
+    /// resident memory; the runtime samples it itself with sysinfo.
+    ProcessUsage { cpu_percent: f64, resident_mb: f64 },
+}
+
+/// Longest duration a sample may carry: one day, in ms (beyond it a value is a bug upstream).
+pub const MAX_SAMPLE_DURATION_MS: f64 = 86_400_000.0;
+/// Longest peer id accepted, in bytes (ids are addresses or short keys).
+pub const MAX_PEER_ID_BYTES: usize = 256;
+/// Largest heap figure accepted, in MB (1 TiB).
+pub const MAX_HEAP_MB: f64 = 1_048_576.0;
+
+fn duration(field: &str, v: f64) -> Result<(), OptimizerError> {
+    if !v.is_finite() {
+        return Err(OptimizerError::sample(field, format!("{v} is not a finite number")));
+    }
+    if v < 0.0 {
+        return Err(OptimizerError::sample(field, format!("{v} is negative")));
+    }
+    if v > MAX_SAMPLE_DURATION_MS {
+        return Err(OptimizerError::sample(field, format!("{v} ms is over one day")));
+    }
+    Ok(())
+}
+
+fn megabytes(field: &str, v: f64) -> Result<(), OptimizerError> {
+    if !v.is_finite() || v < 0.0 || v > MAX_HEAP_MB {
+        return Err(OptimizerError::sample(field, format!("{v} is outside 0..={MAX_HEAP_MB} MB")));
+    }
+    Ok(())
+}
+
+impl MetricSample {
+    /// The variant's name, as used in error fields and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MetricSample::MessageDelivered { .. } => "MessageDelivered",
+            MetricSample::MessageLost { .. } => "MessageLost",
+            MetricSample::LinkRssi { .. } => "LinkRssi",
+            MetricSample::PeerCount { .. } => "PeerCount",
+            MetricSample::ConnectionEstablished { .. } => "ConnectionEstablished",
+            MetricSample::PeerDiscovered { .. } => "PeerDiscovered",
+            MetricSample::ConsensusRound { .. } => "ConsensusRound",
+            MetricSample::Battery { .. } => "Battery",
+            MetricSample::PowerSaveMode { .. } => "PowerSaveMode",
+            MetricSample::Thermal { .. } => "Thermal",
+            MetricSample::MemoryPressure { .. } => "MemoryPressure",
+            MetricSample::Heap { .. } => "Heap",
+            MetricSample::AppState { .. } => "AppState",
+            MetricSample::ProcessUsage { .. } => "ProcessUsage",
+        }
+    }
+
+    /// Checks the sample; the error names the field as `Variant.field`.
+    pub fn validate(&self) -> Result<(), OptimizerError> {
+        match self {
+            MetricSample::MessageDelivered { latency_ms, .. } => duration("MessageDelivered.latency_ms", *latency_ms),
+            MetricSample::LinkRssi { peer_id, rssi_dbm } => {
+                if peer_id.is_empty() {
+                    return Err(OptimizerError::sample("LinkRssi.peer_id", "is empty"));
+                }
+                if peer_id.len() > MAX_PEER_ID_BYTES {
+                    return Err(OptimizerError::sample(
+                        "LinkRssi.peer_id",
+                        format!("{} bytes is over {MAX_PEER_ID_BYTES}", peer_id.len()),
+                    ));
+                }
+                if !(-127..=20).contains(rssi_dbm) {
+                    return Err(OptimizerError::sample("LinkRssi.rssi_dbm", format!("{rssi_dbm} is outside -127..=20")));
+                }
+                Ok(())
+            }
+            MetricSample::PeerCount { connected, discovered } => {
+                if connected > discovered {
+                    return Err(OptimizerError::sample(
+                        "PeerCount.connected",
+                        format!("{connected} is above discovered ({discovered})"),
+                    ));
+                }
+                Ok(())
+            }
+            MetricSample::ConnectionEstablished { duration_ms } => {
+                duration("ConnectionEstablished.duration_ms", *duration_ms)
+            }
+            MetricSample::PeerDiscovered { duration_ms } => duration("PeerDiscovered.duration_ms", *duration_ms),
+            MetricSample::ConsensusRound { proposal_ms, vote_ms, finalization_ms, .. } => {
+                duration("ConsensusRound.proposal_ms", *proposal_ms)?;
+                duration("ConsensusRound.vote_ms", *vote_ms)?;
+                duration("ConsensusRound.finalization_ms", *finalization_ms)
+            }
+            MetricSample::Battery { level_percent, .. } => {
+                if !level_percent.is_finite() || !(0.0..=100.0).contains(level_percent) {
+                    return Err(OptimizerError::sample(
+                        "Battery.level_percent",
+                        format!("{level_percent} is outside 0..=100"),
+                    ));
+                }
+                Ok(())
+            }
+            MetricSample::Heap { used_mb, limit_mb } => {
+                megabytes("Heap.used_mb", *used_mb)?;
+                megabytes("Heap.limit_mb", *limit_mb)?;
+                if *limit_mb <= 0.0 {
+                    return Err(OptimizerError::sample("Heap.limit_mb", "must be above 0"));
+                }
+                if used_mb > limit_mb {
+                    return Err(OptimizerError::sample(
+                        "Heap.used_mb",
+                        format!("{used_mb} is above limit_mb ({limit_mb})"),
+                    ));
+                }
+                Ok(())
+            }
+            MetricSample::ProcessUsage { cpu_percent, resident_mb } => {
+                if !cpu_percent.is_finite() || *cpu_percent < 0.0 || *cpu_percent > 100_000.0 {
+                    return Err(OptimizerError::sample(
+                        "ProcessUsage.cpu_percent",
+                        format!("{cpu_percent} is outside 0..=100000"),
+                    ));
+                }
+                megabytes("ProcessUsage.resident_mb", *resident_mb)
+            }
+            MetricSample::MessageLost { .. }
+            | MetricSample::PowerSaveMode { .. }
+            | MetricSample::Thermal { .. }
+            | MetricSample::MemoryPressure { .. }
+            | MetricSample::AppState { .. } => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(s: MetricSample) -> String {
+        match s.validate() {
+            Err(OptimizerError::InvalidSample { field, .. }) => field,
+            other => panic!("expected InvalidSample for {s:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn invalid_values_name_their_field() {
+        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: f64::NAN, hops: 1, bytes: 1 }), "MessageDelivered.latency_ms");
+        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: -1.0, hops: 1, bytes: 1 }), "MessageDelivered.latency_ms");
+        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: f64::INFINITY, hops: 1, bytes: 1 }), "MessageDelivered.latency_ms");
+        assert_eq!(field(MetricSample::Battery { level_percent: 100.5, charging: false }), "Battery.level_percent");
+        assert_eq!(field(MetricSample::Battery { level_percent: -0.1, charging: true }), "Battery.level_percent");
+        assert_eq!(field(MetricSample::LinkRssi { peer_id: "a".into(), rssi_dbm: -128 }), "LinkRssi.rssi_dbm");
+        assert_eq!(field(MetricSample::LinkRssi { peer_id: "a".into(), rssi_dbm: 21 }), "LinkRssi.rssi_dbm");
+        assert_eq!(field(MetricSample::LinkRssi { peer_id: String::new(), rssi_dbm: -60 }), "LinkRssi.peer_id");
+        assert_eq!(field(MetricSample::Heap { used_mb: 600.0, limit_mb: 512.0 }), "Heap.used_mb");
+        assert_eq!(field(MetricSample::Heap { used_mb: 1.0, limit_mb: 0.0 }), "Heap.limit_mb");
+        assert_eq!(field(MetricSample::PeerCount { connected: 5, discovered: 4 }), "PeerCount.connected");
+        assert_eq!(
+            field(MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: f64::NAN, finalization_ms: 1.0, operations: 1 }),
+            "ConsensusRound.vote_ms"
+        );
+        assert_eq!(field(MetricSample::ConnectionEstablished { duration_ms: 1e12 }), "ConnectionEstablished.duration_ms");
+    }
+
+    #[test]
+    fn edge_values_are_accepted() {
+        for s in [
+            MetricSample::MessageDelivered { latency_ms: 0.0, hops: 0, bytes: 0 },
+            MetricSample::Battery { level_percent: 0.0, charging: false },
+            MetricSample::Battery { level_percent: 100.0, charging: true },
+            MetricSample::LinkRssi { peer_id: "p".into(), rssi_dbm: -127 },
+            MetricSample::LinkRssi { peer_id: "p".into(), rssi_dbm: 20 },
+            MetricSample::Heap { used_mb: 512.0, limit_mb: 512.0 },
+            MetricSample::PeerCount { connected: 0, discovered: 0 },
+        ] {
+            assert!(s.validate().is_ok(), "{s:?}");
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The shell that runs the engine for apps: one loop thread, one dispatcher thread.
+//!
+//! - `record` validates on the caller's thread, stamps the sample with the runtime clock and
+//!   pushes it into a bounded ingestion buffer; it never waits for a tick or for the listener.
+//!   When the buffer is half full the loop is woken to drain it early; when it is full, the
+//!   call fails with `Overloaded` and the drop is counted.
+//! - The loop thread (`meshtune-loop`) sleeps until the next tick (the engine's adaptive
+//!   interval, no busy polling), drains the buffer into the engine, ticks, and queues the events.
+//! - The dispatcher thread (`meshtune-dispatch`) calls the listener outside every lock. A
+//!   listener that panics (a Kotlin or Swift exception reaches Rust as a panic) is counted and
+//!   the next event is delivered; one that blocks only fills the bounded event queue, whose
+//!   overflow is dropped and counted. Ingestion and ticking go on either way.
+//! - `stop` is idempotent: it stops the loop, joins it, and waits up to `stop_timeout_ms` for
+//!   a listener call in progress (it does not wait when called from inside the listener).
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use crate::platform::process::ProcessSampler;
+use crate::{ActionListener, Engine, EngineEvent, MetricSample, OptimizerConfig, OptimizerError, OptimizerSnapshot};
+
+/// Locks a mutex, recovering the data if a thread panicked while holding it: every critical
+/// section here leaves the data consistent, and the optimizer must outlive a panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Default)]
+struct LoopSignal {
+    stop: bool,
+    drain: bool,
+}
+
+struct Shared {
+    config: OptimizerConfig,
+    engine: Mutex<Engine>,
+    ingress: Mutex<Vec<(u64, MetricSample)>>,
+    signal: Mutex<LoopSignal>,
+    signal_cv: Condvar,
+    events: Mutex<VecDeque<EngineEvent>>,
+    events_cv: Condvar,
+    dispatcher_done: Mutex<bool>,
+    dispatcher_done_cv: Condvar,
+    stopped: AtomicBool,
+    listener: Arc<dyn ActionListener>,
+    clock: Instant,
+    rejected: AtomicU64,
+    dropped: AtomicU64,
+    events_dropped: AtomicU64,
+    listener_failures: AtomicU64,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Moves buffered samples into the engine (swap under the ingestion lock, record outside
+    /// it, so producers wait at most for a swap).
+    fn drain_into(&self, engine: &mut Engine, spare: &mut Vec<(u64, MetricSample)>) {
+        {
+            let mut ingress = lock(&self.ingress);
+            std::mem::swap(&mut *ingress, spare);
+        }
+        for (at, sample) in spare.drain(..) {
+            engine.record_prevalidated(&sample, at);
+        }
+    }
+
+    fn queue_events(&self, events: Vec<EngineEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let cap = self.config.event_queue_capacity as usize;
+        let mut q = lock(&self.events);
+        for e in events {
+            if q.len() >= cap || self.stopped.load(Ordering::Acquire) {
+                self.events_dropped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                q.push_back(e);
+            }
+        }
+        drop(q);
+        self.events_cv.notify_one();
+    }
+}
+
+/// The running optimizer behind `PerformanceOptimizer`.
+pub(crate) struct Runtime {
+    shared: Arc<Shared>,
+    loop_thread: Mutex<Option<JoinHandle<()>>>,
+    dispatch_thread: Mutex<Option<JoinHandle<()>>>,
+    dispatch_thread_id: ThreadId,
+}
+
+impl Runtime {
+    pub(crate) fn start(config: OptimizerConfig, listener: Arc<dyn ActionListener>) -> Result<Runtime, OptimizerError> {
+        let engine = Engine::new(config.clone())?;
+        let cap = config.sample_queue_capacity as usize;
+        let shared = Arc::new(Shared {
+            engine: Mutex::new(engine),
+            ingress: Mutex::new(Vec::with_capacity(cap)),
+            signal: Mutex::new(LoopSignal::default()),
+            signal_cv: Condvar::new(),
+            events: Mutex::new(VecDeque::with_capacity((config.event_queue_capacity as usize).min(4_096))),
+            events_cv: Condvar::new(),
+            dispatcher_done: Mutex::new(false),
+            dispatcher_done_cv: Condvar::new(),
+            stopped: AtomicBool::new(false),
+            listener,
+            clock: Instant::now(),
+            rejected: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            events_dropped: AtomicU64::new(0),
+            listener_failures: AtomicU64::new(0),
+            config,
+        });
+        let spawn_err = |e: std::io::Error| OptimizerError::ThreadSpawn { reason: e.to_string() };
+        let s = Arc::clone(&shared);
+        let dispatch = std::thread::Builder::new()
+            .name("meshtune-dispatch".into())
+            .spawn(move || dispatch_loop(&s))
+            .map_err(spawn_err)?;
+        let dispatch_thread_id = dispatch.thread().id();
+        let s = Arc::clone(&shared);
+        let main = match std::thread::Builder::new().name("meshtune-loop".into()).spawn(move || engine_loop(&s)) {
+            Ok(h) => h,
+            Err(e) => {
+                shared.stopped.store(true, Ordering::Release);
+                shared.events_cv.notify_all();
+                let _ = dispatch.join();
+                return Err(spawn_err(e));
+            }
+        };
+        Ok(Runtime {
+            shared,
+            loop_thread: Mutex::new(Some(main)),
+            dispatch_thread: Mutex::new(Some(dispatch)),
+            dispatch_thread_id,
+        })
+    }
+
+    fn check_running(&self) -> Result<(), OptimizerError> {
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return Err(OptimizerError::Stopped);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn record(&self, sample: MetricSample) -> Result<(), OptimizerError> {
+        self.check_running()?;
+        let s = &self.shared;
+        if let Err(e) = sample.validate() {
+            s.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        let at = s.now_ms();
+        let cap = s.config.sample_queue_capacity as usize;
+        let mut ingress = lock(&s.ingress);
+        if ingress.len() >= cap {
+            drop(ingress);
+            s.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err(OptimizerError::Overloaded { capacity: s.config.sample_queue_capacity, dropped: 1 });
+        }
+        ingress.push((at, sample));
+        let wake = ingress.len() == cap / 2;
+        drop(ingress);
+        if wake {
+            self.wake_loop();
+        }
+        Ok(())
+    }
+
+    pub(crate) fn record_batch(&self, samples: Vec<MetricSample>) -> Result<(), OptimizerError> {
+        self.check_running()?;
+        let s = &self.shared;
+        let n = samples.len() as u64;
+        if let Some(e) = samples.iter().find_map(|x| x.validate().err()) {
+            s.rejected.fetch_add(n, Ordering::Relaxed);
+            return Err(e);
+        }
+        let at = s.now_ms();
+        let cap = s.config.sample_queue_capacity as usize;
+        let mut ingress = lock(&s.ingress);
+        if ingress.len().saturating_add(samples.len()) > cap {
+            drop(ingress);
+            s.dropped.fetch_add(n, Ordering::Relaxed);
+            self.wake_loop();
+            return Err(OptimizerError::Overloaded {
+                capacity: s.config.sample_queue_capacity,
+                dropped: u32::try_from(n).unwrap_or(u32::MAX),
+            });
+        }
+        let before = ingress.len();
+        ingress.extend(samples.into_iter().map(|x| (at, x)));
+        let wake = before < cap / 2 && ingress.len() >= cap / 2;
+        drop(ingress);
+        if wake {
+            self.wake_loop();
+        }
+        Ok(())
+    }
+
+    fn wake_loop(&self) {
+        lock(&self.shared.signal).drain = true;
+        self.shared.signal_cv.notify_one();
+    }
+
+    pub(crate) fn report_action_result(
+        &self,
+        action_id: u64,
+        applied: bool,
+        detail: Option<String>,
+    ) -> Result<(), OptimizerError> {
+        self.check_running()?;
+        let s = &self.shared;
+        let mut engine = lock(&s.engine);
+        let mut spare = Vec::new();
+        s.drain_into(&mut engine, &mut spare);
+        engine.report_action_result(action_id, applied, detail, s.now_ms())
+    }
+
+    pub(crate) fn snapshot(&self) -> OptimizerSnapshot {
+        let s = &self.shared;
+        let mut snap = {
+            let mut engine = lock(&s.engine);
+            let mut spare = Vec::new();
+            s.drain_into(&mut engine, &mut spare);
+            engine.snapshot()
+        };
+        let rejected = s.rejected.load(Ordering::Relaxed);
+        let dropped = s.dropped.load(Ordering::Relaxed);
+        let c = &mut snap.counters;
+        c.samples_rejected += rejected;
+        c.samples_dropped += dropped;
+        c.samples_offered += rejected + dropped;
+        c.events_dropped += s.events_dropped.load(Ordering::Relaxed);
+        c.listener_failures += s.listener_failures.load(Ordering::Relaxed);
+        snap
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn stop(&self) {
+        let s = &self.shared;
+        s.stopped.store(true, Ordering::Release);
+        lock(&s.signal).stop = true;
+        s.signal_cv.notify_all();
+        s.events_cv.notify_all();
+        if let Some(h) = lock(&self.loop_thread).take() {
+            if h.join().is_err() {
+                tracing::error!("meshtune loop thread ended with a panic");
+            }
+        }
+        let mut dispatch = lock(&self.dispatch_thread);
+        if let Some(h) = dispatch.take() {
+            if std::thread::current().id() == self.dispatch_thread_id {
+                // stop() from inside the listener: the dispatcher exits when this call returns.
+                return;
+            }
+            let timeout = Duration::from_millis(s.config.stop_timeout_ms);
+            let done = lock(&s.dispatcher_done);
+            let (done, _) = s
+                .dispatcher_done_cv
+                .wait_timeout_while(done, timeout, |d| !*d)
+                .unwrap_or_else(|p| p.into_inner());
+            let finished = *done;
+            drop(done);
+            if finished {
+                let _ = h.join();
+            } else {
+                tracing::warn!("listener still busy after stop_timeout_ms; dispatcher detached");
+            }
+        }
+        // Whatever the listener will not see now is counted, not silently lost.
+        let left = lock(&s.events).drain(..).count() as u64;
+        s.events_dropped.fetch_add(left, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn engine_loop(s: &Shared) {
+    let mut spare: Vec<(u64, MetricSample)> = Vec::with_capacity(s.config.sample_queue_capacity as usize);
+    let mut sampler = s.config.sample_process.then(ProcessSampler::new);
+    let mut next_tick = s.now_ms().saturating_add(s.config.min_tick_interval_ms);
+    loop {
+        {
+            let mut sig = lock(&s.signal);
+            loop {
+                if sig.stop {
+                    return;
+                }
+                let now = s.now_ms();
+                if sig.drain || now >= next_tick {
+                    sig.drain = false;
+                    break;
+                }
+                let wait = Duration::from_millis(next_tick - now);
+                sig = s.signal_cv.wait_timeout(sig, wait).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+            }
+        }
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut engine = lock(&s.engine);
+            s.drain_into(&mut engine, &mut spare);
+            let now = s.now_ms();
+            if now < next_tick {
+                return None;
+            }
+            if let Some(sample) = sampler.as_mut().and_then(ProcessSampler::sample) {
+                engine.record_prevalidated(&sample, now);
+            }
+            let events = engine.tick(now);
+            Some((events, now.saturating_add(engine.next_tick_interval_ms())))
+        }));
+        match result {
+            Ok(Some((events, next))) => {
+                next_tick = next;
+                s.queue_events(events);
+            }
+            Ok(None) => {}
+            Err(_) => {
+                tracing::error!("meshtune engine panicked during a tick; continuing");
+                next_tick = s.now_ms().saturating_add(s.config.min_tick_interval_ms);
+            }
+        }
+    }
+}
+
+fn dispatch_loop(s: &Shared) {
+    loop {
+        let event = {
+            let mut q = lock(&s.events);
+            loop {
+                if s.stopped.load(Ordering::Acquire) {
+                    break None;
+                }
+                if let Some(e) = q.pop_front() {
+                    break Some(e);
+                }
+                q = s.events_cv.wait(q).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let Some(event) = event else { break };
+        let listener = &s.listener;
+        let outcome = catch_unwind(AssertUnwindSafe(|| match event {
+            EngineEvent::Action(a) => listener.on_action(a),
+            EngineEvent::Outcome(o) => listener.on_outcome(o),
+        }));
+        if outcome.is_err() {
+            s.listener_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    *lock(&s.dispatcher_done) = true;
+    s.dispatcher_done_cv.notify_all();
+}

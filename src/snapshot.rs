@@ -1,0 +1,175 @@
+//! Plain records that describe the optimizer's view of the world, for strategies and for apps.
+//!
+//! The groups mirror the ancestor's `PerformanceMetrics` (network latency, consensus
+//! performance, memory usage, CPU usage, mesh performance) plus the device state. Missing data
+//! is `None`, never a made-up zero, and no field is ever NaN or infinite.
+
+use crate::{ActionEvent, MemoryPressureLevel, OptimizationAction, ThermalState};
+
+/// Distribution of a duration over the statistics window (ms; quantiles within 1%).
+#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+pub struct LatencyStats {
+    /// Samples in the window.
+    pub count: u64,
+    /// Arithmetic mean.
+    pub mean_ms: f64,
+    /// Median (nearest rank).
+    pub p50_ms: f64,
+    /// 95th percentile (nearest rank).
+    pub p95_ms: f64,
+    /// 99th percentile (nearest rank).
+    pub p99_ms: f64,
+    /// Largest value (exact).
+    pub max_ms: f64,
+}
+
+/// Consensus rounds in the window (BitCraps tables).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ConsensusPerformance {
+    /// Rounds finished in the window.
+    pub rounds: u64,
+    /// Operations finalized per second over the window.
+    pub ops_per_sec: f64,
+    /// Finalization times.
+    pub finalization: Option<LatencyStats>,
+    /// Mean proposal phase.
+    pub mean_proposal_ms: Option<f64>,
+    /// Mean vote phase.
+    pub mean_vote_ms: Option<f64>,
+}
+
+/// Memory as the app and the platform report it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct MemoryUsage {
+    /// Latest heap in use.
+    pub heap_used_mb: Option<f64>,
+    /// Latest heap limit.
+    pub heap_limit_mb: Option<f64>,
+    /// Latest resident memory of the process (sysinfo).
+    pub process_resident_mb: Option<f64>,
+    /// Current platform memory pressure (decays to Normal after `memory_pressure_hold_ms`).
+    pub pressure: MemoryPressureLevel,
+}
+
+/// CPU use of the process.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CpuUsage {
+    /// Latest process CPU use, percent of one core (sysinfo).
+    pub process_cpu_percent: Option<f64>,
+}
+
+/// How the mesh is doing over the window.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct MeshPerformance {
+    /// Messages delivered in the window.
+    pub delivered: u64,
+    /// Messages lost in the window.
+    pub lost: u64,
+    /// lost / (delivered + lost); 0 when there was no traffic.
+    pub loss_ratio: f64,
+    /// Mean hops of delivered messages.
+    pub mean_hop_count: Option<f64>,
+    /// Payload bytes delivered per second.
+    pub bytes_per_sec: f64,
+    /// Latest connected peer count.
+    pub connected_peers: Option<u32>,
+    /// Latest discovered peer count.
+    pub discovered_peers: Option<u32>,
+    /// Mean RSSI of the links read in the window.
+    pub mean_rssi_dbm: Option<f64>,
+    /// Connection set-up times.
+    pub connection_setup: Option<LatencyStats>,
+    /// Discovery times.
+    pub discovery: Option<LatencyStats>,
+}
+
+/// The device's state as last reported.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DeviceState {
+    /// Latest battery level.
+    pub battery_percent: Option<f64>,
+    /// Whether a charger is connected (None before the first Battery sample).
+    pub charging: Option<bool>,
+    /// OS power save / Low Power Mode.
+    pub power_save: bool,
+    /// OS thermal state.
+    pub thermal: ThermalState,
+    /// Platform memory pressure (same as `MemoryUsage.pressure`).
+    pub memory_pressure: MemoryPressureLevel,
+    /// Whether the app is in the foreground (assumed true until told otherwise).
+    pub foreground: bool,
+}
+
+/// Everything strategies decide on, built afresh at every tick.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PerformanceMetrics {
+    /// End-to-end latency of delivered messages.
+    pub network_latency: Option<LatencyStats>,
+    /// Consensus rounds.
+    pub consensus_performance: ConsensusPerformance,
+    /// Heap, resident memory, pressure.
+    pub memory_usage: MemoryUsage,
+    /// Process CPU.
+    pub cpu_usage: CpuUsage,
+    /// Delivery, loss, hops, peers, links.
+    pub mesh_performance: MeshPerformance,
+    /// Battery, charging, power save, thermal, pressure, foreground.
+    pub device: DeviceState,
+}
+
+/// Counters since the optimizer started. `samples_offered = samples_accepted +
+/// samples_rejected + samples_dropped` always holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct OptimizerCounters {
+    /// Samples passed to record / record_batch.
+    pub samples_offered: u64,
+    /// Samples recorded.
+    pub samples_accepted: u64,
+    /// Samples refused by validation (the whole batch, for a batch with one bad sample).
+    pub samples_rejected: u64,
+    /// Samples dropped because the ingestion queue was full.
+    pub samples_dropped: u64,
+    /// Ticks run.
+    pub ticks: u64,
+    /// Actions emitted (including restores).
+    pub actions_emitted: u64,
+    /// Actions acknowledged as applied.
+    pub actions_applied: u64,
+    /// Actions acknowledged as not applied.
+    pub actions_refused: u64,
+    /// Outcomes emitted, by kind.
+    pub outcomes_verified: u64,
+    /// Reverted outcomes.
+    pub outcomes_reverted: u64,
+    /// Inconclusive outcomes.
+    pub outcomes_inconclusive: u64,
+    /// Superseded outcomes.
+    pub outcomes_superseded: u64,
+    /// Unacknowledged outcomes.
+    pub outcomes_unacknowledged: u64,
+    /// Proposals discarded because a parameter was out of bounds (custom strategies).
+    pub proposals_discarded: u64,
+    /// Events the runtime could not queue for the listener (queue full, or stopped).
+    pub events_dropped: u64,
+    /// Listener calls that panicked or threw.
+    pub listener_failures: u64,
+}
+
+/// A point-in-time view of the optimizer, for dashboards, logs and tests.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct OptimizerSnapshot {
+    /// Engine time of the snapshot, ms.
+    pub now_ms: u64,
+    /// The metrics as of the last tick or record.
+    pub metrics: PerformanceMetrics,
+    /// The value of every knob as the engine believes the app has it, in `Knob::ALL` order.
+    pub profile: Vec<OptimizationAction>,
+    /// Actions emitted and not yet acknowledged.
+    pub pending_actions: Vec<ActionEvent>,
+    /// Strategies whose `should_apply` held at the last tick.
+    pub engaged_strategies: Vec<String>,
+    /// Current tick interval, ms.
+    pub tick_interval_ms: u64,
+    /// Counters.
+    pub counters: OptimizerCounters,
+}

@@ -1,0 +1,101 @@
+//! Strategies: each watches part of the metrics and proposes knob settings with a reason.
+//!
+//! A strategy never changes anything itself. At every tick the engine asks each strategy
+//! whether it applies (`should_apply`, which also updates its enter/exit hysteresis) and, if so,
+//! for its proposals; arbitration then picks one value per knob (see `engine::arbitration`).
+//! A knob that no strategy proposes returns to its baseline value.
+//!
+//! ```
+//! use meshtune::strategy::{OptimizationStrategy, Proposal, StrategyContext};
+//! use meshtune::{OptimizationAction, PerformanceMetrics, Priority, TargetMetric};
+//!
+//! /// Keeps compression on whenever more than 1 kB/s is delivered.
+//! struct CompressBusyLinks;
+//! impl OptimizationStrategy for CompressBusyLinks {
+//!     fn name(&self) -> &str { "compress-busy-links" }
+//!     fn should_apply(&mut self, m: &PerformanceMetrics, _: &StrategyContext<'_>) -> bool {
+//!         m.mesh_performance.bytes_per_sec > 1_000.0
+//!     }
+//!     fn propose(&mut self, m: &PerformanceMetrics, _: &StrategyContext<'_>) -> Vec<Proposal> {
+//!         vec![Proposal {
+//!             action: OptimizationAction::SetCompression { enabled: true, min_size_bytes: 128 },
+//!             priority: Priority::Savings,
+//!             metric: TargetMetric::P95LatencyMs,
+//!             reason: format!("{:.0} B/s delivered > 1000 B/s", m.mesh_performance.bytes_per_sec),
+//!         }]
+//!     }
+//! }
+//! let mut engine = meshtune::Engine::new(meshtune::OptimizerConfig::default()).unwrap();
+//! engine.add_strategy(Box::new(CompressBusyLinks));
+//! ```
+
+mod adaptive_tick;
+mod consensus;
+mod hysteresis;
+mod memory;
+mod mesh_topology;
+mod network;
+mod power;
+
+pub use adaptive_tick::AdaptiveTick;
+pub use consensus::ConsensusStrategy;
+pub use hysteresis::Hysteresis;
+pub use memory::MemoryStrategy;
+pub use mesh_topology::MeshTopologyStrategy;
+pub use network::NetworkStrategy;
+pub use power::{PowerMode, PowerStrategy};
+
+use crate::{OptimizationAction, OptimizerConfig, PerformanceMetrics, Priority, TargetMetric};
+
+/// One proposed knob setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// The setting (its knob is `action.knob()`).
+    pub action: OptimizationAction,
+    /// Its class of need; a higher class wins arbitration.
+    pub priority: Priority,
+    /// The metric the action is verified against once applied.
+    pub metric: TargetMetric,
+    /// Why, quoting the metric value and the threshold.
+    pub reason: String,
+}
+
+/// What a strategy may read besides the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct StrategyContext<'a> {
+    /// The engine's configuration.
+    pub config: &'a OptimizerConfig,
+    /// Engine time, ms.
+    pub now_ms: u64,
+    /// The current value of every knob, indexed by `Knob::index()`.
+    pub profile: &'a [OptimizationAction],
+}
+
+impl StrategyContext<'_> {
+    /// The current value of one knob.
+    pub fn current(&self, knob: crate::Knob) -> Option<&OptimizationAction> {
+        self.profile.get(knob.index())
+    }
+}
+
+/// A pluggable decision rule. Implement it in Rust and add it with `Engine::add_strategy`.
+pub trait OptimizationStrategy: Send {
+    /// A stable name, quoted in every action it causes.
+    fn name(&self) -> &str;
+    /// Whether the strategy wants to propose now. Called once per tick; it may update the
+    /// strategy's hysteresis state.
+    fn should_apply(&mut self, metrics: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> bool;
+    /// The strategy's proposals; called only when `should_apply` returned true this tick.
+    fn propose(&mut self, metrics: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Vec<Proposal>;
+}
+
+/// The built-in strategies in arbitration order (earlier wins a tie within a priority class).
+pub fn builtin_strategies() -> Vec<Box<dyn OptimizationStrategy>> {
+    vec![
+        Box::new(PowerStrategy::default()),
+        Box::new(MemoryStrategy::default()),
+        Box::new(NetworkStrategy::default()),
+        Box::new(MeshTopologyStrategy::default()),
+        Box::new(ConsensusStrategy::default()),
+    ]
+}

@@ -1,0 +1,129 @@
+//! Power: battery, charging, power save, foreground/background and thermal → a power mode that
+//! sets scan mode and duty cycle, advertising mode and TX power, connection priority and the
+//! connection cap.
+//!
+//! The mode table starts from what BLE mesh apps ship today (BitChat's Android PowerManager:
+//! scan 8 s on / 2 s off balanced, 2 s / 28 s power saver, 1 s / 29 s ultra low; 8, 8 and 4
+//! connections) and adds what it lacks: battery thresholds with hysteresis, and the split
+//! between *safety* (critical battery, thermal Serious/Critical: nothing overrides them) and
+//! *savings* (low battery, power save, background: latency repair may override them).
+
+use super::{Hysteresis, OptimizationStrategy, Proposal, StrategyContext};
+use crate::{
+    AdvertiseMode, ConnectionPriority, OptimizationAction, PerformanceMetrics, Priority, ScanMode, TargetMetric,
+    ThermalState, TxPower,
+};
+
+/// The radio profiles the power strategy chooses between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PowerMode {
+    /// Charging and in the foreground: continuous low-latency scanning.
+    Performance,
+    /// The baseline profile.
+    Balanced,
+    /// Low battery, OS power save, background on a half-empty battery, thermal Serious.
+    PowerSaver,
+    /// Critical battery or thermal Critical.
+    UltraLow,
+}
+
+impl PowerMode {
+    /// The knob settings of the mode.
+    pub fn actions(self) -> [OptimizationAction; 4] {
+        use OptimizationAction as A;
+        let (scan, on, off, adv, tx, prio, max) = match self {
+            PowerMode::Performance => (ScanMode::LowLatency, 10_000, 0, AdvertiseMode::LowLatency, TxPower::High, ConnectionPriority::Balanced, 10),
+            PowerMode::Balanced => (ScanMode::Balanced, 8_000, 2_000, AdvertiseMode::Balanced, TxPower::Medium, ConnectionPriority::Balanced, 8),
+            PowerMode::PowerSaver => (ScanMode::LowPower, 2_000, 28_000, AdvertiseMode::LowPower, TxPower::Low, ConnectionPriority::LowPower, 8),
+            PowerMode::UltraLow => (ScanMode::LowPower, 1_000, 29_000, AdvertiseMode::LowPower, TxPower::UltraLow, ConnectionPriority::LowPower, 4),
+        };
+        [
+            A::SetScanMode { mode: scan, duty_on_ms: on, duty_off_ms: off },
+            A::SetAdvertising { mode: adv, tx_power: tx },
+            A::SetConnectionPriority { priority: prio },
+            A::SetMaxConnections { max },
+        ]
+    }
+}
+
+/// Chooses the power mode.
+#[derive(Debug, Default)]
+pub struct PowerStrategy {
+    critical: Hysteresis,
+    low: Hysteresis,
+    background_half: Hysteresis,
+}
+
+impl PowerStrategy {
+    /// The mode, its priority and why, for the current device state (updates hysteresis).
+    pub fn decide(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> (PowerMode, Priority, String) {
+        let c = ctx.config;
+        let d = &m.device;
+        let unplugged_level = match (d.battery_percent, d.charging) {
+            (Some(level), Some(false)) => Some(level),
+            _ => None,
+        };
+        let h = c.battery_hysteresis_percent;
+        let (critical, low, background_half) = match unplugged_level {
+            Some(level) => (
+                self.critical.at_or_below(level, c.battery_critical_percent, c.battery_critical_percent + h),
+                self.low.at_or_below(level, c.battery_low_percent, c.battery_low_percent + h),
+                self.background_half.at_or_below(level, c.background_saver_battery_percent, c.background_saver_battery_percent + h),
+            ),
+            None => {
+                self.critical.reset();
+                self.low.reset();
+                self.background_half.reset();
+                (false, false, false)
+            }
+        };
+        let level = unplugged_level.map_or_else(String::new, |l| format!("battery {l:.0}% unplugged, "));
+        if d.thermal == ThermalState::Critical {
+            return (PowerMode::UltraLow, Priority::Safety, "thermal state Critical".to_owned());
+        }
+        if critical {
+            return (PowerMode::UltraLow, Priority::Safety, format!("{level}critical at or below {}%", c.battery_critical_percent));
+        }
+        if d.thermal == ThermalState::Serious {
+            return (PowerMode::PowerSaver, Priority::Safety, "thermal state Serious".to_owned());
+        }
+        if d.power_save {
+            return (PowerMode::PowerSaver, Priority::Savings, "OS power save mode on".to_owned());
+        }
+        if low {
+            return (PowerMode::PowerSaver, Priority::Savings, format!("{level}low at or below {}%", c.battery_low_percent));
+        }
+        if !d.foreground && background_half {
+            return (
+                PowerMode::PowerSaver,
+                Priority::Savings,
+                format!("{level}in the background at or below {}%", c.background_saver_battery_percent),
+            );
+        }
+        if d.charging == Some(true) && d.foreground {
+            return (PowerMode::Performance, Priority::Savings, "charging and in the foreground".to_owned());
+        }
+        (PowerMode::Balanced, Priority::Savings, format!("{level}no power constraint"))
+    }
+}
+
+impl OptimizationStrategy for PowerStrategy {
+    fn name(&self) -> &str {
+        "power"
+    }
+
+    fn should_apply(&mut self, _m: &PerformanceMetrics, _ctx: &StrategyContext<'_>) -> bool {
+        // The power mode always has a value; Balanced is the baseline, so proposing it changes
+        // nothing until the device state calls for another mode.
+        true
+    }
+
+    fn propose(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Vec<Proposal> {
+        let (mode, priority, why) = self.decide(m, ctx);
+        let reason = format!("power mode {mode:?}: {why}");
+        mode.actions()
+            .into_iter()
+            .map(|action| Proposal { action, priority, metric: TargetMetric::BatteryDrainPercentPerHour, reason: reason.clone() })
+            .collect()
+    }
+}

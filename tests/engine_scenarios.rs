@@ -1,0 +1,329 @@
+//! Scripted streams through the public `Engine` API: each test is one behaviour the issue names.
+
+mod common;
+
+use common::{delivered, run, Log, Rng};
+use meshtune::{
+    ConnectionPriority, Engine, EngineEvent, Knob, MemoryPressureLevel, MetricSample, OptimizationAction, OptimizerConfig,
+    OptimizerError, OutcomeEvent, Priority, ScanMode, ThermalState,
+};
+
+fn engine() -> Engine {
+    Engine::new(OptimizerConfig::default()).unwrap()
+}
+
+fn is_batching_on(a: &OptimizationAction) -> bool {
+    matches!(a, OptimizationAction::SetMessageBatching { enabled: true, .. })
+}
+
+#[test]
+fn latency_spike_gives_a_network_action_within_two_ticks() {
+    let mut e = engine();
+    let mut log = Log::default();
+    // Healthy traffic first.
+    run(&mut e, &mut log, 0, 20_000, 1_000, |_| (0..10).map(|_| delivered(40.0)).collect());
+    assert!(log.find(is_batching_on).is_none());
+    // Spike: two ticks later at the latest, latency repair is out, quoting metric and target.
+    run(&mut e, &mut log, 20_000, 22_000, 1_000, |_| (0..10).map(|_| delivered(450.0)).collect());
+    let a = log.find(is_batching_on).expect("batching within two ticks");
+    assert_eq!(a.strategy, "network");
+    assert_eq!(a.priority, Priority::SloRepair);
+    assert!(a.reason.contains("p95 latency") && a.reason.contains("target 100"), "{}", a.reason);
+}
+
+#[test]
+fn recovery_relaxes_only_after_the_exit_threshold_and_the_dwell() {
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 10_000, 1_000, |_| (0..10).map(|_| delivered(300.0)).collect());
+    let on = log.find(is_batching_on).expect("repair").clone();
+    // Latency falls to 90 ms: below target, above the exit threshold (80): repair holds.
+    run(&mut e, &mut log, 10_000, 200_000, 1_000, |_| (0..10).map(|_| delivered(90.0)).collect());
+    assert!(log.find(|a| matches!(a, OptimizationAction::SetMessageBatching { enabled: false, .. })).is_none());
+    // Below the exit threshold: relaxed, after the dwell since the change.
+    run(&mut e, &mut log, 200_000, 400_000, 1_000, |_| (0..10).map(|_| delivered(30.0)).collect());
+    let off = log
+        .find(|a| matches!(a, OptimizationAction::SetMessageBatching { enabled: false, .. }))
+        .expect("relaxed after recovery");
+    assert_eq!(off.strategy, "baseline");
+    assert!(off.at_ms >= on.at_ms + e.config().min_dwell_ms);
+    assert!(off.at_ms > 200_000, "not before the window shows recovery");
+    // The repair itself was measured: latency dropped while it was on? Here the stream did not
+    // depend on it, so the honest outcome is a measured change within tolerance, not a claim.
+    assert!(matches!(log.outcome_for(on.id)[..], [OutcomeEvent::Verified { .. }]));
+}
+
+#[test]
+fn critical_battery_unplugged_gives_low_power_scanning_as_safety() {
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 2_000, 1_000, |_| vec![MetricSample::Battery { level_percent: 10.0, charging: false }]);
+    let scan = log.find(|a| matches!(a, OptimizationAction::SetScanMode { .. })).expect("scan change");
+    assert!(matches!(scan.action, OptimizationAction::SetScanMode { mode: ScanMode::LowPower | ScanMode::Opportunistic, .. }));
+    assert_eq!(scan.priority, Priority::Safety);
+    assert!(scan.reason.contains("battery 10%"), "{}", scan.reason);
+}
+
+#[test]
+fn charger_plugged_gives_balanced_or_low_latency_scanning() {
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 5_000, 1_000, |_| vec![MetricSample::Battery { level_percent: 8.0, charging: false }]);
+    run(&mut e, &mut log, 5_000, 120_000, 1_000, |_| vec![MetricSample::Battery { level_percent: 8.0, charging: true }]);
+    let last_scan = log.actions.iter().rev().find(|a| a.action.knob() == Knob::ScanMode).unwrap();
+    assert!(
+        matches!(last_scan.action, OptimizationAction::SetScanMode { mode: ScanMode::Balanced | ScanMode::LowLatency, .. }),
+        "{last_scan:?}"
+    );
+    assert!(matches!(e.knob(Knob::ScanMode), OptimizationAction::SetScanMode { mode: ScanMode::Balanced | ScanMode::LowLatency, .. }));
+}
+
+#[test]
+fn thermal_critical_overrides_latency_repair_but_batching_is_used() {
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 300_000, 1_000, |t| {
+        let mut v: Vec<_> = (0..10).map(|_| delivered(400.0)).collect();
+        if t == 0 {
+            v.push(MetricSample::Thermal { state: ThermalState::Critical });
+        }
+        v
+    });
+    assert!(log.find(|a| matches!(a, OptimizationAction::SetScanMode { mode: ScanMode::LowLatency, .. })).is_none());
+    assert!(log.find(|a| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High })).is_none());
+    assert!(matches!(e.knob(Knob::ScanMode), OptimizationAction::SetScanMode { mode: ScanMode::LowPower, .. }));
+    assert!(is_batching_on(e.knob(Knob::MessageBatching)));
+}
+
+#[test]
+fn memory_critical_trims_caches_then_restores() {
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 5_000, 1_000, |t| {
+        let mut v = vec![MetricSample::Heap { used_mb: 300.0, limit_mb: 512.0 }];
+        if t == 0 {
+            v.push(MetricSample::MemoryPressure { level: MemoryPressureLevel::Critical });
+        }
+        v
+    });
+    let trim = log.find(|a| matches!(a, OptimizationAction::TrimCaches { percent } if *percent > 0)).expect("trim");
+    assert_eq!(trim.priority, Priority::Safety);
+    assert!(log.find(|a| matches!(a, OptimizationAction::RequestGarbageCollection)).is_some());
+    // Pressure signals stop; after memory_pressure_hold_ms it is over and caches come back.
+    run(&mut e, &mut log, 5_000, 200_000, 1_000, |_| vec![MetricSample::Heap { used_mb: 200.0, limit_mb: 512.0 }]);
+    let restore = log.find(|a| matches!(a, OptimizationAction::TrimCaches { percent: 0 })).expect("restore");
+    assert!(restore.at_ms >= 60_000);
+    assert_eq!(e.knob(Knob::CacheTrim), &OptimizationAction::TrimCaches { percent: 0 });
+}
+
+fn round(finalization_ms: f64, operations: u32) -> MetricSample {
+    MetricSample::ConsensusRound { proposal_ms: 20.0, vote_ms: 30.0, finalization_ms, operations }
+}
+
+fn batch_sizes(log: &Log) -> Vec<u32> {
+    log.actions
+        .iter()
+        .filter_map(|a| match a.action {
+            OptimizationAction::SetConsensusBatchSize { size } => Some(size),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn low_consensus_throughput_grows_the_batch_within_bounds() {
+    let mut e = engine();
+    let mut log = Log::default();
+    // 2 rounds/s of 10 ops = 20 ops/s, far below 100: additive increase, bounded by 64.
+    run(&mut e, &mut log, 0, 3_600_000, 1_000, |_| vec![round(100.0, 10), round(100.0, 10)]);
+    let sizes = batch_sizes(&log);
+    assert!(sizes.len() >= 3, "{sizes:?}");
+    assert_eq!(&sizes[..3], &[12, 16, 20]);
+    assert!(sizes.iter().all(|&s| (1..=64).contains(&s)));
+    assert_eq!(e.knob(Knob::ConsensusBatchSize), &OptimizationAction::SetConsensusBatchSize { size: 64 });
+    assert!(log.find(|a| matches!(a, OptimizationAction::SetParallelValidation { enabled: true })).is_some());
+    assert!(log.find(|a| matches!(a, OptimizationAction::SetVoteCache { enabled: true })).is_some());
+}
+
+#[test]
+fn slow_finalization_shrinks_the_batch_multiplicatively() {
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 200_000, 1_000, |_| vec![round(900.0, 200), round(900.0, 200)]);
+    let sizes = batch_sizes(&log);
+    assert!(sizes.len() >= 2, "{sizes:?}");
+    assert_eq!(&sizes[..2], &[4, 2]);
+    assert!(sizes.iter().all(|&s| s >= 1));
+}
+
+#[test]
+fn mean_hops_above_max_gives_a_relay_policy() {
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 3_000, 1_000, |_| {
+        (0..10).map(|_| MetricSample::MessageDelivered { latency_ms: 50.0, hops: 5, bytes: 100 }).collect()
+    });
+    let relay = log.find(|a| matches!(a, OptimizationAction::SetRelayPolicy { .. })).expect("relay policy");
+    assert_eq!(relay.action, OptimizationAction::SetRelayPolicy { max_hops: 4, min_rssi_dbm: -85 });
+    assert!(relay.reason.contains("mean hop count 5.00"), "{}", relay.reason);
+}
+
+#[test]
+fn an_action_that_makes_latency_worse_is_reverted_and_backs_off() {
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 5_000, 1_000, |_| (0..10).map(|_| delivered(150.0)).collect());
+    let on = log.find(is_batching_on).expect("repair").clone();
+    // The app applied it and latency got much worse. (The five repair actions are reverted one
+    // by one as the rate cap frees slots, so within about a minute of the verification.)
+    run(&mut e, &mut log, 5_000, 70_000, 1_000, |_| (0..10).map(|_| delivered(400.0)).collect());
+    let outcomes = log.outcome_for(on.id);
+    let [OutcomeEvent::Reverted { before, after, improvement_percent, restore_action_id, reason, .. }] = outcomes[..] else {
+        panic!("expected one Reverted outcome, got {outcomes:?}");
+    };
+    assert!(*before < 160.0 && *after > 390.0, "{before} {after}");
+    assert!(*improvement_percent < -100.0);
+    assert!(reason.contains("p95 latency"));
+    let restore = log.actions.iter().find(|a| a.id == *restore_action_id).expect("restore action emitted");
+    assert_eq!(restore.action, OptimizationAction::baseline(Knob::MessageBatching));
+    // Back-off: the same repair is not proposed again for at least backoff_base_ms.
+    run(&mut e, &mut log, 70_000, 170_000, 1_000, |_| (0..10).map(|_| delivered(400.0)).collect());
+    let again = log.actions.iter().filter(|a| is_batching_on(&a.action)).count();
+    assert_eq!(again, 1, "batching re-proposed during back-off");
+}
+
+#[test]
+fn invalid_samples_are_typed_errors_and_change_no_statistic() {
+    let mut e = engine();
+    e.record(delivered(50.0), 0).unwrap();
+    e.tick(1_000);
+    let before = e.snapshot();
+    let bad = [
+        (MetricSample::MessageDelivered { latency_ms: f64::NAN, hops: 1, bytes: 1 }, "MessageDelivered.latency_ms"),
+        (MetricSample::Battery { level_percent: 101.0, charging: false }, "Battery.level_percent"),
+        (MetricSample::LinkRssi { peer_id: "a".into(), rssi_dbm: 30 }, "LinkRssi.rssi_dbm"),
+        (MetricSample::Heap { used_mb: 10.0, limit_mb: 5.0 }, "Heap.used_mb"),
+    ];
+    for (s, field) in bad {
+        match e.record(s, 1_000) {
+            Err(OptimizerError::InvalidSample { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{other:?}"),
+        }
+    }
+    // A batch with one bad sample records none of its good ones.
+    let batch = vec![delivered(10.0), delivered(10.0), MetricSample::ConnectionEstablished { duration_ms: -1.0 }];
+    assert!(matches!(e.record_batch(batch, 1_000), Err(OptimizerError::InvalidSample { .. })));
+    e.tick(1_000);
+    let after = e.snapshot();
+    assert_eq!(after.metrics, before.metrics);
+    assert_eq!(after.counters.samples_accepted, before.counters.samples_accepted);
+    assert_eq!(after.counters.samples_rejected, before.counters.samples_rejected + 7);
+    let c = &after.counters;
+    assert_eq!(c.samples_offered, c.samples_accepted + c.samples_rejected + c.samples_dropped);
+}
+
+#[test]
+fn noise_around_the_threshold_for_ten_minutes_changes_no_knob_more_than_twice() {
+    let mut e = engine();
+    let mut log = Log::default();
+    let mut rng = Rng(7);
+    // p95 wanders between about 90 and 110 ms around the 100 ms target.
+    run(&mut e, &mut log, 0, 600_000, 1_000, |_| (0..10).map(|_| delivered(rng.uniform(50.0, 112.0))).collect());
+    for knob in Knob::ALL {
+        let n = log.actions.iter().filter(|a| a.action.knob() == knob).count();
+        assert!(n <= 2, "{knob:?} changed {n} times");
+    }
+}
+
+#[test]
+fn acknowledged_actions_get_exactly_one_outcome_and_unacknowledged_ones_expire() {
+    let mut e = engine();
+    let mut log = Log::default();
+    let mut rng = Rng(11);
+    run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
+        let base = if (t / 120_000) % 2 == 0 { 300.0 } else { 30.0 };
+        let mut v: Vec<_> = (0..8).map(|_| delivered(base * rng.uniform(0.8, 1.2))).collect();
+        v.push(MetricSample::Battery { level_percent: 100.0 - t as f64 / 10_000.0, charging: false });
+        v
+    });
+    // Let every verification finish.
+    run(&mut e, &mut log, 900_000, 1_600_000, 5_000, |_| vec![]);
+    assert!(log.actions.len() >= 5);
+    for a in &log.actions {
+        assert_eq!(log.outcome_for(a.id).len(), 1, "action {} ({:?}) outcomes {:?}", a.id, a.action, log.outcome_for(a.id));
+    }
+    let mut ids: Vec<u64> = log.actions.iter().map(|a| a.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), log.actions.len(), "ids unique and increasing");
+
+    // An action the app never acknowledges ends as Unacknowledged.
+    let mut e = engine();
+    e.record(MetricSample::Battery { level_percent: 5.0, charging: false }, 0).unwrap();
+    let first = e.tick(1_000);
+    let ids: Vec<u64> = first.iter().filter_map(|x| if let EngineEvent::Action(a) = x { Some(a.id) } else { None }).collect();
+    assert!(!ids.is_empty());
+    let later = e.tick(1_000 + e.config().ack_timeout_ms);
+    for id in ids {
+        assert!(later.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::Unacknowledged { action_id, .. }) if *action_id == id)));
+        assert!(matches!(e.report_action_result(id, true, None, 20_000), Err(OptimizerError::UnknownAction { .. })));
+    }
+}
+
+#[test]
+fn a_refused_action_restores_belief_and_backs_off() {
+    let mut e = engine();
+    for i in 0..20 {
+        e.record(delivered(400.0), i * 10).unwrap();
+    }
+    let events = e.tick(1_000);
+    let batching = events
+        .iter()
+        .find_map(|x| match x {
+            EngineEvent::Action(a) if is_batching_on(&a.action) => Some(a.clone()),
+            _ => None,
+        })
+        .unwrap();
+    e.report_action_result(batching.id, false, Some("BLE stack busy".into()), 1_100).unwrap();
+    assert_eq!(e.knob(Knob::MessageBatching), &OptimizationAction::baseline(Knob::MessageBatching));
+    let next = e.tick(2_000);
+    assert!(next.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, detail: Some(d) }) if *action_id == batching.id && d == "BLE stack busy")));
+    assert!(!next.iter().any(|x| matches!(x, EngineEvent::Action(a) if is_batching_on(&a.action))));
+    assert!(matches!(e.report_action_result(batching.id, true, None, 2_000), Err(OptimizerError::UnknownAction { .. })));
+}
+
+#[test]
+fn the_rate_cap_holds_for_non_safety_actions() {
+    let mut e = engine();
+    let mut log = Log::default();
+    let mut rng = Rng(3);
+    run(&mut e, &mut log, 0, 1_200_000, 1_000, |t| {
+        let phase = (t / 45_000) % 3;
+        let lat = [400.0, 20.0, 150.0][phase as usize];
+        let mut v: Vec<_> = (0..6).map(|_| delivered(lat * rng.uniform(0.9, 1.1))).collect();
+        v.push(MetricSample::MessageDelivered { latency_ms: lat, hops: if phase == 0 { 6 } else { 1 }, bytes: 10 });
+        v.push(round(if phase == 2 { 900.0 } else { 50.0 }, 5));
+        v
+    });
+    let cap = e.config().max_actions_per_minute as usize;
+    let non_safety: Vec<u64> = log.actions.iter().filter(|a| a.priority < Priority::Safety).map(|a| a.at_ms).collect();
+    for (i, &t) in non_safety.iter().enumerate() {
+        let in_minute = non_safety[i..].iter().take_while(|&&u| u < t + 60_000).count();
+        assert!(in_minute <= cap, "{in_minute} actions in the minute from {t}");
+    }
+}
+
+#[test]
+fn the_same_script_gives_the_same_events() {
+    let script = || {
+        let mut e = engine();
+        let mut log = Log::default();
+        let mut rng = Rng(42);
+        run(&mut e, &mut log, 0, 400_000, 1_000, |t| {
+            let mut v: Vec<_> = (0..5).map(|_| delivered(rng.uniform(20.0, 300.0))).collect();
+            v.push(MetricSample::Battery { level_percent: 60.0 - t as f64 / 10_000.0, charging: false });
+            v
+        });
+        (log.actions, log.outcomes)
+    };
+    assert_eq!(script(), script());
+}
