@@ -333,9 +333,7 @@ mod tests {
 
     #[test]
     fn json_round_trip_keeps_every_key() {
-        let mut c = OptimizerConfig::default();
-        c.window_ms = 12_345;
-        c.sample_process = false;
+        let c = OptimizerConfig { window_ms: 12_345, sample_process: false, ..OptimizerConfig::default() };
         let back = OptimizerConfig::from_json(&c.to_json()).unwrap();
         assert_eq!(back, c);
         let v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();

@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn safety_beats_repair_beats_savings_regardless_of_order() {
-        let all = vec![
+        let all = [
             cand(0, Priority::Savings, ScanMode::Balanced),
             cand(1, Priority::SloRepair, ScanMode::LowLatency),
             cand(2, Priority::Safety, ScanMode::LowPower),

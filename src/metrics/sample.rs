@@ -88,7 +88,7 @@ fn duration(field: &str, v: f64) -> Result<(), OptimizerError> {
 }
 
 fn megabytes(field: &str, v: f64) -> Result<(), OptimizerError> {
-    if !v.is_finite() || v < 0.0 || v > MAX_HEAP_MB {
+    if !(0.0..=MAX_HEAP_MB).contains(&v) {
         return Err(OptimizerError::sample(field, format!("{v} is outside 0..={MAX_HEAP_MB} MB")));
     }
     Ok(())
