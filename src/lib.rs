@@ -26,6 +26,8 @@
 //! ```
 
 
+#![forbid(unsafe_code)]
+
 uniffi::setup_scaffolding!();
 
 pub mod action;
