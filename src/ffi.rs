@@ -60,6 +60,11 @@ pub fn optimizer_config_to_json(config: OptimizerConfig) -> String {
     config.to_json()
 }
 
+/// Does nothing. It exists so that benchmarks can measure the bare cost of one call across
+/// the FFI boundary (the floor under `record`) in the same run as the real calls.
+#[uniffi::export]
+pub fn ffi_floor() {}
+
 #[uniffi::export]
 impl PerformanceOptimizer {
     /// Records one sample (any thread, never blocks on the optimizer's work). Invalid samples
