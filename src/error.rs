@@ -47,6 +47,15 @@ pub enum OptimizerError {
         /// How many samples this call dropped.
         dropped: u32,
     },
+    /// A batch larger than `sample_queue_capacity` can never fit: split it. Nothing was
+    /// recorded (the samples count as rejected).
+    #[error("batch of {size} samples is larger than sample_queue_capacity ({capacity}); split it")]
+    BatchTooLarge {
+        /// Samples in the batch.
+        size: u32,
+        /// The configured `sample_queue_capacity`.
+        capacity: u32,
+    },
     /// The optimizer was stopped; create a new one with `start_optimizer`.
     #[error("the optimizer is stopped")]
     Stopped,

@@ -23,6 +23,10 @@ use std::time::{Duration, Instant};
 use crate::platform::process::ProcessSampler;
 use crate::{ActionListener, Engine, EngineEvent, MetricSample, OptimizerConfig, OptimizerError, OptimizerSnapshot};
 
+/// Initial capacity of the ingestion buffers; they grow on demand up to
+/// `sample_queue_capacity`, so a large capacity costs memory only when it is used.
+const INITIAL_BUFFER: usize = 1_024;
+
 /// Locks a mutex, recovering the data if a thread panicked while holding it: every critical
 /// section here leaves the data consistent, and the optimizer must outlive a panic.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -46,7 +50,8 @@ struct Shared {
     dispatcher_done: Mutex<bool>,
     dispatcher_done_cv: Condvar,
     stopped: AtomicBool,
-    listener: Arc<dyn ActionListener>,
+    /// Released by `stop`, so that a listener holding the optimizer is not kept alive by it.
+    listener: Mutex<Option<Arc<dyn ActionListener>>>,
     clock: Instant,
     rejected: AtomicU64,
     dropped: AtomicU64,
@@ -103,7 +108,7 @@ impl Runtime {
         let cap = config.sample_queue_capacity as usize;
         let shared = Arc::new(Shared {
             engine: Mutex::new(engine),
-            ingress: Mutex::new(Vec::with_capacity(cap)),
+            ingress: Mutex::new(Vec::with_capacity(cap.min(INITIAL_BUFFER))),
             signal: Mutex::new(LoopSignal::default()),
             signal_cv: Condvar::new(),
             events: Mutex::new(VecDeque::with_capacity((config.event_queue_capacity as usize).min(4_096))),
@@ -111,7 +116,7 @@ impl Runtime {
             dispatcher_done: Mutex::new(false),
             dispatcher_done_cv: Condvar::new(),
             stopped: AtomicBool::new(false),
-            listener,
+            listener: Mutex::new(Some(listener)),
             clock: Instant::now(),
             rejected: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -183,8 +188,15 @@ impl Runtime {
             s.rejected.fetch_add(n, Ordering::Relaxed);
             return Err(e);
         }
-        let at = s.now_ms();
         let cap = s.config.sample_queue_capacity as usize;
+        if samples.len() > cap {
+            s.rejected.fetch_add(n, Ordering::Relaxed);
+            return Err(OptimizerError::BatchTooLarge {
+                size: u32::try_from(n).unwrap_or(u32::MAX),
+                capacity: s.config.sample_queue_capacity,
+            });
+        }
+        let at = s.now_ms();
         let mut ingress = lock(&s.ingress);
         if ingress.len().saturating_add(samples.len()) > cap {
             drop(ingress);
@@ -278,6 +290,8 @@ impl Runtime {
                 tracing::warn!("listener still busy after stop_timeout_ms; dispatcher detached");
             }
         }
+        // The listener is not called again: release it (it may hold this optimizer).
+        lock(&s.listener).take();
         // Whatever the listener will not see now is counted, not silently lost.
         let left = lock(&s.events).drain(..).count() as u64;
         s.events_dropped.fetch_add(left, Ordering::Relaxed);
@@ -291,7 +305,7 @@ impl Drop for Runtime {
 }
 
 fn engine_loop(s: &Shared) {
-    let mut spare: Vec<(u64, MetricSample)> = Vec::with_capacity(s.config.sample_queue_capacity as usize);
+    let mut spare: Vec<(u64, MetricSample)> = Vec::with_capacity((s.config.sample_queue_capacity as usize).min(INITIAL_BUFFER));
     let mut sampler = s.config.sample_process.then(ProcessSampler::new);
     let mut next_tick = s.now_ms().saturating_add(s.config.min_tick_interval_ms);
     loop {
@@ -318,7 +332,7 @@ fn engine_loop(s: &Shared) {
                 return None;
             }
             if let Some(sample) = sampler.as_mut().and_then(ProcessSampler::sample) {
-                engine.record_prevalidated(&sample, now);
+                engine.record_own(&sample, now);
             }
             let events = engine.tick(now);
             Some((events, now.saturating_add(engine.next_tick_interval_ms())))
@@ -352,7 +366,7 @@ fn dispatch_loop(s: &Shared) {
             }
         };
         let Some(event) = event else { break };
-        let listener = &s.listener;
+        let Some(listener) = lock(&s.listener).clone() else { break };
         let outcome = catch_unwind(AssertUnwindSafe(|| match event {
             EngineEvent::Action(a) => listener.on_action(a),
             EngineEvent::Outcome(o) => listener.on_outcome(o),

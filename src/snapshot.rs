@@ -121,7 +121,8 @@ pub struct PerformanceMetrics {
 /// samples_rejected + samples_dropped` always holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
 pub struct OptimizerCounters {
-    /// Samples passed to record / record_batch.
+    /// Samples the app passed to record / record_batch (not the optimizer's own process
+    /// samples).
     pub samples_offered: u64,
     /// Samples recorded.
     pub samples_accepted: u64,
@@ -160,7 +161,7 @@ pub struct OptimizerCounters {
 pub struct OptimizerSnapshot {
     /// Engine time of the snapshot, ms.
     pub now_ms: u64,
-    /// The metrics as of the last tick or record.
+    /// The metrics, including every sample recorded so far (windows expire at ticks).
     pub metrics: PerformanceMetrics,
     /// The value of every knob as the engine believes the app has it, in `Knob::ALL` order.
     pub profile: Vec<OptimizationAction>,

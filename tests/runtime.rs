@@ -203,3 +203,33 @@ fn process_usage_is_sampled_natively() {
     assert!(opt.snapshot().metrics.cpu_usage.process_cpu_percent.is_some());
     opt.stop();
 }
+
+#[test]
+fn a_snapshot_includes_a_sample_recorded_just_before_it() {
+    let opt = start_optimizer(OptimizerConfig { min_tick_interval_ms: 60_000, max_tick_interval_ms: 60_000, ..fast_config() }, Arc::new(Collect::default())).unwrap();
+    opt.record(MetricSample::Battery { level_percent: 80.0, charging: false }).unwrap();
+    let snap = opt.snapshot();
+    assert_eq!(snap.metrics.device.battery_percent, Some(80.0));
+    assert_eq!(snap.counters.samples_offered, 1, "the optimizer's own process samples are not the app's");
+    opt.stop();
+}
+
+#[test]
+fn stop_releases_the_listener_even_while_the_app_holds_the_optimizer() {
+    let listener = Arc::new(Collect::default());
+    let opt = start_optimizer(fast_config(), listener.clone()).unwrap();
+    assert!(Arc::strong_count(&listener) >= 2);
+    opt.stop();
+    assert_eq!(Arc::strong_count(&listener), 1, "the optimizer still holds the listener after stop");
+}
+
+#[test]
+fn a_batch_larger_than_the_queue_is_refused_as_such() {
+    let opt = start_optimizer(OptimizerConfig { sample_queue_capacity: 10, ..fast_config() }, Arc::new(Collect::default())).unwrap();
+    let err = opt.record_batch((0..11).map(|_| delivered(5.0)).collect()).unwrap_err();
+    assert_eq!(err, OptimizerError::BatchTooLarge { size: 11, capacity: 10 });
+    let c = opt.snapshot().counters;
+    assert_eq!(c.samples_rejected, 11);
+    assert_eq!(c.samples_offered, c.samples_accepted + c.samples_rejected + c.samples_dropped);
+    opt.stop();
+}

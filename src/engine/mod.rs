@@ -29,6 +29,7 @@ pub mod verification;
 use std::collections::VecDeque;
 
 use crate::metrics::collector::MetricsCollector;
+use crate::metrics::sample::MAX_SAMPLE_DURATION_MS;
 use crate::snapshot::{OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};
 use crate::strategy::{builtin_strategies, AdaptiveTick, OptimizationStrategy, Proposal, StrategyContext};
 use crate::{
@@ -169,9 +170,27 @@ impl Engine {
 
     /// Validates and records one sample at `at_ms`. Time never goes backwards: an earlier
     /// timestamp counts as the latest time seen. A rejected sample changes no statistic.
+    #[inline]
     pub fn record(&mut self, sample: MetricSample, at_ms: u64) -> Result<(), OptimizerError> {
+        // The hot path (every BLE delivery callback): a valid delivery while nothing is being
+        // verified. It does exactly what the general path below does for such a sample.
+        if let MetricSample::MessageDelivered { latency_ms, hops, bytes } = sample {
+            if is_valid_latency(latency_ms) && self.verifying.is_empty() {
+                self.counters.samples_offered += 1;
+                self.counters.samples_accepted += 1;
+                self.now_ms = self.now_ms.max(at_ms);
+                self.collector.record_delivery(latency_ms, hops, bytes, self.now_ms);
+                return Ok(());
+            }
+        }
+        self.record_general(sample, at_ms)
+    }
+
+    /// `record` for every sample but the hot case.
+    #[inline(never)]
+    fn record_general(&mut self, sample: MetricSample, at_ms: u64) -> Result<(), OptimizerError> {
         self.counters.samples_offered += 1;
-        if let Err(e) = sample.validate() {
+        if let Err(e) = check(&sample) {
             self.counters.samples_rejected += 1;
             return Err(e);
         }
@@ -184,7 +203,7 @@ impl Engine {
     pub fn record_batch(&mut self, samples: Vec<MetricSample>, at_ms: u64) -> Result<(), OptimizerError> {
         let n = samples.len() as u64;
         self.counters.samples_offered += n;
-        if let Some(e) = samples.iter().find_map(|s| s.validate().err()) {
+        if let Some(e) = samples.iter().find_map(|s| check(s).err()) {
             self.counters.samples_rejected += n;
             return Err(e);
         }
@@ -201,10 +220,31 @@ impl Engine {
         self.record_valid(sample, at_ms);
     }
 
+    /// Records a sample the optimizer took itself (process CPU and memory): it is not one of
+    /// the app's, so it is not counted as offered or accepted.
+    pub(crate) fn record_own(&mut self, sample: &MetricSample, at_ms: u64) {
+        self.ingest(sample, at_ms);
+    }
+
+    #[inline]
     fn record_valid(&mut self, sample: &MetricSample, at_ms: u64) {
-        self.now_ms = self.now_ms.max(at_ms);
         self.counters.samples_accepted += 1;
+        self.ingest(sample, at_ms);
+    }
+
+    #[inline]
+    fn ingest(&mut self, sample: &MetricSample, at_ms: u64) {
+        self.now_ms = self.now_ms.max(at_ms);
         self.collector.record(sample, self.now_ms);
+        if !self.verifying.is_empty() {
+            self.feed_verifications(sample);
+        }
+    }
+
+    /// Shows a sample to every verification in progress (kept out of line: most samples
+    /// arrive while nothing is being verified).
+    #[inline(never)]
+    fn feed_verifications(&mut self, sample: &MetricSample) {
         for v in &mut self.verifying {
             v.acc.feed(v.metric, sample);
         }
@@ -316,13 +356,16 @@ impl Engine {
         }
 
         // One winner per knob; knobs nobody proposes go back to their baseline.
-        let winners = arbitrate(candidates);
+        let mut winners = arbitrate(candidates);
         let mut emitted_any = false;
         for knob in Knob::ALL {
-            let winner = winners[knob.index()].clone();
+            let winner = winners.get_mut(knob.index()).and_then(Option::take);
             let (strategy, proposal) = match winner {
                 Some(c) => (c.strategy, c.proposal),
                 None if knob == Knob::GarbageCollection => continue,
+                // Already at its baseline: `try_change` would refuse the change before
+                // anything else, so the reason is not even written.
+                None if self.knobs[knob.index()].value == OptimizationAction::baseline(knob) => continue,
                 None => {
                     let k = &self.knobs[knob.index()];
                     let min = u64::from(self.config.min_samples);
@@ -358,11 +401,12 @@ impl Engine {
         self.tick.interval_ms()
     }
 
-    /// The engine's view as of the last tick (metrics) and now (profile, counters).
+    /// The engine's view: metrics from every sample recorded so far, profile, counters.
     pub fn snapshot(&self) -> OptimizerSnapshot {
         OptimizerSnapshot {
             now_ms: self.now_ms,
-            metrics: self.metrics.clone(),
+            // Built now, so that a sample recorded just before shows (windows expire at ticks).
+            metrics: self.collector.metrics(),
             profile: self.knobs.iter().map(|k| k.value.clone()).collect(),
             pending_actions: self.pending.iter().map(|p| p.event.clone()).collect(),
             engaged_strategies: self.engaged.clone(),
@@ -575,6 +619,25 @@ impl Engine {
     }
 }
 
+/// Whether a delivery with this latency passes `MetricSample::validate`: finite, not negative,
+/// at most `MAX_SAMPLE_DURATION_MS` (NaN and infinities fail the range test; `-0.0` passes,
+/// as it does in `validate`).
+#[inline(always)]
+fn is_valid_latency(latency_ms: f64) -> bool {
+    (0.0..=MAX_SAMPLE_DURATION_MS).contains(&latency_ms)
+}
+
+/// Exactly `sample.validate()`, with the hot case decided inline: a delivery whose latency is
+/// valid (see `is_valid_latency`) is valid, and everything else, including every invalid
+/// delivery, goes through `validate` (which names the bad field).
+#[inline]
+fn check(sample: &MetricSample) -> Result<(), OptimizerError> {
+    match sample {
+        MetricSample::MessageDelivered { latency_ms, .. } if is_valid_latency(*latency_ms) => Ok(()),
+        _ => sample.validate(),
+    }
+}
+
 fn set_backoff(k: &mut KnobState, value: OptimizationAction, now: u64, cfg: &OptimizerConfig) {
     let level = match &k.backoff {
         Some(b) if b.value == value => b.level.saturating_add(1),
@@ -606,5 +669,57 @@ fn default_metric(knob: Knob) -> TargetMetric {
         Knob::RelayPolicy => TargetMetric::MeanHopCount,
         Knob::CacheTrim | Knob::ObjectPooling | Knob::GarbageCollection => TargetMetric::HeapUsedMb,
         Knob::ConsensusBatchSize | Knob::ParallelValidation | Knob::VoteCache => TargetMetric::ConsensusOpsPerSec,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The inline validity test of the hot path agrees with `MetricSample::validate`.
+    #[test]
+    fn fast_latency_check_matches_validate() {
+        let edge = [
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE,
+            1.0,
+            MAX_SAMPLE_DURATION_MS,
+            f64::from_bits(MAX_SAMPLE_DURATION_MS.to_bits() + 1),
+            -f64::MIN_POSITIVE,
+            -1.0,
+            f64::NAN,
+            -f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+        ];
+        for latency_ms in edge {
+            let sample = MetricSample::MessageDelivered { latency_ms, hops: 1, bytes: 1 };
+            assert_eq!(is_valid_latency(latency_ms), sample.validate().is_ok(), "{latency_ms}");
+            assert_eq!(check(&sample).is_ok(), sample.validate().is_ok(), "{latency_ms}");
+        }
+        let other = MetricSample::Battery { level_percent: 101.0, charging: false };
+        assert_eq!(check(&other).map_err(|e| e.to_string()), other.validate().map_err(|e| e.to_string()));
+    }
+
+    /// The hot path and the general path (taken while a verification runs) leave the same
+    /// statistics and counters.
+    #[test]
+    fn hot_and_general_record_paths_agree() {
+        let mut a = Engine::new(OptimizerConfig::default()).unwrap();
+        let mut b = Engine::new(OptimizerConfig::default()).unwrap();
+        for (i, t) in (0..5_000u64).map(|i| (i, i * 37 % 90_000)).collect::<Vec<_>>() {
+            let s = MetricSample::MessageDelivered { latency_ms: (i % 97) as f64 * 3.5, hops: (i % 7) as u32, bytes: 100 };
+            a.record(s.clone(), t).unwrap();
+            b.record_general(s, t).unwrap();
+        }
+        assert!(a.record(MetricSample::MessageDelivered { latency_ms: f64::NAN, hops: 1, bytes: 1 }, 1).is_err());
+        assert!(b.record_general(MetricSample::MessageDelivered { latency_ms: f64::NAN, hops: 1, bytes: 1 }, 1).is_err());
+        a.collector.advance(100_000);
+        b.collector.advance(100_000);
+        assert_eq!(a.collector.metrics(), b.collector.metrics());
+        assert_eq!(a.counters, b.counters);
+        assert_eq!(a.now_ms, b.now_ms);
     }
 }

@@ -24,19 +24,27 @@ pub struct BatteryReading {
     pub charging: bool,
 }
 
+/// Attached sums of the delivery window: hops, then bytes.
+const HOPS: usize = 0;
+const BYTES: usize = 1;
+/// Attached sums of the consensus window: proposal ms, vote ms, then operations.
+const PROPOSAL: usize = 0;
+const VOTE: usize = 1;
+const OPERATIONS: usize = 2;
+
 /// Windowed statistics and latest device state, fed by `record`.
+///
+/// Figures that arrive together share one window: a delivered message's latency, hops and
+/// bytes are one sample of `delivered` (quantiles of the latency, sums of hops and bytes), and
+/// a consensus round's phases and operations are one sample of `consensus`. Recording a
+/// delivery therefore checks the clock once and writes one slot.
 #[derive(Debug, Clone)]
 pub struct MetricsCollector {
-    latency: WindowedQuantiles,
-    delivered_hops: WindowedSum,
-    delivered_bytes: WindowedSum,
+    delivered: WindowedQuantiles<2>,
     lost: WindowedSum,
     connection: WindowedQuantiles,
     discovery: WindowedQuantiles,
-    finalization: WindowedQuantiles,
-    proposal: WindowedSum,
-    vote: WindowedSum,
-    operations: WindowedSum,
+    consensus: WindowedQuantiles<3>,
     rssi: WindowedSum,
     peers: Option<(u32, u32)>,
     battery_history: VecDeque<BatteryReading>,
@@ -69,16 +77,11 @@ impl MetricsCollector {
         let q = || WindowedQuantiles::new(window_ms, WINDOW_SLOTS);
         let s = || WindowedSum::new(window_ms, WINDOW_SLOTS);
         MetricsCollector {
-            latency: q(),
-            delivered_hops: s(),
-            delivered_bytes: s(),
+            delivered: WindowedQuantiles::with_attached_sums(window_ms, WINDOW_SLOTS),
             lost: s(),
             connection: q(),
             discovery: q(),
-            finalization: q(),
-            proposal: s(),
-            vote: s(),
-            operations: s(),
+            consensus: WindowedQuantiles::with_attached_sums(window_ms, WINDOW_SLOTS),
             rssi: s(),
             peers: None,
             battery_history: VecDeque::with_capacity(BATTERY_HISTORY_LEN),
@@ -94,26 +97,21 @@ impl MetricsCollector {
         }
     }
 
-    /// Records a validated sample at `at_ms` (the engine's monotonic time).
+    /// Records a validated sample at `at_ms` (the engine's monotonic time). O(1), never
+    /// allocates (battery history is a fixed-capacity ring).
+    #[inline]
     pub fn record(&mut self, sample: &MetricSample, at_ms: u64) {
         self.now_ms = self.now_ms.max(at_ms);
         let at = self.now_ms;
         match *sample {
-            MetricSample::MessageDelivered { latency_ms, hops, bytes } => {
-                self.latency.record(latency_ms, at);
-                self.delivered_hops.record(f64::from(hops), at);
-                self.delivered_bytes.record(f64::from(bytes), at);
-            }
+            MetricSample::MessageDelivered { latency_ms, hops, bytes } => self.push_delivery(latency_ms, hops, bytes, at),
             MetricSample::MessageLost { hops } => self.lost.record(f64::from(hops), at),
             MetricSample::LinkRssi { rssi_dbm, .. } => self.rssi.record(f64::from(rssi_dbm), at),
             MetricSample::PeerCount { connected, discovered } => self.peers = Some((connected, discovered)),
             MetricSample::ConnectionEstablished { duration_ms } => self.connection.record(duration_ms, at),
             MetricSample::PeerDiscovered { duration_ms } => self.discovery.record(duration_ms, at),
             MetricSample::ConsensusRound { proposal_ms, vote_ms, finalization_ms, operations } => {
-                self.finalization.record(finalization_ms, at);
-                self.proposal.record(proposal_ms, at);
-                self.vote.record(vote_ms, at);
-                self.operations.record(f64::from(operations), at);
+                self.consensus.record_with(finalization_ms, [proposal_ms, vote_ms, f64::from(operations)], at);
             }
             MetricSample::Battery { level_percent, charging } => {
                 if self.battery_history.len() == BATTERY_HISTORY_LEN {
@@ -133,24 +131,29 @@ impl MetricsCollector {
         }
     }
 
+    /// Records a validated `MessageDelivered { latency_ms, hops, bytes }` at `at_ms`: the same
+    /// as `record` with that sample, without building it (the engine's hot path).
+    #[inline]
+    pub fn record_delivery(&mut self, latency_ms: f64, hops: u32, bytes: u32, at_ms: u64) {
+        self.now_ms = self.now_ms.max(at_ms);
+        self.push_delivery(latency_ms, hops, bytes, self.now_ms);
+    }
+
+    #[inline(always)]
+    fn push_delivery(&mut self, latency_ms: f64, hops: u32, bytes: u32, at: u64) {
+        self.delivered.record_with(latency_ms, [f64::from(hops), f64::from(bytes)], at);
+    }
+
     /// Moves every window to `now_ms` (expiring old slots) and decays memory pressure.
     pub fn advance(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         let now = self.now_ms;
-        for w in [&mut self.latency, &mut self.connection, &mut self.discovery, &mut self.finalization] {
-            w.advance(now);
-        }
-        for w in [
-            &mut self.delivered_hops,
-            &mut self.delivered_bytes,
-            &mut self.lost,
-            &mut self.proposal,
-            &mut self.vote,
-            &mut self.operations,
-            &mut self.rssi,
-        ] {
-            w.advance(now);
-        }
+        self.delivered.advance(now);
+        self.consensus.advance(now);
+        self.connection.advance(now);
+        self.discovery.advance(now);
+        self.lost.advance(now);
+        self.rssi.advance(now);
         if self.pressure != MemoryPressureLevel::Normal
             && now.saturating_sub(self.pressure_at_ms) >= self.pressure_hold_ms
         {
@@ -182,18 +185,18 @@ impl MetricsCollector {
     /// Builds the metrics as of the last `advance`.
     pub fn metrics(&self) -> PerformanceMetrics {
         let now = self.now_ms;
-        let delivered = self.latency.count();
+        let delivered = self.delivered.count();
         let lost = self.lost.count();
         let total = delivered.saturating_add(lost);
         let battery = self.battery_history.back();
         PerformanceMetrics {
-            network_latency: stats(self.latency.summary()),
+            network_latency: stats(self.delivered.summary()),
             consensus_performance: ConsensusPerformance {
-                rounds: self.finalization.count(),
-                ops_per_sec: self.operations.rate_per_sec(now),
-                finalization: stats(self.finalization.summary()),
-                mean_proposal_ms: self.proposal.mean(),
-                mean_vote_ms: self.vote.mean(),
+                rounds: self.consensus.count(),
+                ops_per_sec: self.consensus.attached_rate_per_sec(OPERATIONS, now),
+                finalization: stats(self.consensus.summary()),
+                mean_proposal_ms: self.consensus.attached_mean(PROPOSAL),
+                mean_vote_ms: self.consensus.attached_mean(VOTE),
             },
             memory_usage: MemoryUsage {
                 heap_used_mb: self.heap.map(|h| h.0),
@@ -206,8 +209,8 @@ impl MetricsCollector {
                 delivered,
                 lost,
                 loss_ratio: if total == 0 { 0.0 } else { lost as f64 / total as f64 },
-                mean_hop_count: self.delivered_hops.mean(),
-                bytes_per_sec: self.delivered_bytes.rate_per_sec(now),
+                mean_hop_count: self.delivered.attached_mean(HOPS),
+                bytes_per_sec: self.delivered.attached_rate_per_sec(BYTES, now),
                 connected_peers: self.peers.map(|p| p.0),
                 discovered_peers: self.peers.map(|p| p.1),
                 mean_rssi_dbm: self.rssi.mean(),

@@ -63,24 +63,30 @@ pub(crate) fn sanitize_ms(value_ms: f64) -> f64 {
     }
 }
 
+/// `(biased exponent << SUB_BITS) | sub` of the lowest tracked bucket.
+const FIRST_BUCKET_KEY: i64 = ((MIN_EXP + EXP_BIAS) as i64) << SUB_BITS;
+
+/// Bucket of a value known to be `> 0` (possibly `+inf`): the biased
+/// exponent and the top [`SUB_BITS`] mantissa bits, read in one shift, then
+/// clamped into `0..BUCKETS` (out-of-range values go to the first/last
+/// bucket). Branch-free.
+#[inline]
+fn positive_bucket(value_ms: f64) -> usize {
+    // The sign bit is 0 for a positive value, so the shift leaves exactly
+    // `biased_exponent << SUB_BITS | sub` (at most 2^17, no overflow).
+    let key = (value_ms.to_bits() >> SUB_SHIFT) as i64;
+    (key - FIRST_BUCKET_KEY).clamp(0, BUCKETS as i64 - 1) as usize
+}
+
 /// Bucket for a sanitized value: `None` is the zero bucket, otherwise an
 /// index `< BUCKETS` (out-of-range values clamped to the first/last bucket).
 #[inline]
 pub(crate) fn bucket_of(value_ms: f64) -> Option<usize> {
-    if value_ms.is_nan() || value_ms <= 0.0 {
-        return None;
-    }
-    let bits = value_ms.to_bits();
-    // Sign bit is 0 here, so this is the 11-bit biased exponent.
-    let exp = ((bits >> MANTISSA_BITS) as i32) - EXP_BIAS;
-    if exp < MIN_EXP {
-        Some(0)
-    } else if exp > MAX_EXP {
-        Some(BUCKETS - 1)
+    // `> 0.0` is false for NaN, zeros and negatives.
+    if value_ms > 0.0 {
+        Some(positive_bucket(value_ms))
     } else {
-        let octave = (exp - MIN_EXP) as usize;
-        let sub = ((bits >> SUB_SHIFT) & SUB_MASK) as usize;
-        Some((octave << SUB_BITS) | sub)
+        None
     }
 }
 
@@ -92,6 +98,115 @@ fn representative(index: usize) -> f64 {
     let sub = (index as u64) & SUB_MASK;
     let biased = (octave + MIN_EXP + EXP_BIAS) as u64;
     f64::from_bits((biased << MANTISSA_BITS) | (sub << SUB_SHIFT) | (1u64 << (SUB_SHIFT - 1)))
+}
+
+/// Nearest rank `k = ceil(per_mille * n / 1000)` for `n >= 1` samples,
+/// clamped to `1..=n`; `per_mille > 1000` counts as 1000.
+#[inline]
+fn nearest_rank(per_mille: u32, n: u64) -> u64 {
+    let p = u64::from(per_mille.min(1000));
+    // 64-bit arithmetic whenever it cannot overflow (n < 2^54 in practice);
+    // the same value through 128 bits otherwise.
+    let k = match p.checked_mul(n) {
+        Some(product) => product.div_ceil(1000),
+        None => {
+            let k = (u128::from(p) * u128::from(n)).div_ceil(1000);
+            u64::try_from(k).unwrap_or(n)
+        }
+    };
+    k.clamp(1, n)
+}
+
+/// Nearest-rank quantile of the union of `a` and `b` (e.g. a window's closed
+/// slots and its open slot): exactly what `a.clone().merge_from(b)` followed
+/// by [`LogHistogram::quantile`] returns, without the O(BUCKETS) merge. Reads
+/// at most `2 * (OCTAVES + SUB_BUCKETS)` counters.
+pub(crate) fn union_quantile(a: &LogHistogram, b: &LogHistogram, per_mille: u32) -> Option<f64> {
+    union_quantile_counted(a, a.count(), b, b.count(), per_mille)
+}
+
+/// [`union_quantile`] with `na == a.count()` and `nb == b.count()` already
+/// known (a window's summary counts once for three quantiles).
+pub(crate) fn union_quantile_counted(a: &LogHistogram, na: u64, b: &LogHistogram, nb: u64, per_mille: u32) -> Option<f64> {
+    // `merge_from` skips an empty side: the union is then the other side.
+    if nb == 0 {
+        return a.quantile_counted(na, per_mille);
+    }
+    if na == 0 {
+        return b.quantile_counted(nb, per_mille);
+    }
+    let n = na.wrapping_add(nb);
+    let k = nearest_rank(per_mille, n);
+    let (min_ms, max_ms) = (a.min_ms.min(b.min_ms), a.max_ms.max(b.max_ms));
+    if a.bounds_exact && b.bounds_exact {
+        if k == n {
+            return Some(max_ms);
+        }
+        if k == 1 {
+            return Some(min_ms);
+        }
+    }
+    let zeros = a.zero_count.wrapping_add(b.zero_count);
+    // Wrapping sums: counters hold fewer than 2^64 samples (see `LogHistogram::count`).
+    let octave = |o: usize| at(&a.octave_counts, o).wrapping_add(at(&b.octave_counts, o));
+    let bucket = |i: usize| at(&a.counts[..], i).wrapping_add(at(&b.counts[..], i));
+    let value = value_at_rank_in(k, zeros, octave, bucket, max_ms);
+    Some(value.max(min_ms).min(max_ms))
+}
+
+/// `counts[i]`, or 0 out of range.
+#[inline(always)]
+fn at(counts: &[u64], i: usize) -> u64 {
+    counts.get(i).copied().unwrap_or(0)
+}
+
+/// Buckets summed per step when skipping through an octave.
+const GROUP: usize = 8;
+
+/// Representative of the bucket holding the `rank`-th smallest sample
+/// (1-based), given the zero count and accessors for octave totals and
+/// bucket counts: whole octaves are skipped, then whole groups of [`GROUP`]
+/// buckets (a group sum is a short vectorizable loop), then single buckets.
+/// Returns `fallback` if the counters are inconsistent (only possible after
+/// saturation or misuse of `subtract`).
+#[inline(always)]
+fn value_at_rank_in(
+    rank: u64,
+    zeros: u64,
+    octave_count: impl Fn(usize) -> u64,
+    bucket: impl Fn(usize) -> u64,
+    fallback: f64,
+) -> f64 {
+    let mut remaining = rank;
+    if remaining <= zeros {
+        return 0.0;
+    }
+    remaining -= zeros;
+    for octave in 0..OCTAVES {
+        let in_octave = octave_count(octave);
+        if remaining > in_octave {
+            remaining -= in_octave;
+            continue;
+        }
+        let start = octave << SUB_BITS;
+        for group in (start..start + SUB_BUCKETS).step_by(GROUP) {
+            let in_group = (group..group + GROUP).fold(0u64, |acc, i| acc.wrapping_add(bucket(i)));
+            if remaining > in_group {
+                remaining -= in_group;
+                continue;
+            }
+            for index in group..group + GROUP {
+                let c = bucket(index);
+                if remaining <= c {
+                    return representative(index);
+                }
+                remaining -= c;
+            }
+            break;
+        }
+        break;
+    }
+    fallback
 }
 
 /// Streaming log-linear histogram of non-negative latencies in milliseconds.
@@ -112,10 +227,10 @@ pub struct LogHistogram {
     zero_count: u64,
     /// Per-bucket counts, `BUCKETS` long, allocated once.
     counts: Box<[u64; BUCKETS]>,
-    /// Per-octave totals so quantile queries skip whole octaves.
+    /// Per-octave totals so quantile queries skip whole octaves; together
+    /// with `zero_count` they give the total count, which is therefore not
+    /// kept separately (one write less per `record`).
     octave_counts: [u64; OCTAVES],
-    /// Total count (zero bucket included).
-    total: u64,
     /// Running sum of sanitized values, ms.
     sum_ms: f64,
     /// Smallest recorded value, `+inf` when empty.
@@ -134,7 +249,6 @@ impl LogHistogram {
             zero_count: 0,
             counts: Box::new([0; BUCKETS]),
             octave_counts: [0; OCTAVES],
-            total: 0,
             sum_ms: 0.0,
             min_ms: f64::INFINITY,
             max_ms: f64::NEG_INFINITY,
@@ -148,25 +262,20 @@ impl LogHistogram {
     #[inline]
     pub fn record(&mut self, value_ms: f64) {
         let value_ms = sanitize_ms(value_ms);
-        self.record_in_bucket(value_ms, bucket_of(value_ms));
-    }
-
-    /// Records an already sanitized value whose bucket was computed with
-    /// [`bucket_of`]; lets windowed users bucket once and record twice.
-    #[inline]
-    pub(crate) fn record_in_bucket(&mut self, value_ms: f64, bucket: Option<usize>) {
-        match bucket {
-            None => self.zero_count = self.zero_count.saturating_add(1),
+        // Counters are u64 incremented by one: they cannot wrap before 2^64
+        // samples (centuries at a sample per nanosecond), so plain wrapping
+        // increments are used here (no panic, one instruction each).
+        match bucket_of(value_ms) {
+            None => self.zero_count = self.zero_count.wrapping_add(1),
             Some(index) => {
                 if let Some(c) = self.counts.get_mut(index) {
-                    *c = c.saturating_add(1);
+                    *c = c.wrapping_add(1);
                 }
                 if let Some(c) = self.octave_counts.get_mut(index >> SUB_BITS) {
-                    *c = c.saturating_add(1);
+                    *c = c.wrapping_add(1);
                 }
             }
         }
-        self.total = self.total.saturating_add(1);
         self.sum_ms += value_ms;
         if value_ms < self.min_ms {
             self.min_ms = value_ms;
@@ -176,16 +285,18 @@ impl LogHistogram {
         }
     }
 
-    /// Number of recorded samples.
+    /// Number of recorded samples: the zero bucket plus the octave totals
+    /// (O(OCTAVES), a vectorized sum of 40 counters). The counters hold fewer
+    /// than 2^64 samples in any realistic use, so the sum does not wrap.
     #[inline]
     pub fn count(&self) -> u64 {
-        self.total
+        self.octave_counts.iter().fold(self.zero_count, |acc, &c| acc.wrapping_add(c))
     }
 
     /// True when no samples are held.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.total == 0
+        self.count() == 0
     }
 
     /// Sum (ms) of recorded values, for means; an `f64` running sum, so it is
@@ -197,17 +308,18 @@ impl LogHistogram {
 
     /// Arithmetic mean (ms) of recorded values; `None` when empty.
     pub fn mean(&self) -> Option<f64> {
-        if self.total == 0 {
+        let n = self.count();
+        if n == 0 {
             None
         } else {
-            Some(self.sum_ms / self.total as f64)
+            Some(self.sum_ms / n as f64)
         }
     }
 
     /// Smallest recorded value (ms); `None` when empty. Exact unless
     /// [`bounds_exact`](Self::bounds_exact) is false (then a lower bound).
     pub fn min(&self) -> Option<f64> {
-        if self.total == 0 {
+        if self.is_empty() {
             None
         } else {
             Some(self.min_ms)
@@ -217,7 +329,7 @@ impl LogHistogram {
     /// Largest recorded value (ms); `None` when empty. Exact unless
     /// [`bounds_exact`](Self::bounds_exact) is false (then an upper bound).
     pub fn max(&self) -> Option<f64> {
-        if self.total == 0 {
+        if self.is_empty() {
             None
         } else {
             Some(self.max_ms)
@@ -237,13 +349,15 @@ impl LogHistogram {
     /// [`bounds_exact`](Self::bounds_exact)); `None` when empty. Scans at most
     /// `OCTAVES + SUB_BUCKETS` counters.
     pub fn quantile(&self, per_mille: u32) -> Option<f64> {
-        let n = self.total;
+        self.quantile_counted(self.count(), per_mille)
+    }
+
+    /// [`LogHistogram::quantile`] with `n == self.count()` already known.
+    fn quantile_counted(&self, n: u64, per_mille: u32) -> Option<f64> {
         if n == 0 {
             return None;
         }
-        let p = u128::from(per_mille.min(1000));
-        let k = (p * u128::from(n)).div_ceil(1000);
-        let k = u64::try_from(k).unwrap_or(n).clamp(1, n);
+        let k = nearest_rank(per_mille, n);
         if self.bounds_exact {
             // The extreme ranks are known exactly.
             if k == n {
@@ -264,43 +378,32 @@ impl LogHistogram {
     /// (1-based). Falls back to `max_ms` if counters are inconsistent (only
     /// possible after saturation or misuse of `subtract`).
     fn value_at_rank(&self, rank: u64) -> f64 {
-        let mut remaining = rank;
-        if remaining <= self.zero_count {
-            return 0.0;
-        }
-        remaining -= self.zero_count;
-        for (octave, &octave_count) in self.octave_counts.iter().enumerate() {
-            if remaining > octave_count {
-                remaining -= octave_count;
-                continue;
-            }
-            let start = octave << SUB_BITS;
-            let subs = self.counts.get(start..start + SUB_BUCKETS).unwrap_or(&[]);
-            for (sub, &c) in subs.iter().enumerate() {
-                if remaining <= c {
-                    return representative(start + sub);
-                }
-                remaining -= c;
-            }
-            break;
-        }
-        self.max_ms
+        let octave = |o: usize| at(&self.octave_counts, o);
+        let bucket = |i: usize| at(&self.counts[..], i);
+        value_at_rank_in(rank, self.zero_count, octave, bucket, self.max_ms)
     }
 
     /// Adds all samples of `other` into `self` (e.g. to aggregate slots);
-    /// O(BUCKETS), saturating.
+    /// saturating. Visits only the octaves `other` uses, so it costs
+    /// O(OCTAVES + SUB_BUCKETS * octaves used) rather than O(BUCKETS).
     pub fn merge_from(&mut self, other: &LogHistogram) {
-        if other.total == 0 {
+        if other.is_empty() {
             return;
         }
-        for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
-            *a = a.saturating_add(*b);
-        }
-        for (a, b) in self.octave_counts.iter_mut().zip(other.octave_counts.iter()) {
-            *a = a.saturating_add(*b);
+        for (octave, (a, &b)) in self.octave_counts.iter_mut().zip(other.octave_counts.iter()).enumerate() {
+            if b == 0 {
+                // Every bucket of an octave with a zero total is zero: nothing to add.
+                continue;
+            }
+            *a = a.saturating_add(b);
+            let range = octave << SUB_BITS..(octave + 1) << SUB_BITS;
+            let mine = self.counts.get_mut(range.clone()).unwrap_or(&mut []);
+            let theirs = other.counts.get(range).unwrap_or(&[]);
+            for (x, y) in mine.iter_mut().zip(theirs.iter()) {
+                *x = x.saturating_add(*y);
+            }
         }
         self.zero_count = self.zero_count.saturating_add(other.zero_count);
-        self.total = self.total.saturating_add(other.total);
         self.sum_ms += other.sum_ms;
         self.min_ms = self.min_ms.min(other.min_ms);
         self.max_ms = self.max_ms.max(other.max_ms);
@@ -308,29 +411,33 @@ impl LogHistogram {
     }
 
     /// Removes samples previously merged in from `other` (e.g. an expiring
-    /// window slot); saturating per bucket, never panics. Afterwards
+    /// window slot); saturating per bucket, never panics. Visits only the
+    /// octaves `other` uses. Afterwards
     /// `min`/`max` are stale outer bounds unless the histogram became empty.
     pub fn subtract(&mut self, other: &LogHistogram) {
-        if other.total == 0 {
+        if other.is_empty() {
             return;
         }
         let mut total = 0u64;
-        for (octave, octave_count) in self.octave_counts.iter_mut().enumerate() {
-            let start = octave << SUB_BITS;
-            let end = start + SUB_BUCKETS;
-            let mine = self.counts.get_mut(start..end).unwrap_or(&mut []);
-            let theirs = other.counts.get(start..end).unwrap_or(&[]);
-            let mut sum = 0u64;
-            for (a, b) in mine.iter_mut().zip(theirs.iter()) {
-                *a = a.saturating_sub(*b);
-                sum = sum.saturating_add(*a);
+        for (octave, (octave_count, &theirs_total)) in
+            self.octave_counts.iter_mut().zip(other.octave_counts.iter()).enumerate()
+        {
+            if theirs_total != 0 {
+                // An octave `other` does not use is unchanged; the others are recounted.
+                let range = octave << SUB_BITS..(octave + 1) << SUB_BITS;
+                let mine = self.counts.get_mut(range.clone()).unwrap_or(&mut []);
+                let theirs = other.counts.get(range).unwrap_or(&[]);
+                let mut sum = 0u64;
+                for (a, b) in mine.iter_mut().zip(theirs.iter()) {
+                    *a = a.saturating_sub(*b);
+                    sum = sum.saturating_add(*a);
+                }
+                *octave_count = sum;
             }
-            *octave_count = sum;
-            total = total.saturating_add(sum);
+            total = total.saturating_add(*octave_count);
         }
         self.zero_count = self.zero_count.saturating_sub(other.zero_count);
-        self.total = total.saturating_add(self.zero_count);
-        if self.total == 0 {
+        if total.saturating_add(self.zero_count) == 0 {
             self.reset_summary();
         } else {
             self.sum_ms = (self.sum_ms - other.sum_ms).max(0.0);
@@ -342,7 +449,7 @@ impl LogHistogram {
     /// knows them (the sliding window recomputes them from live slots after
     /// an expiry, removing float drift and stale bounds). Ignored when empty.
     pub(crate) fn restore_exact_summary(&mut self, sum_ms: f64, min_ms: f64, max_ms: f64) {
-        if self.total == 0 {
+        if self.is_empty() {
             self.reset_summary();
         } else {
             self.sum_ms = sum_ms;
@@ -354,11 +461,18 @@ impl LogHistogram {
 
     /// Forgets all samples without reallocating, so slots can be reused.
     pub fn clear(&mut self) {
-        if self.total != 0 {
-            self.counts.fill(0);
-            self.octave_counts = [0; OCTAVES];
+        if !self.is_empty() {
+            // A non-zero bucket always lies in an octave with a non-zero total
+            // (both are incremented together and octave totals are recounted
+            // by `subtract`), so only those octaves need zeroing.
+            for (octave, octave_count) in self.octave_counts.iter_mut().enumerate() {
+                if *octave_count != 0 {
+                    let range = octave << SUB_BITS..(octave + 1) << SUB_BITS;
+                    self.counts.get_mut(range).unwrap_or(&mut []).fill(0);
+                    *octave_count = 0;
+                }
+            }
             self.zero_count = 0;
-            self.total = 0;
         }
         self.reset_summary();
     }
@@ -374,7 +488,7 @@ impl LogHistogram {
     #[cfg(test)]
     pub(crate) fn same_counts(&self, other: &LogHistogram) -> bool {
         self.zero_count == other.zero_count
-            && self.total == other.total
+            && self.count() == other.count()
             && self.counts[..] == other.counts[..]
             && self.octave_counts == other.octave_counts
     }
@@ -390,7 +504,7 @@ impl fmt::Debug for LogHistogram {
     /// Summarises instead of dumping thousands of counters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogHistogram")
-            .field("count", &self.total)
+            .field("count", &self.count())
             .field("zero_count", &self.zero_count)
             .field("sum_ms", &self.sum_ms)
             .field("min_ms", &self.min())
@@ -537,6 +651,33 @@ mod tests {
         const { assert!(MAX_RELATIVE_ERROR < 0.01) };
         assert!(TRACKABLE_MAX_MS >= 2f64.powi(30));
         assert_eq!(TRACKABLE_MIN_MS, 2f64.powi(MIN_EXP));
+    }
+
+    /// The one-shift bucket computation agrees with the explicit
+    /// exponent/mantissa decomposition, including clamped values.
+    #[test]
+    fn bucket_of_matches_exponent_decomposition() {
+        fn reference(v: f64) -> Option<usize> {
+            if v.is_nan() || v <= 0.0 {
+                return None;
+            }
+            let bits = v.to_bits();
+            let exp = ((bits >> MANTISSA_BITS) as i32) - EXP_BIAS;
+            Some(if exp < MIN_EXP {
+                0
+            } else if exp > MAX_EXP {
+                BUCKETS - 1
+            } else {
+                (((exp - MIN_EXP) as usize) << SUB_BITS) | ((bits >> SUB_SHIFT) & SUB_MASK) as usize
+            })
+        }
+        let mut rng = SplitMix64(0xB0C4);
+        let specials = [0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN_POSITIVE, 5e-324, 1e-300];
+        let randoms = (0..100_000).map(|_| f64::from_bits(rng.next_u64()));
+        let ranged = (0..100_000).map(|i| 2f64.powi(MIN_EXP - 2 + (i % (OCTAVES as i32 + 4))) * (1.0 + (i as f64 / 100_000.0)));
+        for v in specials.into_iter().chain(randoms).chain(ranged) {
+            assert_eq!(bucket_of(v), reference(v), "{v:e}");
+        }
     }
 
     #[test]
@@ -710,6 +851,30 @@ mod tests {
                 let (got, want) = (ha.quantile(q).unwrap_or(f64::NAN), original.quantile(q).unwrap_or(f64::NAN));
                 // Same bucket as before; only the clamp/extreme-rank shortcut may differ.
                 prop_assert!((got - want).abs() <= 2.0 * MAX_RELATIVE_ERROR * want, "q={} got={} want={}", q, got, want);
+            }
+        }
+
+        /// The union query equals merging and querying, including after a
+        /// subtract (stale bounds) and with either side empty.
+        #[test]
+        fn prop_union_quantile_matches_merge(
+            a in prop::collection::vec(trackable_value(), 0..300),
+            b in prop::collection::vec(trackable_value(), 0..300),
+            removed in 0usize..50,
+            per_milles in prop::collection::vec(0u32..1100, 6),
+        ) {
+            let (mut ha, mut hb) = (LogHistogram::new(), LogHistogram::new());
+            a.iter().for_each(|&v| ha.record(v));
+            b.iter().for_each(|&v| hb.record(v));
+            let mut gone = LogHistogram::new();
+            a.iter().take(removed.min(a.len())).for_each(|&v| gone.record(v));
+            ha.subtract(&gone);
+            let mut merged = ha.clone();
+            merged.merge_from(&hb);
+            for p in per_milles.into_iter().chain([0, 1, 500, 950, 990, 1000]) {
+                prop_assert_eq!(union_quantile(&ha, &hb, p), merged.quantile(p));
+                prop_assert_eq!(union_quantile(&hb, &ha, p), merged.quantile(p));
+                prop_assert_eq!(union_quantile_counted(&ha, ha.count(), &hb, hb.count(), p), merged.quantile(p));
             }
         }
 

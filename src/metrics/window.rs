@@ -13,8 +13,13 @@
 //! may feed out-of-order timestamps) is treated as the latest seen. Any
 //! forward jump, even to `u64::MAX`, costs at most O(slots) and uses
 //! saturating arithmetic throughout.
+//!
+//! Recording is the hot path (one call per BLE callback), so it is one
+//! compare against the cached time of the next slot change plus the writes
+//! into the open slot; all slot rotation work happens on the rare calls that
+//! cross a slot boundary.
 
-use super::sketch::{bucket_of, sanitize_ms, LogHistogram};
+use super::sketch::{union_quantile, union_quantile_counted, LogHistogram};
 
 /// Upper bound on `slots` accepted by the constructors; bounds memory
 /// (a quantile slot is one ~21 KB histogram) regardless of configuration.
@@ -41,8 +46,10 @@ struct SlotClock {
     cur_pos: usize,
     /// Oldest slot index still (partly) inside the window.
     oldest_live: u64,
-    /// Earliest time at which `cur_index` or `oldest_live` can change; a
-    /// lower bound, so the fast path can skip all divisions before it.
+    /// Earliest time at which `cur_index` or `oldest_live` can change (0
+    /// before the first timestamp). Always above `latest_ms` once started,
+    /// except when saturated at `u64::MAX`, so one compare against it
+    /// decides between the fast path and [`SlotClock::advance_slow`].
     next_check_ms: u64,
 }
 
@@ -73,49 +80,77 @@ impl SlotClock {
         now_ms.saturating_sub(self.window_ms.saturating_sub(1)) / self.slot_ms
     }
 
-    /// Moves time forward to `now_ms` (earlier times are ignored). Returns
-    /// `Some(oldest_live)` when slots with a smaller index must expire.
-    #[inline]
-    fn advance(&mut self, now_ms: u64) -> Option<u64> {
+    /// The fast path of moving time forward: true when `now_ms` stays before
+    /// the next slot change (only `latest_ms` moves); false when the caller
+    /// must call [`SlotClock::advance_slow`].
+    #[inline(always)]
+    fn advance_fast(&mut self, now_ms: u64) -> bool {
+        if now_ms < self.next_check_ms {
+            if now_ms > self.latest_ms {
+                self.latest_ms = now_ms;
+            }
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Moves time forward to `now_ms` (earlier times are ignored) and, if
+    /// the slot of `latest_ms` or the oldest live slot may have changed,
+    /// recomputes them and returns true.
+    fn advance_slow(&mut self, now_ms: u64) -> bool {
         if self.started {
             if now_ms <= self.latest_ms {
-                return None;
-            }
-            self.latest_ms = now_ms;
-            if now_ms < self.next_check_ms {
-                return None;
+                return false;
             }
         } else {
             self.started = true;
             self.first_ms = now_ms;
-            self.latest_ms = now_ms;
         }
-        self.recompute()
-    }
-
-    #[cold]
-    fn recompute(&mut self) -> Option<u64> {
-        let now = self.latest_ms;
-        let cur = now / self.slot_ms;
-        let oldest = self.oldest_live_at(now);
+        self.latest_ms = now_ms;
+        if now_ms < self.next_check_ms {
+            return false;
+        }
+        let cur = now_ms / self.slot_ms;
+        let oldest = self.oldest_live_at(now_ms);
         self.cur_index = cur;
-        self.cur_pos = usize::try_from(cur % self.ring_len).unwrap_or(0);
+        self.cur_pos = self.pos_of(cur);
         let next_slot = cur.saturating_add(1).saturating_mul(self.slot_ms);
         let next_expiry = oldest
             .saturating_add(1)
             .saturating_mul(self.slot_ms)
             .saturating_add(self.window_ms.saturating_sub(1));
         self.next_check_ms = next_slot.min(next_expiry);
-        if oldest > self.oldest_live {
-            self.oldest_live = oldest;
-            Some(oldest)
-        } else {
-            None
-        }
+        self.oldest_live = self.oldest_live.max(oldest);
+        true
+    }
+
+    /// Ring position of slot `index`.
+    #[inline]
+    fn pos_of(&self, index: u64) -> usize {
+        usize::try_from(index % self.ring_len).unwrap_or(0)
     }
 
     fn ring_len_usize(&self) -> usize {
         usize::try_from(self.ring_len).unwrap_or(MAX_SLOTS + 1)
+    }
+
+    /// Rate per second of a windowed sum as of `now_ms` (see
+    /// [`WindowedSum::rate_per_sec`]): `sum_now` is the sum at `latest_ms`,
+    /// `sum_from(oldest)` the sum of slots with index `>= oldest`.
+    fn rate_per_sec(&self, now_ms: u64, sum_now: f64, sum_from: impl FnOnce(u64) -> f64) -> f64 {
+        if !self.started {
+            return 0.0;
+        }
+        let now = now_ms.max(self.latest_ms);
+        let oldest = self.oldest_live_at(now);
+        let sum = if now == self.latest_ms { sum_now } else { sum_from(oldest) };
+        if sum == 0.0 {
+            return 0.0;
+        }
+        let start = self.first_ms.max(oldest.saturating_mul(self.slot_ms));
+        let covered_ms = now.saturating_sub(start).max(1);
+        sum * 1000.0 / covered_ms as f64
     }
 }
 
@@ -137,40 +172,82 @@ pub struct QuantileSummary {
 }
 
 #[derive(Clone, Debug)]
-struct QuantileSlot {
-    /// Absolute slot index this slot currently holds (valid when `active`).
+struct QuantileSlot<const N: usize> {
+    /// Absolute slot index this slot currently holds (valid when `live`).
     index: u64,
-    /// Whether the slot holds samples counted in the aggregate.
-    active: bool,
+    /// Whether the slot holds samples of slot `index` that are in the
+    /// window (for a closed slot: counted in the closed aggregate).
+    live: bool,
     /// Samples of this slot; only recorded into and cleared, so its
     /// min/max are exact (this is the slot's exact max).
     hist: LogHistogram,
+    /// The attached sums of this slot's samples.
+    sums: [f64; N],
 }
 
-/// Sliding-window latency quantiles: per-slot [`LogHistogram`]s plus an
-/// aggregate equal to the sum of live slots, so queries never merge slots.
+impl<const N: usize> QuantileSlot<N> {
+    fn new() -> Self {
+        QuantileSlot { index: 0, live: false, hist: LogHistogram::new(), sums: [0.0; N] }
+    }
+
+    /// Forgets the slot's samples (keeps its allocation).
+    fn clear(&mut self) {
+        self.hist.clear();
+        self.sums = [0.0; N];
+        self.live = false;
+    }
+}
+
+/// Sliding-window latency quantiles, optionally with `N` sums attached to
+/// each sample (e.g. hops and bytes of a delivered message) that share the
+/// window's clock.
+///
+/// Each slot has its own [`LogHistogram`]. `record` writes only into the
+/// *open* slot (the slot of the latest time, held apart from the ring so it
+/// is reached without indexing). The closed live slots sit in a ring and
+/// are kept summed in a *closed aggregate*: a slot is added to it when it
+/// closes and subtracted when it expires. Queries combine the closed
+/// aggregate and the open slot on the fly (at most
+/// `2 * (OCTAVES + SUB_BUCKETS)` counters read), so they never merge slots
+/// and give exactly the answer of one histogram holding every live sample.
 ///
 /// `record` is O(1) and allocation-free (all histograms are allocated in
-/// `new`); memory is `(slots + 2)` histograms of ~21 KB, bounded by
-/// [`MAX_SLOTS`]. See the module docs for the exact expiry semantics.
+/// `new`); memory is `(slots + 2)` histograms of ~21 KB (the open slot,
+/// `slots` closed slots, the closed aggregate), bounded by [`MAX_SLOTS`].
+/// See the module docs for the exact expiry semantics.
 #[derive(Clone, Debug)]
-pub struct WindowedQuantiles {
+pub struct WindowedQuantiles<const N: usize = 0> {
     clock: SlotClock,
-    slots: Vec<QuantileSlot>,
-    aggregate: LogHistogram,
+    /// The slot of the latest time (empty before any time is seen).
+    open: QuantileSlot<N>,
+    /// Ring of closed slots, slot `j` at position `j % slots.len()`; its
+    /// length is the number of slots the window spans, enough for every
+    /// closed live slot (they are consecutive and fewer than that).
+    slots: Vec<QuantileSlot<N>>,
+    /// Sum of the closed live slots.
+    closed: LogHistogram,
+    /// Attached sums of the closed live slots.
+    closed_sums: [f64; N],
 }
 
 impl WindowedQuantiles {
-    /// Creates a window of `window_ms` split into `slots` slots. Never
-    /// panics: `window_ms` is clamped to at least 1 and `slots` to
-    /// `1..=min(MAX_SLOTS, window_ms)`; slot length is
+    /// Creates a window of `window_ms` split into `slots` slots, with no
+    /// attached sums. Never panics: `window_ms` is clamped to at least 1 and
+    /// `slots` to `1..=min(MAX_SLOTS, window_ms)`; slot length is
     /// `ceil(window_ms / slots)`.
     pub fn new(window_ms: u64, slots: usize) -> Self {
+        Self::with_attached_sums(window_ms, slots)
+    }
+}
+
+impl<const N: usize> WindowedQuantiles<N> {
+    /// Creates a window like [`WindowedQuantiles::new`] whose samples each
+    /// carry `N` amounts (see [`WindowedQuantiles::record_with`]).
+    pub fn with_attached_sums(window_ms: u64, slots: usize) -> Self {
         let clock = SlotClock::new(window_ms, slots);
-        let slots = (0..clock.ring_len_usize())
-            .map(|_| QuantileSlot { index: 0, active: false, hist: LogHistogram::new() })
-            .collect();
-        Self { clock, slots, aggregate: LogHistogram::new() }
+        let closed_len = clock.ring_len_usize().saturating_sub(1).max(1);
+        let slots = (0..closed_len).map(|_| QuantileSlot::new()).collect();
+        Self { clock, open: QuantileSlot::new(), slots, closed: LogHistogram::new(), closed_sums: [0.0; N] }
     }
 
     /// Effective window length in ms (after clamping).
@@ -184,99 +261,226 @@ impl WindowedQuantiles {
     }
 
     /// Records a latency sample observed at `at_ms` (an earlier-than-latest
-    /// timestamp counts as the latest). Values are sanitized as in
-    /// [`LogHistogram::record`]. O(1), no allocation.
+    /// timestamp counts as the latest), with attached amounts of 0. Values
+    /// are sanitized as in [`LogHistogram::record`]. O(1), no allocation.
     #[inline]
     pub fn record(&mut self, value_ms: f64, at_ms: u64) {
-        self.advance(at_ms);
-        let value_ms = sanitize_ms(value_ms);
-        let bucket = bucket_of(value_ms);
-        let cur = self.clock.cur_index;
-        let pos = self.clock.cur_pos;
-        let stale = match self.slots.get(pos) {
-            Some(slot) => slot.active && slot.index != cur,
-            None => return,
-        };
-        if stale {
-            // Unreachable by construction (expiry runs first); kept so a
-            // broken invariant degrades gracefully instead of mixing slots.
-            self.expire(|index| index == cur);
+        self.record_with(value_ms, [0.0; N], at_ms);
+    }
+
+    /// Records a latency sample with its `N` attached amounts at `at_ms`.
+    /// Non-finite amounts count as 0 so the sums stay finite. O(1), no
+    /// allocation; one compare decides whether a slot boundary was crossed.
+    #[inline]
+    pub fn record_with(&mut self, value_ms: f64, amounts: [f64; N], at_ms: u64) {
+        if self.clock.advance_fast(at_ms) {
+            self.record_open(value_ms, amounts);
+        } else {
+            self.record_rotating(value_ms, amounts, at_ms);
         }
-        if let Some(slot) = self.slots.get_mut(pos) {
-            slot.index = cur;
-            slot.active = true;
-            slot.hist.record_in_bucket(value_ms, bucket);
-            self.aggregate.record_in_bucket(value_ms, bucket);
+    }
+
+    /// `record_with` when `at_ms` may cross a slot boundary: rotate, then
+    /// record (out of line, so the fast path makes no call).
+    #[cold]
+    #[inline(never)]
+    fn record_rotating(&mut self, value_ms: f64, amounts: [f64; N], at_ms: u64) {
+        self.rotate(at_ms);
+        self.record_open(value_ms, amounts);
+    }
+
+    /// Writes a sample into the open slot.
+    #[inline(always)]
+    fn record_open(&mut self, value_ms: f64, amounts: [f64; N]) {
+        self.open.hist.record(value_ms);
+        for (sum, amount) in self.open.sums.iter_mut().zip(amounts) {
+            *sum += if amount.is_finite() { amount } else { 0.0 };
         }
     }
 
     /// Moves time forward to `now_ms` and expires slots that left the
     /// window (also called by `record`). O(1) unless a slot boundary is
-    /// crossed, then O(slots).
+    /// crossed, then O(slots) plus the merge/subtract of the slots that
+    /// close or expire.
     #[inline]
     pub fn advance(&mut self, now_ms: u64) {
-        if let Some(oldest) = self.clock.advance(now_ms) {
-            self.expire(|index| index >= oldest);
+        if !self.clock.advance_fast(now_ms) {
+            self.rotate(now_ms);
         }
     }
 
-    /// Retires every active slot whose index fails `keep`: subtracts it from
-    /// the aggregate, clears it for reuse, then restores the aggregate's
-    /// exact sum/min/max from the live slots.
-    fn expire(&mut self, keep: impl Fn(u64) -> bool) {
-        let mut expired = false;
-        for slot in self.slots.iter_mut().filter(|s| s.active && !keep(s.index)) {
-            self.aggregate.subtract(&slot.hist);
-            slot.hist.clear();
-            slot.active = false;
-            expired = true;
-        }
-        if !expired {
+    /// The slow part of `advance`: expires closed slots that left the
+    /// window (subtracting them from the closed aggregate), closes the open
+    /// slot if the latest time moved to another slot (adding it), and opens
+    /// the slot of the latest time.
+    #[cold]
+    #[inline(never)]
+    fn rotate(&mut self, now_ms: u64) {
+        if !self.clock.advance_slow(now_ms) {
             return;
         }
+        let oldest = self.clock.oldest_live;
+        let cur = self.clock.cur_index;
+        let mut expired = false;
+        for slot in self.slots.iter_mut().filter(|s| s.live && s.index < oldest) {
+            self.closed.subtract(&slot.hist);
+            slot.clear();
+            expired = true;
+        }
+        if !self.open.live || self.open.index != cur {
+            let prev = self.open.index;
+            if self.open.live && prev >= oldest && !self.open.hist.is_empty() {
+                // The open slot closes: into the ring and the closed aggregate.
+                let len = self.slots.len() as u64;
+                let pos = usize::try_from(prev % len.max(1)).unwrap_or(0);
+                if let Some(target) = self.slots.get_mut(pos) {
+                    if target.live {
+                        // Unreachable by construction (the closed live slots are fewer than
+                        // the ring and consecutive); kept so a broken invariant degrades
+                        // gracefully instead of mixing slots.
+                        self.closed.subtract(&target.hist);
+                        target.clear();
+                        expired = true;
+                    }
+                    self.closed.merge_from(&self.open.hist);
+                    for (c, s) in self.closed_sums.iter_mut().zip(self.open.sums) {
+                        *c += s;
+                    }
+                    // The target's cleared histogram becomes the new open slot's.
+                    std::mem::swap(target, &mut self.open);
+                    target.index = prev;
+                    target.live = true;
+                }
+            }
+            // Empty, already expired, or just swapped out: the open slot starts afresh.
+            self.open.clear();
+            self.open.index = cur;
+            self.open.live = true;
+        }
+        if expired {
+            self.restore_closed_summary();
+        }
+    }
+
+    /// After an expiry, restores the closed aggregate's exact sum/min/max
+    /// and the attached sums from the live closed slots (no float drift, no
+    /// stale bounds).
+    fn restore_closed_summary(&mut self) {
         let (mut sum_ms, mut min_ms, mut max_ms) = (0.0, f64::INFINITY, f64::NEG_INFINITY);
-        for slot in self.slots.iter().filter(|s| s.active) {
+        let mut sums = [0.0; N];
+        for slot in self.slots.iter().filter(|s| s.live) {
             sum_ms += slot.hist.sum();
             min_ms = slot.hist.min().map_or(min_ms, |m| min_ms.min(m));
             max_ms = slot.hist.max().map_or(max_ms, |m| max_ms.max(m));
+            for (acc, s) in sums.iter_mut().zip(slot.sums) {
+                *acc += s;
+            }
         }
-        self.aggregate.restore_exact_summary(sum_ms, min_ms, max_ms);
+        self.closed.restore_exact_summary(sum_ms, min_ms, max_ms);
+        self.closed_sums = sums;
     }
 
     /// Samples currently in the window.
     #[inline]
     pub fn count(&self) -> u64 {
-        self.aggregate.count()
+        self.closed.count().wrapping_add(self.open.hist.count())
     }
 
     /// Nearest-rank quantile (ms) over the window, < 1 % relative error
     /// inside the trackable range; `None` when empty. See
-    /// [`LogHistogram::quantile`].
+    /// [`LogHistogram::quantile`]: the answer is the same as that of one
+    /// histogram holding every sample of the window.
     pub fn quantile(&self, per_mille: u32) -> Option<f64> {
-        self.aggregate.quantile(per_mille)
+        union_quantile(&self.closed, &self.open.hist, per_mille)
     }
 
-    /// Exact maximum (ms) over live slots; `None` when empty. The aggregate's
-    /// bounds are recomputed from the slots' exact maxima on every expiry.
+    /// Exact maximum (ms) over live slots; `None` when empty. The closed
+    /// aggregate's bounds are recomputed from the slots' exact maxima on
+    /// every expiry, and the open slot's are exact.
     pub fn max(&self) -> Option<f64> {
-        self.aggregate.max()
+        match (self.closed.max(), self.open.hist.max()) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sum (ms) of the latencies in the window.
+    fn latency_sum(&self) -> f64 {
+        self.closed.sum() + self.open.hist.sum()
     }
 
     /// Mean latency (ms) over the window; `None` when empty.
     pub fn mean(&self) -> Option<f64> {
-        self.aggregate.mean()
+        let n = self.count();
+        (n != 0).then(|| self.latency_sum() / n as f64)
     }
 
     /// Count, mean, p50/p95/p99 and max of the window; `None` when empty.
+    /// The same numbers as `count`, `mean`, `quantile` and `max`, counting
+    /// the window once.
     pub fn summary(&self) -> Option<QuantileSummary> {
+        let (closed, open) = (&self.closed, &self.open.hist);
+        let (nc, no) = (closed.count(), open.count());
+        let n = nc.wrapping_add(no);
+        if n == 0 {
+            return None;
+        }
+        let q = |per_mille| union_quantile_counted(closed, nc, open, no, per_mille);
         Some(QuantileSummary {
-            count: self.count(),
-            mean_ms: self.mean()?,
-            p50_ms: self.quantile(500)?,
-            p95_ms: self.quantile(950)?,
-            p99_ms: self.quantile(990)?,
+            count: n,
+            mean_ms: self.latency_sum() / n as f64,
+            p50_ms: q(500)?,
+            p95_ms: q(950)?,
+            p99_ms: q(990)?,
             max_ms: self.max()?,
         })
+    }
+
+    /// Sum of attached amount `i` over the window (0 for `i >= N`).
+    pub fn attached_sum(&self, i: usize) -> f64 {
+        let closed = self.closed_sums.get(i).copied().unwrap_or(0.0);
+        closed + self.open.sums.get(i).copied().unwrap_or(0.0)
+    }
+
+    /// Mean of attached amount `i` per sample in the window; `None` when the
+    /// window is empty or `i >= N`.
+    pub fn attached_mean(&self, i: usize) -> Option<f64> {
+        let n = self.count();
+        if n == 0 || i >= N {
+            None
+        } else {
+            Some(self.attached_sum(i) / n as f64)
+        }
+    }
+
+    /// Attached amount `i` per second as of `now_ms`, with the same
+    /// semantics as [`WindowedSum::rate_per_sec`]; 0 for `i >= N`.
+    pub fn attached_rate_per_sec(&self, i: usize, now_ms: u64) -> f64 {
+        if i >= N {
+            return 0.0;
+        }
+        self.clock.rate_per_sec(now_ms, self.attached_sum(i), |oldest| {
+            std::iter::once(&self.open)
+                .chain(self.slots.iter())
+                .filter(|s| s.live && s.index >= oldest)
+                .filter_map(|s| s.sums.get(i))
+                .sum()
+        })
+    }
+
+    /// Every live slot, the open one first (test helper).
+    #[cfg(test)]
+    fn live_slots(&self) -> impl Iterator<Item = &QuantileSlot<N>> {
+        std::iter::once(&self.open).chain(self.slots.iter()).filter(|s| s.live)
+    }
+
+    /// The closed aggregate and the open slot merged into one histogram
+    /// (test helper).
+    #[cfg(test)]
+    fn merged_window(&self) -> LogHistogram {
+        let mut h = self.closed.clone();
+        h.merge_from(&self.open.hist);
+        h
     }
 }
 
@@ -322,24 +526,14 @@ impl WindowedSum {
 
     /// Adds one event with `amount` at `at_ms` (count += 1, sum += amount).
     /// Non-finite amounts count as an event adding 0 so the sum stays
-    /// finite. O(1), no allocation.
+    /// finite. O(1), no allocation; one compare decides whether a slot
+    /// boundary was crossed.
     #[inline]
     pub fn record(&mut self, amount: f64, at_ms: u64) {
         self.advance(at_ms);
         let amount = if amount.is_finite() { amount } else { 0.0 };
-        let cur = self.clock.cur_index;
-        let pos = self.clock.cur_pos;
-        let stale = match self.slots.get(pos) {
-            Some(slot) => slot.active && slot.index != cur,
-            None => return,
-        };
-        if stale {
-            // Unreachable by construction; see WindowedQuantiles::record.
-            self.expire(|index| index == cur);
-        }
-        if let Some(slot) = self.slots.get_mut(pos) {
-            slot.index = cur;
-            slot.active = true;
+        // `advance` opened the slot of the latest time: it is live with that index.
+        if let Some(slot) = self.slots.get_mut(self.clock.cur_pos) {
             slot.count = slot.count.saturating_add(1);
             slot.sum += amount;
             self.count = self.count.saturating_add(1);
@@ -351,8 +545,31 @@ impl WindowedSum {
     /// (also called by `record`).
     #[inline]
     pub fn advance(&mut self, now_ms: u64) {
-        if let Some(oldest) = self.clock.advance(now_ms) {
-            self.expire(|index| index >= oldest);
+        if !self.clock.advance_fast(now_ms) {
+            self.rotate(now_ms);
+        }
+    }
+
+    /// The slow part of `advance`: expires slots that left the window and
+    /// opens the slot of the latest time.
+    #[cold]
+    #[inline(never)]
+    fn rotate(&mut self, now_ms: u64) {
+        if !self.clock.advance_slow(now_ms) {
+            return;
+        }
+        let oldest = self.clock.oldest_live;
+        self.expire(|index| index >= oldest);
+        let cur = self.clock.cur_index;
+        let stale = self.slots.get(self.clock.cur_pos).filter(|s| s.active && s.index != cur).map(|s| s.index);
+        if let Some(stale) = stale {
+            // Unreachable by construction (that slot expired just above); kept so a broken
+            // invariant degrades gracefully instead of mixing slots.
+            self.expire(|index| index != stale);
+        }
+        if let Some(slot) = self.slots.get_mut(self.clock.cur_pos) {
+            slot.index = cur;
+            slot.active = true;
         }
     }
 
@@ -400,22 +617,9 @@ impl WindowedSum {
     /// up to the slot granularity, but does not over-count the partially
     /// covered oldest slot. `0.0` when nothing was recorded.
     pub fn rate_per_sec(&self, now_ms: u64) -> f64 {
-        if !self.clock.started {
-            return 0.0;
-        }
-        let now = now_ms.max(self.clock.latest_ms);
-        let oldest = self.clock.oldest_live_at(now);
-        let sum = if now == self.clock.latest_ms {
-            self.sum
-        } else {
+        self.clock.rate_per_sec(now_ms, self.sum, |oldest| {
             self.slots.iter().filter(|s| s.active && s.index >= oldest).map(|s| s.sum).sum()
-        };
-        if sum == 0.0 {
-            return 0.0;
-        }
-        let start = self.clock.first_ms.max(oldest.saturating_mul(self.clock.slot_ms));
-        let covered_ms = now.saturating_sub(start).max(1);
-        sum * 1000.0 / covered_ms as f64
+        })
     }
 }
 
@@ -435,7 +639,8 @@ mod tests {
         assert!(w.slots.len() <= MAX_SLOTS + 1);
         let w = WindowedQuantiles::new(60_000, 6);
         assert_eq!(w.slot_ms(), 10_000);
-        assert_eq!(w.slots.len(), 7);
+        // 7 slot histograms, as for the sums: 6 closed slots in the ring + the open slot.
+        assert_eq!(w.slots.len() + 1, 7);
         let w = WindowedSum::new(100, 6);
         assert_eq!(w.slot_ms(), 17);
     }
@@ -644,6 +849,8 @@ mod tests {
         ) {
             let mut q = WindowedQuantiles::new(window_ms, slots);
             let mut s = WindowedSum::new(window_ms, slots);
+            // The same stream with two attached sums: the value itself and a constant 1.
+            let mut qs: WindowedQuantiles<2> = WindowedQuantiles::with_attached_sums(window_ms, slots);
             let mut m = Model { window_ms: q.window_ms(), slot_ms: q.slot_ms(), latest: None, samples: Vec::new() };
             let mut t = start;
             for op in ops {
@@ -655,12 +862,14 @@ mod tests {
                         m.samples.push((v, eff));
                         q.record(v, at);
                         s.record(v, at);
+                        qs.record_with(v, [v, 1.0], at);
                     }
                     Op::Advance(d) | Op::Jump(d) => {
                         t = t.saturating_add(d);
                         m.advance(t);
                         q.advance(t);
                         s.advance(t);
+                        qs.advance(t);
                     }
                 }
                 let live = m.live();
@@ -668,22 +877,41 @@ mod tests {
                 live.iter().for_each(|&v| expected.record(v));
                 prop_assert_eq!(q.count(), live.len() as u64);
                 prop_assert_eq!(s.count(), live.len() as u64);
-                prop_assert!(q.aggregate.same_counts(&expected));
+                prop_assert!(q.merged_window().same_counts(&expected));
                 let mut merged = LogHistogram::new();
-                q.slots.iter().filter(|sl| sl.active).for_each(|sl| merged.merge_from(&sl.hist));
-                prop_assert!(q.aggregate.same_counts(&merged), "aggregate == merge of live slots");
+                q.live_slots().for_each(|sl| merged.merge_from(&sl.hist));
+                prop_assert!(q.merged_window().same_counts(&merged), "closed + open == merge of live slots");
+                let mut closed = LogHistogram::new();
+                q.slots.iter().filter(|sl| sl.live).for_each(|sl| closed.merge_from(&sl.hist));
+                prop_assert!(q.closed.same_counts(&closed), "closed aggregate == merge of closed live slots");
                 for p in [0, 10, 500, 950, 990, 1000] {
                     prop_assert_eq!(q.quantile(p), expected.quantile(p));
                 }
                 let live_max = live.iter().copied().fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
                 prop_assert_eq!(q.max(), live_max);
-                let slot_max = q.slots.iter().filter(|sl| sl.active).filter_map(|sl| sl.hist.max())
+                let slot_max = q.live_slots().filter_map(|sl| sl.hist.max())
                     .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
                 prop_assert_eq!(q.max(), slot_max);
                 let sum: f64 = live.iter().sum();
                 prop_assert!((s.sum() - sum).abs() <= 1e-9 * sum.max(1.0), "{} vs {}", s.sum(), sum);
-                prop_assert!((q.aggregate.sum() - sum).abs() <= 1e-9 * sum.max(1.0));
+                prop_assert!((q.latency_sum() - sum).abs() <= 1e-9 * sum.max(1.0));
                 prop_assert_eq!(q.summary().is_none(), live.is_empty());
+                if let Some(sm) = q.summary() {
+                    let each = (q.count(), q.mean(), q.quantile(500), q.quantile(950), q.quantile(990), q.max());
+                    prop_assert_eq!(each, (sm.count, Some(sm.mean_ms), Some(sm.p50_ms), Some(sm.p95_ms), Some(sm.p99_ms), Some(sm.max_ms)));
+                }
+                prop_assert_eq!(qs.count(), live.len() as u64);
+                for p in [0, 10, 500, 950, 990, 1000] {
+                    prop_assert_eq!(qs.quantile(p), expected.quantile(p));
+                }
+                prop_assert!((qs.attached_sum(0) - sum).abs() <= 1e-9 * sum.max(1.0));
+                prop_assert_eq!(qs.attached_sum(1), live.len() as f64);
+                prop_assert_eq!(qs.attached_mean(1), if live.is_empty() { None } else { Some(1.0) });
+                for ahead in [0, 1, window_ms / 2, window_ms] {
+                    let now = t.saturating_add(ahead);
+                    let (a, b) = (qs.attached_rate_per_sec(0, now), s.rate_per_sec(now));
+                    prop_assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "rate {} vs {}", a, b);
+                }
             }
         }
     }
