@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # The one test command (README: "Run all tests"). CI calls it through .ci/run.
-# Runs the Rust unit, property, integration and doc tests of the core.
+#
+#   1. Rust: unit, property, integration and doc tests of the core; the benchmarks compile.
+#   2. Bindings: builds libmeshtune (release) and generates the Kotlin and Swift bindings.
+#   3. Kotlin on the JVM (Maven, JUnit 5, JNA) against the generated Kotlin.
+#   4. Swift on Linux (SwiftPM, XCTest, in a cached Debian-stable chroot) against the generated Swift.
+#
+# Each step installs what it is missing on a fresh machine (as root) or stops with a clear
+# error; nothing is skipped silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,9 +16,18 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-echo "==> cargo test (unit, property, integration, doc tests)"
+echo "==> [1/4] cargo test (unit, property, integration, doc tests)"
 cargo test --all-targets --locked
 cargo test --doc --locked
-
-echo "==> benchmarks compile (run them with: cargo bench --bench core)"
 cargo bench --bench core --locked --no-run
+
+echo "==> [2/4] generate the Kotlin and Swift bindings from libmeshtune.so"
+bash scripts/generate-bindings.sh
+
+echo "==> [3/4] Kotlin bindings on the JVM"
+SKIP_GENERATE=1 bash scripts/test-kotlin.sh
+
+echo "==> [4/4] Swift bindings on Linux"
+SKIP_GENERATE=1 bash scripts/test-swift.sh
+
+echo "==> all tests passed"

@@ -1,0 +1,61 @@
+package com.example.meshapp
+
+import dev.meshtune.*
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
+import kotlin.test.assertTrue
+
+// The typical use of MeshTune from Kotlin (quoted in the README).
+
+/** Stands in for the app's BLE layer. */
+class Ble {
+    fun setScanMode(mode: ScanMode, onMs: UInt, offMs: UInt) = true
+    fun setBatching(enabled: Boolean, maxBatch: UInt) = true
+}
+
+/** Applies MeshTune's actions to the app's BLE stack, then acknowledges each one. */
+class Radio(private val ble: Ble) : ActionListener {
+    @Volatile var optimizer: PerformanceOptimizer? = null
+    val acknowledged = CountDownLatch(1)
+
+    override fun onAction(event: ActionEvent) {          // on MeshTune's dispatcher thread
+        val applied = when (val action = event.action) {
+            is OptimizationAction.SetScanMode -> ble.setScanMode(action.mode, action.dutyOnMs, action.dutyOffMs)
+            is OptimizationAction.SetMessageBatching -> ble.setBatching(action.enabled, action.maxBatch)
+            else -> false                                 // not supported by this app
+        }
+        try {
+            optimizer?.reportActionResult(event.id, applied, if (applied) null else "unsupported")
+        } catch (e: OptimizerException.Stopped) {
+            // the app stopped MeshTune while this action was being applied
+        }
+        acknowledged.countDown()
+    }
+
+    override fun onOutcome(event: OutcomeEvent) {
+        println("MeshTune: $event")                        // Verified, Reverted, ...
+    }
+}
+
+class ReadmeExample {
+    @Test
+    @Timeout(30)
+    fun typicalUse() {
+        val radio = Radio(Ble())
+        startOptimizer(OptimizerConfig(targetP95LatencyMs = 100.0), radio).use { optimizer ->
+            radio.optimizer = optimizer
+
+            // Record what happens, from any thread.
+            repeat(20) { optimizer.record(MetricSample.MessageDelivered(latencyMs = 240.0, hops = 3u, bytes = 512u)) }
+            optimizer.record(MetricSample.Battery(levelPercent = 42.0, charging = false))
+
+            assertTrue(radio.acknowledged.await(10, TimeUnit.SECONDS))  // p95 240 ms > 100 ms: it acts
+            val snapshot = optimizer.snapshot()
+            println("p95 ${snapshot.metrics.networkLatency?.p95Ms} ms, actions applied ${snapshot.counters.actionsApplied}, refused ${snapshot.counters.actionsRefused}")
+
+            optimizer.stop()                               // waits for a listener call in progress
+        }                                                  // use {} frees it
+    }
+}

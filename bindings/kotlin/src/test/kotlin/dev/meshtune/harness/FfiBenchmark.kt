@@ -1,0 +1,87 @@
+package dev.meshtune.harness
+
+import dev.meshtune.MetricSample
+import dev.meshtune.OptimizerConfig
+import dev.meshtune.OptimizerException
+import dev.meshtune.ffiFloor
+import dev.meshtune.startOptimizer
+import dev.meshtune.use
+import org.junit.jupiter.api.Tag
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
+
+/**
+ * The cost of a call from Kotlin through the generated bindings (JNA direct mapping), in one run:
+ *   (a) ffiFloor(): an empty exported Rust function, the floor of any call;
+ *   (b) record(MessageDelivered): lowering the sample into a RustBuffer (itself one FFI call to
+ *       allocate it), the call, validation and the push into the ingestion buffer;
+ *   (c) recordBatch(100 samples), per sample;
+ *   (d) for the breakdown: allocating the JNA Structure (UniffiRustCallStatus) that the
+ *       generated code creates for every call, without any call.
+ * Median ns per call over the measured rounds, after warm-up rounds for the JIT.
+ *
+ * Not part of the test run (tag "bench"):  mvn -B -f bindings/kotlin/pom.xml -Pbench test
+ * (or scripts/test-kotlin.sh bench, which generates the bindings first).
+ */
+@Tag("bench")
+class FfiBenchmark {
+
+    private val warmupNanos = 2_000_000_000L // JIT warm-up: 2 s of calls
+    private val roundNanos = 200_000_000L    // each measured round runs for about 200 ms
+    private val rounds = 15
+
+    /**
+     * Warms up for [warmupNanos], sizes a round from the warm-up's last second, then runs
+     * [rounds] measured rounds; returns the median in ns per unit (call, or sample of a batch).
+     */
+    private inline fun measure(name: String, unitsPerCall: Int = 1, block: () -> Unit): Double {
+        val start = System.nanoTime()
+        var lateCalls = 0L
+        while (true) {
+            for (i in 0 until 100) block()
+            val elapsed = System.nanoTime() - start
+            if (elapsed > warmupNanos / 2) lateCalls += 100
+            if (elapsed >= warmupNanos) break
+        }
+        val calls = maxOf(100L, lateCalls * roundNanos / (warmupNanos / 2)).toInt()
+        val perUnit = DoubleArray(rounds)
+        for (r in 0 until rounds) {
+            val t0 = System.nanoTime()
+            for (i in 0 until calls) block()
+            perUnit[r] = (System.nanoTime() - t0).toDouble() / (calls.toDouble() * unitsPerCall)
+        }
+        perUnit.sort()
+        val median = perUnit[rounds / 2]
+        println(String.format("%-36s median %9.1f ns  (min %9.1f, max %9.1f; %d rounds of %d calls, after %d ms of warm-up)",
+            name, median, perUnit.first(), perUnit.last(), rounds, calls, warmupNanos / 1_000_000))
+        return median
+    }
+
+    @Test
+    @Timeout(600)
+    fun `ffi floor, record, recordBatch`() {
+        // The largest ingestion buffer allowed, so that calls are measured rather than drops;
+        // Overloaded is caught and counted anyway. Default ticks (1 s).
+        val config = OptimizerConfig(sampleProcess = false, sampleQueueCapacity = 16_777_216u)
+        startOptimizer(config, RecordingListener()).use { optimizer ->
+            var overloaded = 0L
+            val sample = MetricSample.MessageDelivered(latencyMs = 42.0, hops = 2u, bytes = 100u)
+            val batch = List(100) { MetricSample.MessageDelivered(latencyMs = 40.0 + it, hops = 2u, bytes = 100u) }
+
+            println("MeshTune FFI benchmark (Kotlin ${KotlinVersion.CURRENT}, JVM ${System.getProperty("java.vm.version")}, JNA ${com.sun.jna.Native.VERSION})")
+            val floor = measure("(a) ffiFloor()") { ffiFloor() }
+            val one = measure("(b) record(MessageDelivered)") {
+                try { optimizer.record(sample) } catch (e: OptimizerException.Overloaded) { overloaded++ }
+            }
+            val batched = measure("(c) recordBatch(100), per sample", unitsPerCall = 100) {
+                try { optimizer.recordBatch(batch) } catch (e: OptimizerException.Overloaded) { overloaded += 100 }
+            }
+            val status = measure("(d) UniffiRustCallStatus() alone") { dev.meshtune.UniffiRustCallStatus() }
+            val c = optimizer.snapshot().counters
+            assertCountersBalance(c)
+            println("samples offered ${c.samplesOffered}, accepted ${c.samplesAccepted}, dropped (Overloaded) ${c.samplesDropped} (caught: $overloaded)")
+            println(String.format("summary: floor %.0f ns, record %.0f ns (target <= 1000), batched %.1f ns/sample (target <= 100); JNA status struct alone %.0f ns",
+                floor, one, batched, status))
+        }
+    }
+}
