@@ -95,7 +95,8 @@ optimizer_config! {
     memory_pressure_hold_ms: u64 = 60_000,
     /// Length of the sliding statistics window, in ms. Default 60 000.
     window_ms: u64 = 60_000,
-    /// Shortest tick interval (used while anything is engaged or being verified). Default 1 000.
+    /// Shortest tick interval (used while a change is made, acknowledged, measured or held
+    /// back). Default 1 000.
     min_tick_interval_ms: u64 = 1_000,
     /// Longest tick interval (reached after a quiet period, by doubling). Default 30 000.
     max_tick_interval_ms: u64 = 30_000,

@@ -327,3 +327,22 @@ fn the_same_script_gives_the_same_events() {
     };
     assert_eq!(script(), script());
 }
+
+#[test]
+fn the_tick_interval_is_short_while_acting_and_long_once_a_repair_is_in_place() {
+    let mut e = engine();
+    let cfg = e.config().clone();
+    let mut log = Log::default();
+    // Idle: the interval doubles up to the maximum.
+    run(&mut e, &mut log, 0, 120_000, 1_000, |_| vec![]);
+    assert_eq!(e.next_tick_interval_ms(), cfg.max_tick_interval_ms);
+    // A breach: actions go out, the interval drops to the minimum.
+    run(&mut e, &mut log, 120_000, 122_000, 1_000, |_| (0..10).map(|_| delivered(400.0)).collect());
+    assert!(log.find(is_batching_on).is_some());
+    assert_eq!(e.next_tick_interval_ms(), cfg.min_tick_interval_ms);
+    // The breach persists but every repair is applied and measured: nothing left to do, so the
+    // optimizer backs off again instead of waking every second for hours.
+    run(&mut e, &mut log, 122_000, 400_000, 1_000, |_| (0..10).map(|_| delivered(400.0)).collect());
+    assert_eq!(e.next_tick_interval_ms(), cfg.max_tick_interval_ms);
+    assert!(e.snapshot().engaged_strategies.contains(&"network".to_owned()));
+}

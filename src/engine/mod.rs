@@ -333,7 +333,6 @@ impl Engine {
         // Strategies propose.
         let mut candidates: Vec<Candidate> = Vec::new();
         self.engaged.clear();
-        let mut repairing = false;
         {
             let profile: Vec<OptimizationAction> = self.knobs.iter().map(|k| k.value.clone()).collect();
             let ctx = StrategyContext { config: &self.config, now_ms: now, profile: &profile };
@@ -348,7 +347,6 @@ impl Engine {
                         tracing::warn!(strategy = %name, error = %e, "proposal out of bounds discarded");
                         continue;
                     }
-                    repairing |= proposal.priority > Priority::Savings;
                     candidates.push(Candidate { order, strategy: name.clone(), proposal });
                 }
                 self.engaged.push(name);
@@ -358,6 +356,7 @@ impl Engine {
         // One winner per knob; knobs nobody proposes go back to their baseline.
         let mut winners = arbitrate(candidates);
         let mut emitted_any = false;
+        let mut held_back = false;
         for knob in Knob::ALL {
             let winner = winners.get_mut(knob.index()).and_then(Option::take);
             let (strategy, proposal) = match winner {
@@ -380,13 +379,20 @@ impl Engine {
                     ("baseline".to_owned(), Proposal { action, priority: Priority::Savings, metric: k.metric, reason })
                 }
             };
-            if let Some(event) = self.try_change(knob, strategy, proposal, now, &mut events) {
-                events.push(EngineEvent::Action(event));
-                emitted_any = true;
+            let wanted = !proposal.action.is_one_shot() && proposal.action != self.knobs[knob.index()].value;
+            match self.try_change(knob, strategy, proposal, now, &mut events) {
+                Some(event) => {
+                    events.push(EngineEvent::Action(event));
+                    emitted_any = true;
+                }
+                None => held_back |= wanted,
             }
         }
 
-        let busy = repairing || emitted_any || !self.pending.is_empty() || !self.verifying.is_empty();
+        // Busy (tick at the minimum interval): something changed, waits for the app or for a
+        // measurement, or a wanted change is held back by a dwell, the rate cap or a back-off.
+        // A repair that is fully in place and stable is not busy: the interval then doubles.
+        let busy = emitted_any || held_back || !self.pending.is_empty() || !self.verifying.is_empty();
         self.tick.update(busy, self.config.min_tick_interval_ms, self.config.max_tick_interval_ms);
         for e in &events {
             if let EngineEvent::Outcome(o) = e {

@@ -2,9 +2,10 @@
 //!
 //! The ancestor's AdaptiveIntervalTuning halved or doubled its monitoring interval on a CPU
 //! figure, without bounds that held. Here the interval is the minimum while anything needs
-//! attention (a strategy repairing, an action awaiting acknowledgement or verification, a change
-//! just made) and doubles on every quiet tick up to the maximum, so an idle optimizer wakes
-//! rarely and a busy one reacts within `min_tick_interval_ms`.
+//! attention (a change just made, an action awaiting acknowledgement or verification, a wanted
+//! change held back by a dwell, the rate cap or a back-off) and doubles on every quiet tick up
+//! to the maximum, so an idle optimizer, or one whose repair is fully in place, wakes rarely,
+//! and a busy one acts within `min_tick_interval_ms`.
 
 /// Current tick interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
