@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README: "Run all tests"). CI calls it through .ci/run.
 #
-#   1. Rust: unit, property, integration and doc tests of the core; the benchmarks compile.
+#   1. Rust: unit, property, integration and doc tests of the core; the benchmarks compile;
+#      clippy passes with warnings as errors.
 #   2. Bindings: builds libmeshtune (release) and generates the Kotlin and Swift bindings.
 #   3. Kotlin on the JVM (Maven, JUnit 5, JNA) against the generated Kotlin.
 #   4. Swift on Linux (SwiftPM, XCTest, in a cached Debian-stable chroot) against the generated Swift.
@@ -20,6 +21,12 @@ echo "==> [1/4] cargo test (unit, property, integration, doc tests)"
 cargo test --all-targets --locked
 cargo test --doc --locked
 cargo bench --bench core --locked --no-run
+# Lints are part of the test: no unwrap/expect/panic in library code (see src/lib.rs).
+if ! cargo clippy --version >/dev/null 2>&1; then
+  echo "==> installing clippy (rustup component add clippy)"
+  rustup component add clippy || { echo "error: clippy is not available (rustup component add clippy)" >&2; exit 1; }
+fi
+cargo clippy --all-targets --locked -- -D warnings
 
 echo "==> [2/4] generate the Kotlin and Swift bindings from libmeshtune.so"
 bash scripts/generate-bindings.sh

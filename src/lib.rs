@@ -27,6 +27,9 @@
 
 
 #![forbid(unsafe_code)]
+// A panic in the library would surface in the app as an exception from any call: library code
+// handles every case instead (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 uniffi::setup_scaffolding!();
 
