@@ -39,9 +39,29 @@ struct LoopSignal {
     drain: bool,
 }
 
+/// The engine and the buffer that samples are swapped into when they leave the ingestion
+/// buffer. Both sit behind one lock, so every drainer (the loop, an acknowledgement, a
+/// snapshot) reuses the same two allocations instead of leaving the ingestion buffer empty of
+/// capacity for the producers to regrow.
+struct Core {
+    engine: Engine,
+    spare: Vec<(u64, MetricSample)>,
+}
+
+impl Core {
+    /// Moves buffered samples into the engine (swap under the ingestion lock, record outside
+    /// it, so producers wait at most for a swap).
+    fn drain(&mut self, ingress: &Mutex<Vec<(u64, MetricSample)>>) {
+        std::mem::swap(&mut *lock(ingress), &mut self.spare);
+        for (at, sample) in self.spare.drain(..) {
+            self.engine.record_prevalidated(&sample, at);
+        }
+    }
+}
+
 struct Shared {
     config: OptimizerConfig,
-    engine: Mutex<Engine>,
+    core: Mutex<Core>,
     ingress: Mutex<Vec<(u64, MetricSample)>>,
     signal: Mutex<LoopSignal>,
     signal_cv: Condvar,
@@ -62,18 +82,6 @@ struct Shared {
 impl Shared {
     fn now_ms(&self) -> u64 {
         u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// Moves buffered samples into the engine (swap under the ingestion lock, record outside
-    /// it, so producers wait at most for a swap).
-    fn drain_into(&self, engine: &mut Engine, spare: &mut Vec<(u64, MetricSample)>) {
-        {
-            let mut ingress = lock(&self.ingress);
-            std::mem::swap(&mut *ingress, spare);
-        }
-        for (at, sample) in spare.drain(..) {
-            engine.record_prevalidated(&sample, at);
-        }
     }
 
     fn queue_events(&self, events: Vec<EngineEvent>) {
@@ -107,7 +115,7 @@ impl Runtime {
         let engine = Engine::new(config.clone())?;
         let cap = config.sample_queue_capacity as usize;
         let shared = Arc::new(Shared {
-            engine: Mutex::new(engine),
+            core: Mutex::new(Core { engine, spare: Vec::with_capacity(cap.min(INITIAL_BUFFER)) }),
             ingress: Mutex::new(Vec::with_capacity(cap.min(INITIAL_BUFFER))),
             signal: Mutex::new(LoopSignal::default()),
             signal_cv: Condvar::new(),
@@ -230,19 +238,17 @@ impl Runtime {
     ) -> Result<(), OptimizerError> {
         self.check_running()?;
         let s = &self.shared;
-        let mut engine = lock(&s.engine);
-        let mut spare = Vec::new();
-        s.drain_into(&mut engine, &mut spare);
-        engine.report_action_result(action_id, applied, detail, s.now_ms())
+        let mut core = lock(&s.core);
+        core.drain(&s.ingress);
+        core.engine.report_action_result(action_id, applied, detail, s.now_ms())
     }
 
     pub(crate) fn snapshot(&self) -> OptimizerSnapshot {
         let s = &self.shared;
         let mut snap = {
-            let mut engine = lock(&s.engine);
-            let mut spare = Vec::new();
-            s.drain_into(&mut engine, &mut spare);
-            engine.snapshot()
+            let mut core = lock(&s.core);
+            core.drain(&s.ingress);
+            core.engine.snapshot()
         };
         let rejected = s.rejected.load(Ordering::Relaxed);
         let dropped = s.dropped.load(Ordering::Relaxed);
@@ -305,7 +311,6 @@ impl Drop for Runtime {
 }
 
 fn engine_loop(s: &Shared) {
-    let mut spare: Vec<(u64, MetricSample)> = Vec::with_capacity((s.config.sample_queue_capacity as usize).min(INITIAL_BUFFER));
     let mut sampler = s.config.sample_process.then(ProcessSampler::new);
     let mut next_tick = s.now_ms().saturating_add(s.config.min_tick_interval_ms);
     loop {
@@ -325,8 +330,9 @@ fn engine_loop(s: &Shared) {
             }
         }
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let mut engine = lock(&s.engine);
-            s.drain_into(&mut engine, &mut spare);
+            let mut core = lock(&s.core);
+            core.drain(&s.ingress);
+            let engine = &mut core.engine;
             let now = s.now_ms();
             if now < next_tick {
                 return None;

@@ -29,6 +29,8 @@ pub mod verification;
 use std::collections::VecDeque;
 
 use crate::metrics::collector::MetricsCollector;
+use crate::metrics::sample::is_valid_duration_ms as is_valid_latency;
+#[cfg(test)]
 use crate::metrics::sample::MAX_SAMPLE_DURATION_MS;
 use crate::snapshot::{OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};
 use crate::strategy::{builtin_strategies, AdaptiveTick, OptimizationStrategy, Proposal, StrategyContext};
@@ -625,16 +627,8 @@ impl Engine {
     }
 }
 
-/// Whether a delivery with this latency passes `MetricSample::validate`: finite, not negative,
-/// at most `MAX_SAMPLE_DURATION_MS` (NaN and infinities fail the range test; `-0.0` passes,
-/// as it does in `validate`).
-#[inline(always)]
-fn is_valid_latency(latency_ms: f64) -> bool {
-    (0.0..=MAX_SAMPLE_DURATION_MS).contains(&latency_ms)
-}
-
 /// Exactly `sample.validate()`, with the hot case decided inline: a delivery whose latency is
-/// valid (see `is_valid_latency`) is valid, and everything else, including every invalid
+/// valid (`metrics::sample::is_valid_duration_ms`) is valid, and everything else, including every invalid
 /// delivery, goes through `validate` (which names the bad field).
 #[inline]
 fn check(sample: &MetricSample) -> Result<(), OptimizerError> {

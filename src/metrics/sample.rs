@@ -74,7 +74,17 @@ pub const MAX_PEER_ID_BYTES: usize = 256;
 /// Largest heap figure accepted, in MB (1 TiB).
 pub const MAX_HEAP_MB: f64 = 1_048_576.0;
 
+/// Whether `v` is a valid duration: finite, not negative, at most `MAX_SAMPLE_DURATION_MS`
+/// (NaN and infinities fail the range test). The engine's hot path uses it inline.
+#[inline(always)]
+pub(crate) fn is_valid_duration_ms(v: f64) -> bool {
+    (0.0..=MAX_SAMPLE_DURATION_MS).contains(&v)
+}
+
 fn duration(field: &str, v: f64) -> Result<(), OptimizerError> {
+    if is_valid_duration_ms(v) {
+        return Ok(());
+    }
     if !v.is_finite() {
         return Err(OptimizerError::sample(field, format!("{v} is not a finite number")));
     }
