@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! The typed knobs that MeshTune turns, and the actions that turn them.
 //!
 //! Every knob has exactly one action variant that sets it, so the engine's belief about the

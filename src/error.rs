@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! The one error type of the public API.
 //!
 //! Every error names what was wrong so that an app developer can act on it without reading

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! What leaves the engine: actions for the app to apply, and outcomes of those it applied.
 
 use crate::OptimizationAction;

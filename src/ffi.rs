@@ -1,7 +1,8 @@
+#![forbid(unsafe_code)]
 //! What apps call: `start_optimizer`, the `PerformanceOptimizer` object and the
 //! `ActionListener` they implement. Everything here is exported to Kotlin and Swift by uniffi.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::runtime::Runtime;
 use crate::{ActionEvent, MetricSample, OptimizerConfig, OptimizerError, OptimizerSnapshot, OutcomeEvent};
@@ -24,6 +25,22 @@ pub trait ActionListener: Send + Sync {
 #[derive(uniffi::Object)]
 pub struct PerformanceOptimizer {
     runtime: Runtime,
+    /// This optimizer's id in the fast-path registry, once `fast_path_handle` was called.
+    fast_handle: OnceLock<u64>,
+}
+
+impl PerformanceOptimizer {
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+}
+
+impl Drop for PerformanceOptimizer {
+    fn drop(&mut self) {
+        if let Some(&handle) = self.fast_handle.get() {
+            crate::fastpath::unregister(handle);
+        }
+    }
 }
 
 impl std::fmt::Debug for PerformanceOptimizer {
@@ -39,7 +56,7 @@ pub fn start_optimizer(
     listener: Arc<dyn ActionListener>,
 ) -> Result<Arc<PerformanceOptimizer>, OptimizerError> {
     let runtime = Runtime::start(config, listener)?;
-    Ok(Arc::new(PerformanceOptimizer { runtime }))
+    Ok(Arc::new(PerformanceOptimizer { runtime, fast_handle: OnceLock::new() }))
 }
 
 /// The default configuration (the same values as the record's default arguments).
@@ -92,6 +109,16 @@ impl PerformanceOptimizer {
     /// Whether `stop` was called.
     pub fn is_stopped(&self) -> bool {
         self.runtime.is_stopped()
+    }
+
+    /// A number that identifies this optimizer to the JVM fast ingestion path (the hand-written
+    /// Kotlin `FastRecorder`, which calls plain C functions with primitive arguments instead of
+    /// the generated code). The same optimizer always returns the same handle, and no other
+    /// optimizer ever gets it. The handle does not keep the optimizer alive: once it is freed,
+    /// fast-path calls with its handle are refused as unknown. Apps use `FastRecorder` and never
+    /// need this number themselves.
+    pub fn fast_path_handle(self: Arc<Self>) -> u64 {
+        *self.fast_handle.get_or_init(|| crate::fastpath::register(&self))
     }
 
     /// Stops the optimizer and joins its threads. Idempotent; later calls of the other methods

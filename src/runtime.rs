@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! The shell that runs the engine for apps: one loop thread, one dispatcher thread.
 //!
 //! - `record` validates on the caller's thread, stamps the sample with the runtime clock and
@@ -102,6 +103,19 @@ impl Shared {
     }
 }
 
+/// Who counts a sample that `ingest`/`ingest_batch` refuse as invalid (or a batch refused as
+/// too large) in `samples_rejected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusals {
+    /// The call counts it: `record` and `record_batch`, whose error is the app's answer.
+    Count,
+    /// The caller does not count it because it re-submits the same samples through `record` or
+    /// `record_batch`, which count them and build the app's error (the JVM fast path,
+    /// `crate::fastpath`). Counting here too would count every refused sample twice. Drops
+    /// (`Overloaded`) are counted either way: they are not re-submitted.
+    Uncounted,
+}
+
 /// The running optimizer behind `PerformanceOptimizer`.
 pub(crate) struct Runtime {
     shared: Arc<Shared>,
@@ -165,10 +179,17 @@ impl Runtime {
     }
 
     pub(crate) fn record(&self, sample: MetricSample) -> Result<(), OptimizerError> {
+        self.ingest(sample, Refusals::Count)
+    }
+
+    /// `record`, with the choice of who counts a refused sample (see [`Refusals`]).
+    pub(crate) fn ingest(&self, sample: MetricSample, refusals: Refusals) -> Result<(), OptimizerError> {
         self.check_running()?;
         let s = &self.shared;
         if let Err(e) = sample.validate() {
-            s.rejected.fetch_add(1, Ordering::Relaxed);
+            if refusals == Refusals::Count {
+                s.rejected.fetch_add(1, Ordering::Relaxed);
+            }
             return Err(e);
         }
         let at = s.now_ms();
@@ -189,16 +210,25 @@ impl Runtime {
     }
 
     pub(crate) fn record_batch(&self, samples: Vec<MetricSample>) -> Result<(), OptimizerError> {
+        self.ingest_batch(samples, Refusals::Count)
+    }
+
+    /// `record_batch`, with the choice of who counts a refused batch (see [`Refusals`]).
+    pub(crate) fn ingest_batch(&self, samples: Vec<MetricSample>, refusals: Refusals) -> Result<(), OptimizerError> {
         self.check_running()?;
         let s = &self.shared;
         let n = samples.len() as u64;
         if let Some(e) = samples.iter().find_map(|x| x.validate().err()) {
-            s.rejected.fetch_add(n, Ordering::Relaxed);
+            if refusals == Refusals::Count {
+                s.rejected.fetch_add(n, Ordering::Relaxed);
+            }
             return Err(e);
         }
         let cap = s.config.sample_queue_capacity as usize;
         if samples.len() > cap {
-            s.rejected.fetch_add(n, Ordering::Relaxed);
+            if refusals == Refusals::Count {
+                s.rejected.fetch_add(n, Ordering::Relaxed);
+            }
             return Err(OptimizerError::BatchTooLarge {
                 size: u32::try_from(n).unwrap_or(u32::MAX),
                 capacity: s.config.sample_queue_capacity,
@@ -223,6 +253,11 @@ impl Runtime {
             self.wake_loop();
         }
         Ok(())
+    }
+
+    /// The configured `sample_queue_capacity` (for errors built outside this module).
+    pub(crate) fn sample_queue_capacity(&self) -> u32 {
+        self.shared.config.sample_queue_capacity
     }
 
     fn wake_loop(&self) {
@@ -271,29 +306,31 @@ impl Runtime {
         lock(&s.signal).stop = true;
         s.signal_cv.notify_all();
         s.events_cv.notify_all();
-        if let Some(h) = lock(&self.loop_thread).take() {
+        let loop_thread = lock(&self.loop_thread).take();
+        if let Some(h) = loop_thread {
             if h.join().is_err() {
                 tracing::error!("meshtune loop thread ended with a panic");
             }
         }
-        let mut dispatch = lock(&self.dispatch_thread);
-        if let Some(h) = dispatch.take() {
-            if std::thread::current().id() == self.dispatch_thread_id {
-                // stop() from inside the listener: the dispatcher exits when this call returns.
-                return;
-            }
-            let timeout = Duration::from_millis(s.config.stop_timeout_ms);
-            let done = lock(&s.dispatcher_done);
-            let (done, _) = s
-                .dispatcher_done_cv
-                .wait_timeout_while(done, timeout, |d| !*d)
-                .unwrap_or_else(|p| p.into_inner());
-            let finished = *done;
-            drop(done);
-            if finished {
-                let _ = h.join();
-            } else {
-                tracing::warn!("listener still busy after stop_timeout_ms; dispatcher detached");
+        // stop() from inside the listener does not touch the dispatcher's handle: the dispatcher
+        // exits when this call returns, and a stop() running on another thread may hold the
+        // handle's lock while it waits for this very call.
+        if std::thread::current().id() != self.dispatch_thread_id {
+            let mut dispatch = lock(&self.dispatch_thread);
+            if let Some(h) = dispatch.take() {
+                let timeout = Duration::from_millis(s.config.stop_timeout_ms);
+                let done = lock(&s.dispatcher_done);
+                let (done, _) = s
+                    .dispatcher_done_cv
+                    .wait_timeout_while(done, timeout, |d| !*d)
+                    .unwrap_or_else(|p| p.into_inner());
+                let finished = *done;
+                drop(done);
+                if finished {
+                    let _ = h.join();
+                } else {
+                    tracing::warn!("listener still busy after stop_timeout_ms; dispatcher detached");
+                }
             }
         }
         // The listener is not called again: release it (it may hold this optimizer).
@@ -383,4 +420,117 @@ fn dispatch_loop(s: &Shared) {
     }
     *lock(&s.dispatcher_done) = true;
     s.dispatcher_done_cv.notify_all();
+}
+
+#[cfg(test)]
+mod tests {
+    //! Regressions found by the misuse tests of the Kotlin and Swift suites (issue 6).
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, Weak};
+    use std::time::{Duration, Instant};
+
+    use crate::{start_optimizer, ActionEvent, ActionListener, MetricSample, OptimizerConfig, OutcomeEvent, PerformanceOptimizer};
+
+    fn config(stop_timeout_ms: u64) -> OptimizerConfig {
+        OptimizerConfig {
+            min_tick_interval_ms: 10,
+            max_tick_interval_ms: 50,
+            sample_process: false,
+            stop_timeout_ms,
+            ..OptimizerConfig::default()
+        }
+    }
+
+    fn spike(opt: &PerformanceOptimizer) {
+        let slow = MetricSample::MessageDelivered { latency_ms: 500.0, hops: 2, bytes: 100 };
+        opt.record_batch(vec![slow; 50]).unwrap();
+    }
+
+    /// Polls `cond` until it holds; fails after 20 s (a hang guard, not a timing assertion).
+    fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cond() {
+            assert!(Instant::now() < deadline, "never happened: {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Holds its optimizer strongly (as a careless app does) and stops it from inside
+    /// `on_action`, optionally only once `stop` was called from outside too.
+    struct StopsInside {
+        optimizer: Mutex<Option<Arc<PerformanceOptimizer>>>,
+        wait_for_outside_stop: bool,
+        calls: AtomicUsize,
+        stopped_inside: AtomicUsize,
+    }
+
+    impl ActionListener for StopsInside {
+        fn on_action(&self, _event: ActionEvent) {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let Some(opt) = self.optimizer.lock().unwrap().clone() else { return };
+            if self.wait_for_outside_stop {
+                eventually("stop() from outside has begun", || opt.is_stopped());
+                // Let the outside stop() reach its wait for this listener call.
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            opt.stop();
+            self.stopped_inside.fetch_add(1, Ordering::SeqCst);
+        }
+        fn on_outcome(&self, _event: OutcomeEvent) {}
+    }
+
+    fn stops_inside(wait_for_outside_stop: bool) -> Arc<StopsInside> {
+        Arc::new(StopsInside {
+            optimizer: Mutex::new(None),
+            wait_for_outside_stop,
+            calls: AtomicUsize::new(0),
+            stopped_inside: AtomicUsize::new(0),
+        })
+    }
+
+    #[test]
+    fn stop_from_inside_the_listener_releases_the_listener_and_counts_the_queued_events() {
+        let listener = stops_inside(false);
+        let opt = start_optimizer(config(2_000), listener.clone()).unwrap();
+        *listener.optimizer.lock().unwrap() = Some(Arc::clone(&opt));
+        spike(&opt);
+        eventually("the listener stopped the optimizer", || listener.stopped_inside.load(Ordering::SeqCst) == 1);
+        // The listener's own reference is the app's business; drop it, as the listener would.
+        listener.optimizer.lock().unwrap().take();
+        // Once the listener call returned, the optimizer holds the listener no more (before the
+        // fix it kept it until the optimizer was freed: with a listener that holds the optimizer,
+        // as above, neither was ever freed).
+        eventually("the optimizer released the listener", || Arc::strong_count(&listener) == 1);
+        assert_eq!(listener.calls.load(Ordering::SeqCst), 1, "no listener call after stop");
+        let c = opt.snapshot().counters;
+        // Every event emitted was delivered (1) or counted as dropped.
+        assert_eq!(c.actions_emitted + c.outcomes_verified + c.outcomes_reverted + c.outcomes_inconclusive
+            + c.outcomes_superseded + c.outcomes_unacknowledged, 1 + c.events_dropped, "{c:?}");
+        let weak: Weak<PerformanceOptimizer> = Arc::downgrade(&opt);
+        drop(opt);
+        assert!(weak.upgrade().is_none());
+    }
+
+    #[test]
+    fn stop_from_inside_the_listener_while_stop_runs_outside_returns_promptly() {
+        // stop_timeout_ms is long: before the fix, the outside stop() held the dispatcher's
+        // handle lock while it waited for the listener call, and the stop() inside that call
+        // waited for the same lock, so both waited for the whole stop_timeout_ms.
+        let listener = stops_inside(true);
+        let opt = start_optimizer(config(60_000), listener.clone()).unwrap();
+        *listener.optimizer.lock().unwrap() = Some(Arc::clone(&opt));
+        spike(&opt);
+        eventually("the listener was called", || listener.calls.load(Ordering::SeqCst) == 1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let outside = Arc::clone(&opt);
+        std::thread::spawn(move || {
+            outside.stop();
+            let _ = tx.send(());
+        });
+        // A hang guard far below stop_timeout_ms, far above what the two stops need.
+        assert!(rx.recv_timeout(Duration::from_secs(20)).is_ok(), "stop() from outside did not return");
+        assert_eq!(listener.stopped_inside.load(Ordering::SeqCst), 1, "stop() inside the listener returned");
+        listener.optimizer.lock().unwrap().take();
+        eventually("the optimizer released the listener", || Arc::strong_count(&listener) == 1);
+    }
 }

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Plain records that describe the optimizer's view of the world, for strategies and for apps.
 //!
 //! The groups mirror the ancestor's `PerformanceMetrics` (network latency, consensus

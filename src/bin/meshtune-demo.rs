@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! `meshtune-demo`: the engine driven through a scripted 20-minute session of one phone.
 //!
 //! The phone here is a toy written for this demo: its latency responds to the knobs MeshTune

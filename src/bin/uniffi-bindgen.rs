@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! uniffi's binding generator, built from this crate so its version always matches the
 //! library's. Used by `scripts/generate-bindings.sh`.
 fn main() {

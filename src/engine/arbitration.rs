@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Arbitration: one winning proposal per knob.
 //!
 //! Rules, in order:

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! The deterministic decision engine: samples and a clock in, typed events out.
 //!
 //! `Engine` has no threads, no wall clock and no randomness: the same calls with the same

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Closed-loop verification: what an applied action did to its strategy's metric.
 //!
 //! When the app acknowledges an action as applied, the engine notes the metric's value over the

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! `MetricsCollector`: turns the stream of samples into windowed statistics and device state.
 
 use std::collections::VecDeque;

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Samples in, statistics out: validation, streaming quantiles, sliding windows, and the
 //! collector that turns samples into `PerformanceMetrics`.
 pub mod collector;

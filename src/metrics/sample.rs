@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! `MetricSample`: what apps push in, and its validation at the door.
 //!
 //! A sample that fails validation is rejected with [`OptimizerError::InvalidSample`] naming the

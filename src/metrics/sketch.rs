@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Streaming log-linear latency histogram with a guaranteed relative error.
 //!
 //! [`LogHistogram`] buckets non-negative millisecond values by their `f64` bit

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Sliding time windows over latency histograms and plain sums.
 //!
 //! A window of `window_ms` is split into `slots` equal slots of

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! This process's CPU and resident memory, read with sysinfo (only this process is refreshed,
 //! never the whole process table).
 

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! The tick interval, adapted to how much is going on.
 //!
 //! The ancestor's AdaptiveIntervalTuning halved or doubled its monitoring interval on a CPU

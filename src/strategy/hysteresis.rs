@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Enter/exit thresholds: a condition switches on above (or below) one threshold and off only
 //! past another, so noise around a single threshold cannot flap a knob.
 

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Memory: heap above `heap_pressure_ratio` of the budget, or platform pressure → trim caches,
 //! pool objects, and (when critical or over budget) request a garbage collection; restored when
 //! the pressure is gone. Platform `Critical` pressure is a safety constraint.

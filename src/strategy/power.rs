@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Power: battery, charging, power save, foreground/background and thermal → a power mode that
 //! sets scan mode and duty cycle, advertising mode and TX power, connection priority and the
 //! connection cap.

@@ -58,4 +58,21 @@ class ReadmeExample {
             optimizer.stop()                               // waits for a listener call in progress
         }                                                  // use {} frees it
     }
+
+    /** The README's "Fast ingestion from Kotlin" snippet. */
+    @Test
+    @Timeout(30)
+    fun fastIngestion() {
+        startOptimizer(OptimizerConfig(), Radio(Ble())).use { optimizer ->
+            val samples = List(100) { MetricSample.MessageDelivered(latencyMs = 40.0 + it, hops = 2u, bytes = 128u) }
+
+            val fast = optimizer.fastRecorder()                      // or FastRecorder(optimizer); share it across threads
+            fast.record(MetricSample.MessageDelivered(latencyMs = 240.0, hops = 3u, bytes = 512u))
+            fast.recordDelivered(latencyMs = 240.0, hops = 3u, bytes = 512u) // same sample, nothing allocated
+            fast.recordBatch(samples)                                 // all or nothing, like recordBatch
+
+            kotlin.test.assertEquals(102uL, optimizer.snapshot().counters.samplesAccepted)
+            optimizer.stop()
+        }
+    }
 }

@@ -1,8 +1,10 @@
 package dev.meshtune.harness
 
+import dev.meshtune.MeshTuneFastPath
 import dev.meshtune.MetricSample
 import dev.meshtune.OptimizerConfig
 import dev.meshtune.OptimizerException
+import dev.meshtune.fastRecorder
 import dev.meshtune.ffiFloor
 import dev.meshtune.startOptimizer
 import dev.meshtune.use
@@ -18,6 +20,12 @@ import org.junit.jupiter.api.Timeout
  *   (c) recordBatch(100 samples), per sample;
  *   (d) for the breakdown: allocating the JNA Structure (UniffiRustCallStatus) that the
  *       generated code creates for every call, without any call.
+ * and the hand-written fast path (FastRecorder, src/fastpath.rs), in the same run:
+ *   (e) the JNA direct-mapping floor: meshtune_fast_abi_version(), an exported Rust function
+ *       that returns a constant, called with no argument and no allocation;
+ *   (f) FastRecorder.record(MessageDelivered): the same prebuilt sample object as (b);
+ *   (g) FastRecorder.recordDelivered(latency, hops, bytes): the primitive overload;
+ *   (h) FastRecorder.recordBatch(the same 100 samples as (c)), per sample.
  * Median ns per call over the measured rounds, after warm-up rounds for the JIT.
  *
  * Not part of the test run (tag "bench"):  mvn -B -f bindings/kotlin/pom.xml -Pbench test
@@ -77,11 +85,29 @@ class FfiBenchmark {
                 try { optimizer.recordBatch(batch) } catch (e: OptimizerException.Overloaded) { overloaded += 100 }
             }
             val status = measure("(d) UniffiRustCallStatus() alone") { dev.meshtune.UniffiRustCallStatus() }
+
+            val fast = optimizer.fastRecorder()
+            var abi = 0
+            val directFloor = measure("(e) JNA direct floor (fast_abi_version)") { abi += MeshTuneFastPath.meshtune_fast_abi_version() }
+            val fastOne = measure("(f) FastRecorder.record(MessageDelivered)") {
+                try { fast.record(sample) } catch (e: OptimizerException.Overloaded) { overloaded++ }
+            }
+            var latency = 40.0
+            val fastPrimitive = measure("(g) FastRecorder.recordDelivered(..)") {
+                latency = if (latency > 200.0) 40.0 else latency + 1.0
+                try { fast.recordDelivered(latency, 2u, 100u) } catch (e: OptimizerException.Overloaded) { overloaded++ }
+            }
+            val fastBatched = measure("(h) FastRecorder.recordBatch(100), per sample", unitsPerCall = 100) {
+                try { fast.recordBatch(batch) } catch (e: OptimizerException.Overloaded) { overloaded += 100 }
+            }
+            check(abi != 0)
             val c = optimizer.snapshot().counters
             assertCountersBalance(c)
-            println("samples offered ${c.samplesOffered}, accepted ${c.samplesAccepted}, dropped (Overloaded) ${c.samplesDropped} (caught: $overloaded)")
-            println(String.format("summary: floor %.0f ns, record %.0f ns (target <= 1000), batched %.1f ns/sample (target <= 100); JNA status struct alone %.0f ns",
+            println("samples offered ${c.samplesOffered}, accepted ${c.samplesAccepted}, dropped (Overloaded) ${c.samplesDropped} (caught: $overloaded), rejected ${c.samplesRejected}")
+            println(String.format("summary (generated API): floor %.0f ns, record %.0f ns (target <= 1000), batched %.1f ns/sample (target <= 100); JNA status struct alone %.0f ns",
                 floor, one, batched, status))
+            println(String.format("summary (FastRecorder): JNA direct floor %.0f ns, record %.0f ns, recordDelivered %.0f ns (target <= 1000), batched %.1f ns/sample (target <= 100)",
+                directFloor, fastOne, fastPrimitive, fastBatched))
         }
     }
 }
