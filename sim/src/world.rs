@@ -1,0 +1,1150 @@
+//! The simulation: phones on a plane, the radio model, traffic, and one policy deciding every
+//! phone's knobs. Time advances in 1 s steps; within a step, floods and consensus rounds are
+//! timed in milliseconds.
+//!
+//! Randomness comes from separate seeded streams. The *world* stream (movement, churn, memory
+//! signals, which messages are sent, their sizes) is drawn the same way whatever the policy
+//! does, so every policy faces the same afternoon; the *radio* stream (loss, delays,
+//! discovery) and the *platform* stream (acknowledgement delays, refusals) depend on what
+//! happens. The same seed gives the same run, bit for bit.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use meshtune::metrics::sketch::LogHistogram;
+use meshtune::{
+    EngineEvent, Engine, MemoryPressureLevel, MetricSample, OptimizationAction, OptimizerConfig, OutcomeEvent,
+    PerformanceMetrics, ThermalState,
+};
+
+use crate::policy::{battery_mode, static_performance, threshold_actions, DeviceView, Policy, Settings};
+use crate::radio::RadioModel;
+use crate::results::{RunResult, Series};
+use crate::rng::{mix, Rng};
+use crate::scenario::Scenario;
+
+/// Length of a simulation step, ms.
+pub const STEP_MS: u64 = 1_000;
+/// Topology (neighbours, discovery, connections, airtime load) is recomputed this often, s.
+pub const TOPOLOGY_EVERY_S: u64 = 5;
+/// Baseline policies and the measurement monitors evaluate this often, s.
+pub const EVALUATE_EVERY_S: u64 = 5;
+/// Android refuses `startScan` when an app started scanning 5 times within 30 s
+/// (`SCAN_FAILED_SCANNING_TOO_FREQUENTLY`, Android 7+).
+pub const SCAN_STARTS_PER_30S: usize = 5;
+/// `requestConnectionPriority` returns false while another GATT operation is in flight; the
+/// share of requests refused that way is an assumption (no public figure).
+pub const PRIORITY_REFUSAL_PROBABILITY: f64 = 0.02;
+/// The app applies an action and acknowledges it after 100 to 500 ms (a radio restart).
+pub const APPLY_DELAY_MS: (f64, f64) = (100.0, 500.0);
+/// A process killed by the low-memory killer restarts after this long, s (a fresh engine, the
+/// baseline settings and full caches: an app restart loses its state).
+pub const RESTART_AFTER_KILL_S: u64 = 30;
+/// The low-memory killer acts this long after a critical signal if memory was not freed, s.
+pub const KILL_CHECK_AFTER_S: u64 = 10;
+/// Kill probability after a critical signal when the heap is above 85 % of its limit, and
+/// otherwise. Android's LMK picks large processes first; the two figures are assumptions that
+/// only encode "a trimmed app is much less likely to be killed".
+pub const KILL_PROBABILITY: (f64, f64) = (0.3, 0.05);
+/// A consensus phase resends a lost transfer at most this often before the round fails.
+pub const CONSENSUS_RETRIES: u32 = 3;
+/// Extra heat while on a charger, W.
+pub const CHARGING_HEAT_W: f64 = 0.5;
+/// Share of the foreground heat of the rest of the phone that remains in the background.
+pub const BACKGROUND_HEAT_SHARE: f64 = 0.3;
+
+/// The consensus workload of a BitCraps table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsensusModel {
+    /// CPU time to validate one operation (signature check and game rules), ms. An Ed25519
+    /// verification takes 0.1–0.3 ms on a phone core; rule checks and state updates dominate.
+    pub validate_ms_per_op: f64,
+    /// CPU charge per validated operation, µC (about 300 mA of a big core for that time).
+    pub validate_charge_uc_per_op: f64,
+    /// Share of validations the vote cache saves (votes already verified by this phone).
+    pub vote_cache_hit_share: f64,
+    /// Speed-up of parallel validation (two big cores, with coordination overhead).
+    pub parallel_speedup: f64,
+    /// Extra energy of parallel validation (coordination, both cores awake).
+    pub parallel_energy_overhead: f64,
+    /// Bytes per operation in a proposal.
+    pub op_bytes: f64,
+    /// A phase retries after this long when a transfer of it was lost, ms.
+    pub retry_ms: f64,
+    /// Queued operations beyond this many seconds of arrivals are dropped (the game refuses
+    /// new bets while the table lags).
+    pub max_backlog_s: f64,
+}
+
+impl Default for ConsensusModel {
+    fn default() -> Self {
+        ConsensusModel {
+            validate_ms_per_op: 1.5,
+            validate_charge_uc_per_op: 450.0,
+            vote_cache_hit_share: 0.3,
+            parallel_speedup: 1.8,
+            parallel_energy_overhead: 0.1,
+            op_bytes: 64.0,
+            retry_ms: 200.0,
+            max_backlog_s: 10.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Pair {
+    in_range_since_ms: Option<u64>,
+    discovered: bool,
+    connected: bool,
+    link_rssi: f32,
+}
+
+#[derive(Debug, Default)]
+struct Reported {
+    battery_percent: Option<i64>,
+    charging: Option<bool>,
+    thermal: Option<ThermalState>,
+    foreground: Option<bool>,
+    power_save: Option<bool>,
+}
+
+#[derive(Debug, Default)]
+struct BreachTracker {
+    started_ms: Option<u64>,
+    sustained: bool,
+    answered: bool,
+}
+
+struct Phone {
+    pos: (f64, f64),
+    target: (f64, f64),
+    pause_left_s: f64,
+    away_until_s: u64,
+    killed_until_s: u64,
+    dead: bool,
+    battery_mah: f64,
+    charging: bool,
+    usage_phase: f64,
+    foreground: bool,
+    power_save: bool,
+    temp_c: f64,
+    heat_offset_w: f64,
+    thermal: ThermalState,
+    settings: Settings,
+    engine: Option<Engine>,
+    next_tick_ms: u64,
+    monitor: Engine,
+    charge_uc: f64,
+    step_charge_uc: f64,
+    airtime_ms: f64,
+    load: f64,
+    adv_success: f64,
+    transfers_this_period: f64,
+    transfer_rate_per_ms: f64,
+    /// Connected peers: (peer, link RSSI dBm, attempt failure from the signal alone).
+    conns: Vec<(u32, f32, f32)>,
+    /// Attempt success against collisions at this phone (from its airtime load).
+    collision_ok: f64,
+    /// Probability that a transfer from this phone finds its queue full.
+    overflow: f64,
+    scan_restarts_ms: Vec<u64>,
+    knob_changes: u64,
+    last_change_ms: Option<u64>,
+    reported: Reported,
+    kill_check: Option<(u64, f64)>,
+    breach: BreachTracker,
+    empty_at_s: Option<f64>,
+    peer_id: String,
+}
+
+impl Phone {
+    fn online(&self, t_s: u64) -> bool {
+        !self.dead && t_s >= self.away_until_s && t_s >= self.killed_until_s
+    }
+
+    fn record(&mut self, sample: MetricSample, at_ms: u64) {
+        // Samples the simulator builds are valid by construction; a rejection would be a bug
+        // in the simulator, and is counted by the engines' own counters.
+        if let Some(e) = self.engine.as_mut() {
+            let _ = e.record(sample.clone(), at_ms);
+        }
+        let _ = self.monitor.record(sample, at_ms);
+    }
+}
+
+/// One run: a scenario under one policy.
+pub struct World<'a> {
+    scenario: &'a Scenario,
+    policy: Policy,
+    radio: RadioModel,
+    consensus: ConsensusModel,
+    config: OptimizerConfig,
+    seed: u64,
+    phones: Vec<Phone>,
+    pairs: Vec<Pair>,
+    shadowing_db: Vec<f32>,
+    world_rng: Rng,
+    radio_rng: Rng,
+    platform_rng: Rng,
+    tables: Vec<Table>,
+    // Flood buffers, reused.
+    dist: Vec<f64>,
+    hops: Vec<u32>,
+    in_rssi: Vec<f32>,
+    parent: Vec<u32>,
+    done: Vec<bool>,
+    heap: BinaryHeap<Reverse<(u64, u32)>>,
+    reached: Vec<u32>,
+    // Results.
+    latency_all: LogHistogram,
+    latency_minute: LogHistogram,
+    delivered: u64,
+    expected: u64,
+    messages_sent: u64,
+    reverted: u64,
+    refused: u64,
+    kills: u64,
+    ops_finalized: f64,
+    ops_dropped: f64,
+    slo_minutes: u64,
+    slo_met_minutes: u64,
+    reactions_s: Vec<f64>,
+    breaches_unanswered: u64,
+    series: Series,
+}
+
+struct Table {
+    players: Vec<usize>,
+    backlog: f64,
+    clock_ms: f64,
+    round: u64,
+}
+
+impl<'a> World<'a> {
+    /// Sets up a run. Fails only if the scenario's SLO is not a valid MeshTune target.
+    pub fn new(scenario: &'a Scenario, policy: Policy, seed: u64, radio: RadioModel) -> Result<World<'a>, String> {
+        scenario.validate().map_err(|e| e.to_string())?;
+        let config = OptimizerConfig { target_p95_latency_ms: scenario.slo_p95_latency_ms, ..OptimizerConfig::default() };
+        let n = scenario.phones as usize;
+        let scenario_seed = seed ^ mix(scenario.name.bytes().fold(0u64, |h, b| mix(h ^ u64::from(b))));
+        let mut setup = Rng::new(scenario_seed, "setup");
+        let mut phones = Vec::with_capacity(n);
+        let tables = scenario.tables as usize;
+        let table_size = scenario.table_size as usize;
+        let mut table_spots = Vec::new();
+        for t in 0..tables {
+            // Tables in a row across the room, players on a 1 m circle around each.
+            let cx = scenario.area_width_m * (t as f64 + 0.5) / tables as f64;
+            let cy = scenario.area_height_m / 2.0;
+            table_spots.push((cx, cy));
+        }
+        for i in 0..n {
+            let pos = if i < tables * table_size {
+                let (cx, cy) = table_spots[i / table_size];
+                let a = std::f64::consts::TAU * (i % table_size) as f64 / table_size as f64;
+                (cx + a.cos(), cy + a.sin())
+            } else {
+                (setup.range(0.0, scenario.area_width_m), setup.range(0.0, scenario.area_height_m))
+            };
+            let start = setup.range(scenario.battery_start_min_percent, scenario.battery_start_max_percent);
+            let charging = setup.chance(scenario.charging_share);
+            let usage_phase = setup.f64();
+            let heat_offset_w = setup.range(-0.2, 0.2);
+            let engine = if policy == Policy::MeshTune {
+                Some(Engine::new(config.clone()).map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            phones.push(Phone {
+                pos,
+                target: pos,
+                pause_left_s: setup.range(0.0, scenario.pause_s),
+                away_until_s: 0,
+                killed_until_s: 0,
+                dead: false,
+                battery_mah: scenario.battery_capacity_mah * start / 100.0,
+                charging,
+                usage_phase,
+                foreground: true,
+                power_save: false,
+                temp_c: scenario.ambient_start_c + 4.0,
+                heat_offset_w,
+                thermal: ThermalState::Nominal,
+                settings: Settings::default(),
+                engine,
+                next_tick_ms: 0,
+                monitor: Engine::with_strategies(config.clone(), Vec::new()).map_err(|e| e.to_string())?,
+                charge_uc: 0.0,
+                step_charge_uc: 0.0,
+                airtime_ms: 0.0,
+                load: 0.0,
+                adv_success: 1.0,
+                transfers_this_period: 0.0,
+                transfer_rate_per_ms: 0.0,
+                conns: Vec::new(),
+                collision_ok: 1.0,
+                overflow: 0.0,
+                scan_restarts_ms: Vec::new(),
+                knob_changes: 0,
+                last_change_ms: None,
+                reported: Reported::default(),
+                kill_check: None,
+                breach: BreachTracker::default(),
+                empty_at_s: None,
+                peer_id: format!("phone-{i}"),
+            });
+        }
+        if policy == Policy::StaticPerformance {
+            for p in &mut phones {
+                for a in static_performance() {
+                    p.settings.apply(&a);
+                }
+            }
+        }
+        let tables = (0..tables)
+            .map(|t| Table { players: (t * table_size..(t + 1) * table_size).collect(), backlog: 0.0, clock_ms: 0.0, round: 0 })
+            .collect();
+        Ok(World {
+            scenario,
+            policy,
+            radio,
+            consensus: ConsensusModel::default(),
+            config,
+            seed: scenario_seed,
+            phones,
+            pairs: vec![Pair::default(); n * n],
+            shadowing_db: Vec::new(),
+            world_rng: Rng::new(scenario_seed, "world"),
+            radio_rng: Rng::new(scenario_seed, "radio"),
+            platform_rng: Rng::new(scenario_seed, "platform"),
+            tables,
+            dist: vec![f64::INFINITY; n],
+            hops: vec![0; n],
+            in_rssi: vec![0.0; n],
+            parent: vec![u32::MAX; n],
+            done: vec![false; n],
+            heap: BinaryHeap::new(),
+            reached: Vec::new(),
+            latency_all: LogHistogram::new(),
+            latency_minute: LogHistogram::new(),
+            delivered: 0,
+            expected: 0,
+            messages_sent: 0,
+            reverted: 0,
+            refused: 0,
+            kills: 0,
+            ops_finalized: 0.0,
+            ops_dropped: 0.0,
+            slo_minutes: 0,
+            slo_met_minutes: 0,
+            reactions_s: Vec::new(),
+            breaches_unanswered: 0,
+            series: Series::default(),
+        })
+    }
+
+    /// Runs to the end, calling `progress(share_done)` now and then.
+    pub fn run(mut self, progress: &mut dyn FnMut(f64)) -> RunResult {
+        let n = self.phones.len();
+        self.shadowing_db = vec![0.0; n * n];
+        for i in 0..n {
+            for j in (i + 1)..n {
+                self.shadowing_db[i * n + j] = self.link_shadowing(i, j) as f32;
+            }
+        }
+        let steps = (self.scenario.hours * 3600.0).round().max(1.0) as u64;
+        let mut minute_sent = 0u64;
+        for t in 0..steps {
+            let now_ms = t * STEP_MS;
+            self.world_step(t);
+            if t % TOPOLOGY_EVERY_S == 0 {
+                self.topology(t, now_ms);
+            }
+            minute_sent += self.traffic(t, now_ms);
+            self.consensus_step(t, now_ms);
+            self.physics(t, now_ms);
+            self.decide(t, now_ms);
+            if t % EVALUATE_EVERY_S == 0 {
+                self.track_breaches(now_ms);
+            }
+            if (t + 1) % 60 == 0 || t + 1 == steps {
+                self.close_minute(minute_sent > 0);
+                minute_sent = 0;
+            }
+            if t % 600 == 0 {
+                progress(t as f64 / steps as f64);
+            }
+        }
+        progress(1.0);
+        self.finish(steps)
+    }
+
+    fn world_step(&mut self, t: u64) {
+        let s = self.scenario;
+        let churn_p = s.churn_per_hour / 3600.0;
+        let mem_p = s.memory_critical_per_hour / 3600.0;
+        for i in 0..self.phones.len() {
+            // Every draw happens whatever the phone's state, so the world is the same for
+            // every policy.
+            let new_target = (self.world_rng.range(0.0, s.area_width_m), self.world_rng.range(0.0, s.area_height_m));
+            let churn = self.world_rng.chance(churn_p);
+            let memory = self.world_rng.chance(mem_p);
+            let kill_draw = self.world_rng.f64();
+            let p = &mut self.phones[i];
+            let is_player = i < self.tables.len() * s.table_size as usize;
+            if s.speed_m_per_s > 0.0 && !is_player {
+                if p.pause_left_s > 0.0 {
+                    p.pause_left_s -= 1.0;
+                } else {
+                    let (dx, dy) = (p.target.0 - p.pos.0, p.target.1 - p.pos.1);
+                    let d = (dx * dx + dy * dy).sqrt();
+                    if d <= s.speed_m_per_s {
+                        p.pos = p.target;
+                        p.target = new_target;
+                        p.pause_left_s = s.pause_s;
+                    } else {
+                        p.pos.0 += dx / d * s.speed_m_per_s;
+                        p.pos.1 += dy / d * s.speed_m_per_s;
+                    }
+                }
+            }
+            if churn && t >= p.away_until_s {
+                p.away_until_s = t + s.churn_away_s as u64;
+            }
+            let period_s = s.usage_period_min * 60.0;
+            p.foreground = ((t as f64 / period_s) + p.usage_phase).fract() < s.foreground_share;
+            if memory && p.online(t) {
+                p.record(MetricSample::MemoryPressure { level: MemoryPressureLevel::Critical }, t * STEP_MS);
+                p.kill_check = Some((t + KILL_CHECK_AFTER_S, kill_draw));
+            }
+        }
+    }
+
+    fn link_shadowing(&self, i: usize, j: usize) -> f64 {
+        let h = mix(self.seed ^ mix((i as u64) << 32 | j as u64));
+        // Two uniform halves of the hash → one normal draw (Box–Muller).
+        let u1 = ((h >> 11) as f64 / (1u64 << 53) as f64).max(1e-12);
+        let u2 = (mix(h) >> 11) as f64 / (1u64 << 53) as f64;
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() * self.radio.shadowing_sigma_db
+    }
+
+    fn topology(&mut self, t: u64, now_ms: u64) {
+        let n = self.phones.len();
+        let period_ms = (TOPOLOGY_EVERY_S * STEP_MS) as f64;
+        let online: Vec<bool> = self.phones.iter().map(|p| p.online(t)).collect();
+        let mut adv_load = vec![0.0f64; n];
+        let own_air: Vec<f64> = self.phones.iter().map(|p| p.airtime_ms / period_ms).collect();
+        let mut air_load = vec![0.0f64; n];
+        let adv_share: Vec<f64> = self
+            .phones
+            .iter()
+            .map(|p| self.radio.adv_pdu_ms / self.radio.adv_interval_ms(p.settings.advertising().0))
+            .collect();
+        let tx: Vec<f64> = self.phones.iter().map(|p| self.radio.tx_power_dbm(p.settings.advertising().1)).collect();
+        let threshold = self.radio.sensitivity_dbm + self.radio.disconnect_margin_db;
+        let mut in_range = Vec::new();
+        // Pass 1: who hears whom, and the load on the air around each phone.
+        for i in 0..n {
+            for j in (i + 1)..n {
+                let idx = i * n + j;
+                if !online[i] || !online[j] {
+                    self.pairs[idx] = Pair::default();
+                    continue;
+                }
+                let (dx, dy) = (self.phones[i].pos.0 - self.phones[j].pos.0, self.phones[i].pos.1 - self.phones[j].pos.1);
+                let d = (dx * dx + dy * dy).sqrt();
+                // Path loss once per pair; each direction then differs only by TX power.
+                let loss = self.radio.path_loss_1m_db + 10.0 * self.radio.path_loss_exponent * d.max(0.1).log10()
+                    - f64::from(self.shadowing_db[idx]);
+                let link = tx[i].min(tx[j]) - loss;
+                // Load counts every phone whose signal reaches, connected or not.
+                let heard = tx[i].max(tx[j]) - loss >= self.radio.sensitivity_dbm;
+                if heard {
+                    adv_load[i] += adv_share[j];
+                    adv_load[j] += adv_share[i];
+                    air_load[i] += own_air[j];
+                    air_load[j] += own_air[i];
+                }
+                let pair = &mut self.pairs[idx];
+                if link >= threshold {
+                    pair.link_rssi = link as f32;
+                    if pair.in_range_since_ms.is_none() {
+                        pair.in_range_since_ms = Some(now_ms);
+                    }
+                    in_range.push((i, j));
+                } else {
+                    *pair = Pair::default();
+                }
+            }
+        }
+        for (i, p) in self.phones.iter_mut().enumerate() {
+            // The sender's own link utilization queues its transfers; the neighbours' airtime
+            // collides with what it receives.
+            p.load = own_air[i].min(0.95);
+            p.collision_ok = (-2.0 * air_load[i] / self.radio.collision_channels).exp();
+            p.overflow = self.radio.queue_overflow_probability(p.load);
+            p.adv_success = (-2.0 * adv_load[i]).exp();
+            p.transfer_rate_per_ms = p.transfers_this_period / period_ms;
+            p.transfers_this_period = 0.0;
+            p.airtime_ms = 0.0;
+        }
+        // Pass 2: discovery of peers in range.
+        let scan_duty: Vec<f64> = self
+            .phones
+            .iter()
+            .map(|p| {
+                let (m, on, off) = p.settings.scan();
+                self.radio.scan_duty(m, on, off)
+            })
+            .collect();
+        let adv_int: Vec<f64> = self.phones.iter().map(|p| self.radio.adv_interval_ms(p.settings.advertising().0)).collect();
+        let mut candidates: Vec<(f32, u32, u32)> = Vec::new();
+        for &(i, j) in &in_range {
+            let idx = i * n + j;
+            if !self.pairs[idx].discovered {
+                let di = self.radio.discovery_mean_ms(scan_duty[i], adv_int[j], self.phones[i].adv_success);
+                let dj = self.radio.discovery_mean_ms(scan_duty[j], adv_int[i], self.phones[j].adv_success);
+                let miss = (-period_ms / di).exp() * (-period_ms / dj).exp();
+                if self.radio_rng.chance(1.0 - miss) {
+                    self.pairs[idx].discovered = true;
+                    let since = self.pairs[idx].in_range_since_ms.unwrap_or(now_ms);
+                    let took = (now_ms - since) as f64 + self.radio_rng.range(0.0, period_ms);
+                    self.phones[i].record(MetricSample::PeerDiscovered { duration_ms: took }, now_ms);
+                    self.phones[j].record(MetricSample::PeerDiscovered { duration_ms: took }, now_ms);
+                }
+            }
+            let pair = self.pairs[idx];
+            if pair.discovered && !pair.connected {
+                candidates.push((pair.link_rssi, i as u32, j as u32));
+            }
+        }
+        // Pass 3: connections. Rebuild each phone's list from the pairs still connected,
+        // drop the weakest over a (lowered) cap, then connect the strongest candidates.
+        for p in &mut self.phones {
+            p.conns.clear();
+        }
+        for &(i, j) in &in_range {
+            let pair = self.pairs[i * n + j];
+            if pair.connected {
+                let weak = self.radio.weak_signal_failure(f64::from(pair.link_rssi)) as f32;
+                self.phones[i].conns.push((j as u32, pair.link_rssi, weak));
+                self.phones[j].conns.push((i as u32, pair.link_rssi, weak));
+            }
+        }
+        for i in 0..n {
+            let max = self.phones[i].settings.max_connections();
+            if self.phones[i].conns.len() > max {
+                let mut c = std::mem::take(&mut self.phones[i].conns);
+                c.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                for &(j, _, _) in &c[max..] {
+                    let j = j as usize;
+                    let (a, b) = (i.min(j), i.max(j));
+                    self.pairs[a * n + b].connected = false;
+                    self.phones[j].conns.retain(|&(k, _, _)| k as usize != i);
+                }
+                c.truncate(max);
+                self.phones[i].conns = c;
+            }
+        }
+        // Only pairs where both ends have a free slot can connect (most phones are full).
+        candidates.retain(|&(_, i, j)| {
+            let room = |p: &Phone| p.conns.len() < p.settings.max_connections();
+            room(&self.phones[i as usize]) && room(&self.phones[j as usize])
+        });
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        for (rssi, i, j) in candidates {
+            let (i, j) = (i as usize, j as usize);
+            let room = |p: &Phone| p.conns.len() < p.settings.max_connections();
+            if room(&self.phones[i]) && room(&self.phones[j]) {
+                self.pairs[i * n + j].connected = true;
+                let weak = self.radio.weak_signal_failure(f64::from(rssi)) as f32;
+                self.phones[i].conns.push((j as u32, rssi, weak));
+                self.phones[j].conns.push((i as u32, rssi, weak));
+                let ci = self.radio.connection_interval_ms(self.phones[i].settings.priority());
+                let setup = self.radio.connection_setup_fixed_ms
+                    + ci * self.radio.connection_setup_intervals
+                    + self.radio_rng.range(0.0, ci);
+                self.phones[i].record(MetricSample::ConnectionEstablished { duration_ms: setup }, now_ms);
+                self.phones[j].record(MetricSample::ConnectionEstablished { duration_ms: setup }, now_ms);
+            }
+        }
+        // What the app reports about its links: peer counts each time, RSSI every 30 s.
+        let discovered: Vec<u32> = {
+            let mut d = vec![0u32; n];
+            for &(i, j) in &in_range {
+                if self.pairs[i * n + j].discovered {
+                    d[i] += 1;
+                    d[j] += 1;
+                }
+            }
+            d
+        };
+        for i in 0..n {
+            if !online[i] {
+                continue;
+            }
+            let connected = self.phones[i].conns.len() as u32;
+            self.phones[i].record(MetricSample::PeerCount { connected, discovered: discovered[i] }, now_ms);
+            if t % 30 == 0 {
+                let links: Vec<(String, i32)> = self.phones[i]
+                    .conns
+                    .iter()
+                    .map(|&(j, r, _)| (self.phones[j as usize].peer_id.clone(), r.round() as i32))
+                    .collect();
+                for (peer_id, rssi_dbm) in links {
+                    self.phones[i].record(MetricSample::LinkRssi { peer_id, rssi_dbm }, now_ms);
+                }
+            }
+        }
+    }
+
+    /// Sends this second's messages; returns how many were sent.
+    fn traffic(&mut self, t: u64, now_ms: u64) -> u64 {
+        let s = self.scenario;
+        let mut sent = 0;
+        for i in 0..self.phones.len() {
+            let rate = if self.phones[i].foreground { s.messages_per_min_foreground } else { s.messages_per_min_background };
+            let k = self.world_rng.poisson(rate / 60.0);
+            for _ in 0..k {
+                let large = self.world_rng.chance(s.large_message_share);
+                let bytes = if large { s.large_message_bytes } else { s.message_bytes };
+                if self.phones[i].online(t) {
+                    self.flood(i, bytes, t, now_ms);
+                    sent += 1;
+                }
+            }
+        }
+        sent
+    }
+
+    fn flood(&mut self, src: usize, bytes: f64, t: u64, now_ms: u64) {
+        let n = self.phones.len();
+        self.messages_sent += 1;
+        let online_others = self.phones.iter().enumerate().filter(|(j, p)| *j != src && p.online(t)).count();
+        self.expected += online_others as u64;
+        let (ttl, _) = self.phones[src].settings.relay();
+        let compressed = self.phones[src].settings.compression().is_some_and(|min| bytes >= f64::from(min));
+        let payload = if compressed { bytes * self.radio.compression_ratio } else { bytes };
+        let codec_uc = if compressed { bytes / 1024.0 * self.radio.compression_charge_uc_per_kib } else { 0.0 };
+        self.phones[src].step_charge_uc += codec_uc;
+        for v in 0..n {
+            self.dist[v] = f64::INFINITY;
+            self.done[v] = false;
+            self.parent[v] = u32::MAX;
+        }
+        self.reached.clear();
+        self.dist[src] = 0.0;
+        self.hops[src] = 0;
+        self.in_rssi[src] = 0.0;
+        self.heap.clear();
+        self.heap.push(Reverse((0, src as u32)));
+        while let Some(Reverse((_, v))) = self.heap.pop() {
+            let v = v as usize;
+            if self.done[v] {
+                continue;
+            }
+            self.done[v] = true;
+            if v != src {
+                self.reached.push(v as u32);
+            }
+            let (own_ttl, min_rssi) = self.phones[v].settings.relay();
+            let relays = v == src || (self.hops[v] < ttl && self.hops[v] < own_ttl && self.in_rssi[v] >= min_rssi as f32);
+            if !relays {
+                continue;
+            }
+            let (batch, hold_ms) = self.phones[v].settings.batching();
+            let rate = self.phones[v].transfer_rate_per_ms;
+            // A batch fills with the other messages this phone forwards during the hold time.
+            let (fill, hold) = if batch > 1 {
+                let expected_others = rate * f64::from(hold_ms);
+                if expected_others >= f64::from(batch - 1) {
+                    (f64::from(batch), f64::from(batch - 1) / rate.max(1e-9))
+                } else {
+                    (1.0 + expected_others, f64::from(hold_ms))
+                }
+            } else {
+                (1.0, 0.0)
+            };
+            let (packets, airtime) = self.radio.transfer_airtime(payload * fill);
+            let (packets, airtime) = (packets / fill, airtime / fill);
+            let ci = self.radio.connection_interval_ms(self.phones[v].settings.priority());
+            let tx = self.phones[v].settings.advertising().1;
+            // Per message: the radio's share of each attempt, the host's share of the transfer.
+            let send_attempt_uc = packets * self.radio.packet_charge_uc * self.radio.tx_current_factor(tx);
+            let send_host_uc = self.radio.transfer_host_charge_uc / fill;
+            let recv_uc = self.radio.transfer_charge_uc(packets * fill, tx, false) / fill + codec_uc;
+            let conns = std::mem::take(&mut self.phones[v].conns);
+            for &(u, rssi, weak) in &conns {
+                let u_idx = u as usize;
+                if u == self.parent[v] || !self.phones[u_idx].online(t) {
+                    continue;
+                }
+                self.phones[v].transfers_this_period += 1.0;
+                let load = self.phones[v].load;
+                let wait_hold = if hold > 0.0 { self.radio_rng.range(0.0, hold) } else { 0.0 };
+                let wait_ci = self.radio_rng.range(0.0, ci);
+                let outcome = self.attempt_transfer(f64::from(weak), v, u_idx);
+                let attempts = f64::from(outcome.unwrap_or(self.radio.max_attempts));
+                self.phones[v].step_charge_uc += send_host_uc + send_attempt_uc * attempts;
+                self.phones[v].airtime_ms += airtime * attempts;
+                let Some(attempts) = outcome else { continue };
+                self.phones[u_idx].step_charge_uc += recv_uc;
+                let retransmit_ms = f64::from(attempts - 1) * ci;
+                let delay = wait_hold + wait_ci + retransmit_ms + airtime * fill / (1.0 - load) + self.radio.host_processing_ms;
+                let nd = self.dist[v] + delay;
+                if !self.done[u_idx] && nd < self.dist[u_idx] {
+                    self.dist[u_idx] = nd;
+                    self.hops[u_idx] = self.hops[v] + 1;
+                    self.in_rssi[u_idx] = rssi;
+                    self.parent[u_idx] = v as u32;
+                    self.heap.push(Reverse(((nd * 1000.0) as u64, u)));
+                }
+            }
+            self.phones[v].conns = conns;
+        }
+        let reached = std::mem::take(&mut self.reached);
+        for &u in &reached {
+            let u = u as usize;
+            let latency = self.dist[u];
+            self.latency_all.record(latency);
+            self.latency_minute.record(latency);
+            self.delivered += 1;
+            let sample = MetricSample::MessageDelivered { latency_ms: latency, hops: self.hops[u], bytes: bytes as u32 };
+            self.phones[u].record(sample, now_ms);
+        }
+        self.reached = reached;
+    }
+
+    fn consensus_step(&mut self, t: u64, now_ms: u64) {
+        let step_end = (now_ms + STEP_MS) as f64;
+        let arrivals = self.scenario.table_ops_per_sec * (STEP_MS as f64 / 1000.0);
+        let max_backlog = self.scenario.table_ops_per_sec * self.consensus.max_backlog_s;
+        let mut tables = std::mem::take(&mut self.tables);
+        for table in &mut tables {
+            table.backlog += arrivals;
+            if table.backlog > max_backlog {
+                self.ops_dropped += table.backlog - max_backlog;
+                table.backlog = max_backlog;
+            }
+            table.clock_ms = table.clock_ms.max(now_ms as f64);
+            let live: Vec<usize> = table.players.iter().copied().filter(|&p| self.phones[p].online(t)).collect();
+            if live.len() < 2 {
+                continue;
+            }
+            while table.clock_ms < step_end && table.backlog >= 1.0 {
+                let proposer = live[(table.round % live.len() as u64) as usize];
+                table.round += 1;
+                let (size, parallel, cache) = self.phones[proposer].settings.consensus();
+                let ops = table.backlog.floor().min(f64::from(size));
+                let bytes = ops * self.consensus.op_bytes;
+                let mut proposal_ms: f64 = 0.0;
+                let mut votes_ms: f64 = 0.0;
+                let mut commit_ms: f64 = 0.0;
+                let mut failed = false;
+                for &q in &live {
+                    if q == proposer {
+                        continue;
+                    }
+                    match (self.table_hop(proposer, q, bytes), self.table_hop(q, proposer, 32.0), self.table_hop(proposer, q, 32.0)) {
+                        (Some(p), Some(v), Some(c)) => {
+                            proposal_ms = proposal_ms.max(p);
+                            votes_ms = votes_ms.max(v);
+                            commit_ms = commit_ms.max(c);
+                        }
+                        _ => failed = true,
+                    }
+                }
+                if failed {
+                    // A phase gave up: the round times out and its operations wait for the next.
+                    table.clock_ms += self.consensus.retry_ms * f64::from(CONSENSUS_RETRIES + 1);
+                    continue;
+                }
+                let validations = if cache { ops * (1.0 - self.consensus.vote_cache_hit_share) } else { ops };
+                let validate_ms = validations * self.consensus.validate_ms_per_op / if parallel { self.consensus.parallel_speedup } else { 1.0 };
+                let charge = validations * self.consensus.validate_charge_uc_per_op * if parallel { 1.0 + self.consensus.parallel_energy_overhead } else { 1.0 };
+                for &q in &live {
+                    self.phones[q].step_charge_uc += charge;
+                }
+                let vote_ms = validate_ms + votes_ms;
+                let finalization_ms = proposal_ms + vote_ms + commit_ms;
+                table.clock_ms += finalization_ms;
+                table.backlog -= ops;
+                self.ops_finalized += ops;
+                let sample = MetricSample::ConsensusRound { proposal_ms, vote_ms, finalization_ms, operations: ops as u32 };
+                for &q in &live {
+                    self.phones[q].record(sample.clone(), now_ms);
+                }
+            }
+        }
+        self.tables = tables;
+    }
+
+    /// Time of one consensus transfer between two players, with retries; one hop when they
+    /// are connected, two (over another player) otherwise. None when it failed every retry.
+    fn table_hop(&mut self, from: usize, to: usize, bytes: f64) -> Option<f64> {
+        let direct = self.phones[from].conns.iter().find(|&&(u, _, _)| u as usize == to).map(|&(_, _, w)| w);
+        let hops = if direct.is_some() { 1 } else { 2 };
+        // Over another player: two links of a typical table's signal (-80 dBm).
+        let weak = direct.map_or_else(|| self.radio.weak_signal_failure(-80.0), f64::from);
+        let (packets, airtime) = self.radio.transfer_airtime(bytes);
+        let ci = self.radio.connection_interval_ms(self.phones[from].settings.priority());
+        let tx = self.phones[from].settings.advertising().1;
+        let load = self.phones[from].load;
+        let mut total = 0.0;
+        for _ in 0..hops {
+            let mut retries = 0;
+            loop {
+                total += self.radio_rng.range(0.0, ci) + airtime / (1.0 - load) + self.radio.host_processing_ms;
+                let outcome = self.attempt_transfer(weak, from, to);
+                let attempts = outcome.unwrap_or(self.radio.max_attempts);
+                let radio_uc = packets * self.radio.packet_charge_uc * self.radio.tx_current_factor(tx);
+                self.phones[from].step_charge_uc += self.radio.transfer_host_charge_uc + radio_uc * f64::from(attempts);
+                self.phones[from].airtime_ms += airtime * f64::from(attempts);
+                total += f64::from(attempts - 1) * ci;
+                if outcome.is_some() {
+                    self.phones[to].step_charge_uc += self.radio.transfer_charge_uc(packets, tx, false);
+                    break;
+                }
+                // The transfer was lost: the round's phase times out and is sent again, a few
+                // times at most.
+                retries += 1;
+                if retries > CONSENSUS_RETRIES {
+                    return None;
+                }
+                total += self.consensus.retry_ms;
+            }
+        }
+        Some(total)
+    }
+
+    /// One transfer over a connection from phone `from` to phone `to`: the attempts it took, or None if it was
+    /// lost (queue full, or `max_attempts` failures in a row). The same model as
+    /// [`RadioModel::transfer_loss_probability`], with the per-link and per-phone parts
+    /// computed once per topology update.
+    fn attempt_transfer(&mut self, weak_failure: f64, from: usize, to: usize) -> Option<u32> {
+        let (overflow, collision_ok) = (self.phones[from].overflow, self.phones[to].collision_ok);
+        if overflow > 0.0 && self.radio_rng.chance(overflow) {
+            return None;
+        }
+        let p = 1.0 - (1.0 - weak_failure) * collision_ok * (1.0 - self.scenario.background_loss);
+        let mut attempts = 1;
+        while self.radio_rng.chance(p) {
+            if attempts >= self.radio.max_attempts {
+                return None;
+            }
+            attempts += 1;
+        }
+        Some(attempts)
+    }
+
+    fn physics(&mut self, t: u64, now_ms: u64) {
+        let s = self.scenario;
+        let dt_s = STEP_MS as f64 / 1000.0;
+        let progress = t as f64 / (s.hours * 3600.0);
+        let ambient = s.ambient_start_c + (s.ambient_end_c - s.ambient_start_c) * progress;
+        for i in 0..self.phones.len() {
+            let online = self.phones[i].online(t);
+            let p = &mut self.phones[i];
+            if p.dead {
+                continue;
+            }
+            // The low-memory killer decides once after a critical signal.
+            if let Some((at, draw)) = p.kill_check {
+                if t >= at {
+                    p.kill_check = None;
+                    let heap = s.heap_base_mb + s.heap_cache_mb * (1.0 - f64::from(p.settings.trim_percent()) / 100.0);
+                    let prob = if heap > 0.85 * s.heap_limit_mb { KILL_PROBABILITY.0 } else { KILL_PROBABILITY.1 };
+                    if online && draw < prob {
+                        p.killed_until_s = t + RESTART_AFTER_KILL_S;
+                        p.settings = Settings::default();
+                        p.conns.clear();
+                        p.reported = Reported::default();
+                        if p.engine.is_some() {
+                            // The app restarts: its optimizer starts afresh (the configuration
+                            // was validated when the run was set up).
+                            p.engine = Engine::new(self.config.clone()).ok();
+                            p.next_tick_ms = now_ms + RESTART_AFTER_KILL_S * STEP_MS;
+                        }
+                        self.kills += 1;
+                    }
+                }
+            }
+            let mesh_ma = if online {
+                let (m, on, off) = p.settings.scan();
+                let (am, tx) = p.settings.advertising();
+                self.radio.scan_current(m, on, off) + self.radio.adv_current(am, tx) + self.radio.connection_current(p.settings.priority(), p.conns.len())
+            } else {
+                0.0
+            };
+            let step_uc = mesh_ma * 1000.0 * dt_s + p.step_charge_uc;
+            p.step_charge_uc = 0.0;
+            p.charge_uc += step_uc;
+            let mesh_mah = step_uc / 3.6e6;
+            let other_ma = if p.foreground { s.other_current_foreground_ma } else { s.other_current_background_ma };
+            let mut delta = -mesh_mah - other_ma * dt_s / 3600.0;
+            if p.charging {
+                delta += s.charging_current_ma * dt_s / 3600.0;
+            }
+            p.battery_mah = (p.battery_mah + delta).min(s.battery_capacity_mah);
+            if p.battery_mah <= 0.0 {
+                p.battery_mah = 0.0;
+                p.dead = true;
+                p.empty_at_s = Some(t as f64);
+                p.conns.clear();
+                continue;
+            }
+            // Skin temperature relaxes towards ambient + R·P.
+            let mesh_w = step_uc / 1e6 / dt_s * self.radio.battery_voltage;
+            let other_w = s.other_heat_w * if p.foreground { 1.0 } else { BACKGROUND_HEAT_SHARE };
+            let power_w = (other_w + p.heat_offset_w + mesh_w + if p.charging { CHARGING_HEAT_W } else { 0.0 }).max(0.0);
+            let steady = ambient + self.radio.thermal_resistance_c_per_w * power_w;
+            p.temp_c += (steady - p.temp_c) * (dt_s / self.radio.thermal_time_constant_s).min(1.0);
+            p.thermal = self.radio.thermal_state(p.temp_c);
+            if !online {
+                continue;
+            }
+            let level = p.battery_mah / s.battery_capacity_mah * 100.0;
+            p.power_save = !p.charging && s.os_power_save_at_percent > 0.0 && level <= s.os_power_save_at_percent;
+            // What an app hears from the platform: broadcasts on change.
+            let pct = level.floor() as i64;
+            if p.reported.battery_percent != Some(pct) || p.reported.charging != Some(p.charging) {
+                p.reported.battery_percent = Some(pct);
+                p.reported.charging = Some(p.charging);
+                p.record(MetricSample::Battery { level_percent: level.clamp(0.0, 100.0), charging: p.charging }, now_ms);
+            }
+            if p.reported.thermal != Some(p.thermal) {
+                p.reported.thermal = Some(p.thermal);
+                p.record(MetricSample::Thermal { state: p.thermal }, now_ms);
+            }
+            if p.reported.foreground != Some(p.foreground) {
+                p.reported.foreground = Some(p.foreground);
+                p.record(MetricSample::AppState { foreground: p.foreground }, now_ms);
+            }
+            if p.reported.power_save != Some(p.power_save) {
+                p.reported.power_save = Some(p.power_save);
+                p.record(MetricSample::PowerSaveMode { enabled: p.power_save }, now_ms);
+            }
+            if t % 10 == 0 {
+                let used_mb = s.heap_base_mb + s.heap_cache_mb * (1.0 - f64::from(p.settings.trim_percent()) / 100.0);
+                p.record(MetricSample::Heap { used_mb, limit_mb: s.heap_limit_mb }, now_ms);
+            }
+        }
+    }
+
+    fn decide(&mut self, t: u64, now_ms: u64) {
+        let evaluate = t % EVALUATE_EVERY_S == 0;
+        for i in 0..self.phones.len() {
+            if !self.phones[i].online(t) {
+                continue;
+            }
+            let wanted: Vec<(Option<u64>, OptimizationAction)> = match self.policy {
+                Policy::StaticBalanced | Policy::StaticPerformance => Vec::new(),
+                Policy::BatteryModes if evaluate => {
+                    let p = &self.phones[i];
+                    let view = DeviceView {
+                        battery_percent: p.battery_mah / self.scenario.battery_capacity_mah * 100.0,
+                        charging: p.charging,
+                        foreground: p.foreground,
+                    };
+                    battery_mode(view).actions().into_iter().map(|a| (None, a)).collect()
+                }
+                Policy::Threshold if evaluate => {
+                    let p = &mut self.phones[i];
+                    p.monitor.tick(now_ms);
+                    let m = p.monitor.snapshot().metrics;
+                    threshold_actions(&m, self.scenario.slo_p95_latency_ms, self.config.target_consensus_ops_per_sec, self.scenario.heap_limit_mb)
+                        .into_iter()
+                        .map(|a| (None, a))
+                        .collect()
+                }
+                Policy::MeshTune => {
+                    let p = &mut self.phones[i];
+                    match p.engine.as_mut() {
+                        Some(engine) if now_ms >= p.next_tick_ms => {
+                            let events = engine.tick(now_ms);
+                            p.next_tick_ms = now_ms + engine.next_tick_interval_ms();
+                            let mut out = Vec::new();
+                            for e in events {
+                                match e {
+                                    EngineEvent::Action(a) => out.push((Some(a.id), a.action)),
+                                    EngineEvent::Outcome(OutcomeEvent::Reverted { .. }) => self.reverted += 1,
+                                    EngineEvent::Outcome(_) => {}
+                                }
+                            }
+                            out
+                        }
+                        _ => Vec::new(),
+                    }
+                }
+                _ => Vec::new(),
+            };
+            for (id, action) in wanted {
+                if id.is_none() && self.phones[i].settings.profile[action.knob().index()] == action {
+                    continue;
+                }
+                let refusal = self.platform_refusal(i, &action, now_ms);
+                let applied = refusal.is_none();
+                if applied {
+                    let p = &mut self.phones[i];
+                    if matches!(action, OptimizationAction::SetScanMode { .. }) {
+                        p.scan_restarts_ms.push(now_ms);
+                    }
+                    if p.settings.apply(&action) {
+                        p.knob_changes += 1;
+                        p.last_change_ms = Some(now_ms);
+                    }
+                } else {
+                    self.refused += 1;
+                }
+                if let Some(id) = id {
+                    let delay = self.platform_rng.range(APPLY_DELAY_MS.0, APPLY_DELAY_MS.1) as u64;
+                    if let Some(engine) = self.phones[i].engine.as_mut() {
+                        // The id came from this engine's own tick, so it is pending: an error
+                        // here would be a bug in the simulator; the engine counts nothing then.
+                        let _ = engine.report_action_result(id, applied, refusal, now_ms + delay);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the platform refuses an action, with the platform's reason.
+    fn platform_refusal(&mut self, i: usize, action: &OptimizationAction, now_ms: u64) -> Option<String> {
+        let p = &mut self.phones[i];
+        match action {
+            OptimizationAction::SetScanMode { .. } => {
+                p.scan_restarts_ms.retain(|&at| at + 30_000 > now_ms);
+                let (_, on, off) = p.settings.scan();
+                let cycle_starts = if off == 0 { 0 } else { (30_000 / u64::from(on + off)) as usize };
+                if p.scan_restarts_ms.len() + cycle_starts >= SCAN_STARTS_PER_30S {
+                    return Some("SCAN_FAILED_SCANNING_TOO_FREQUENTLY".to_owned());
+                }
+                None
+            }
+            OptimizationAction::SetConnectionPriority { .. } => {
+                if self.platform_rng.chance(PRIORITY_REFUSAL_PROBABILITY) {
+                    Some("requestConnectionPriority returned false (GATT busy)".to_owned())
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Measures every policy the same way: a sustained breach is a phone's 60 s p95 over the
+    /// SLO for at least 60 s; its reaction time runs from the breach's start to the phone's
+    /// next knob change.
+    fn track_breaches(&mut self, now_ms: u64) {
+        let slo = self.scenario.slo_p95_latency_ms;
+        let min = u64::from(self.config.min_samples);
+        for p in &mut self.phones {
+            if p.dead {
+                continue;
+            }
+            p.monitor.tick(now_ms);
+            let m: PerformanceMetrics = p.monitor.snapshot().metrics;
+            let breach = m.network_latency.is_some_and(|l| l.count >= min && l.p95_ms > slo);
+            let b = &mut p.breach;
+            match (breach, b.started_ms) {
+                (true, None) => *b = BreachTracker { started_ms: Some(now_ms), sustained: false, answered: false },
+                (true, Some(start)) => {
+                    if now_ms - start >= 60_000 {
+                        b.sustained = true;
+                    }
+                    if b.sustained && !b.answered {
+                        if let Some(changed) = p.last_change_ms.filter(|&c| c >= start) {
+                            b.answered = true;
+                            self.reactions_s.push((changed - start) as f64 / 1000.0);
+                        }
+                    }
+                }
+                (false, Some(_)) => {
+                    if b.sustained && !b.answered {
+                        self.breaches_unanswered += 1;
+                    }
+                    *b = BreachTracker::default();
+                }
+                (false, None) => {}
+            }
+        }
+    }
+
+    fn close_minute(&mut self, sent: bool) {
+        let p95 = self.latency_minute.quantile(950);
+        if sent {
+            self.slo_minutes += 1;
+            if p95.is_some_and(|v| v <= self.scenario.slo_p95_latency_ms) {
+                self.slo_met_minutes += 1;
+            }
+        }
+        self.latency_minute.clear();
+        let cap = self.scenario.battery_capacity_mah;
+        let n = self.phones.len() as f64;
+        let battery = self.phones.iter().map(|p| p.battery_mah / cap * 100.0).sum::<f64>() / n;
+        let duty = self
+            .phones
+            .iter()
+            .map(|p| {
+                let (m, on, off) = p.settings.scan();
+                self.radio.scan_duty(m, on, off) * 100.0
+            })
+            .sum::<f64>()
+            / n;
+        self.series.p95_latency_ms.push(p95);
+        self.series.battery_percent.push(battery);
+        self.series.scan_duty_percent.push(duty);
+    }
+
+    fn finish(mut self, steps: u64) -> RunResult {
+        let n = self.phones.len() as f64;
+        let hours = steps as f64 / 3600.0;
+        let cap = self.scenario.battery_capacity_mah;
+        for p in &mut self.phones {
+            if p.breach.sustained && !p.breach.answered {
+                self.breaches_unanswered += 1;
+            }
+        }
+        let energy_mah: f64 = self.phones.iter().map(|p| p.charge_uc / 3.6e6).sum();
+        let mut reactions = self.reactions_s.clone();
+        reactions.sort_by(f64::total_cmp);
+        let empty: Vec<f64> = self.phones.iter().filter_map(|p| p.empty_at_s).collect();
+        RunResult {
+            scenario: self.scenario.name.clone(),
+            policy: self.policy.name().to_owned(),
+            phones: self.phones.len() as u32,
+            hours,
+            messages_sent: self.messages_sent,
+            delivery_ratio: if self.expected == 0 { 0.0 } else { self.delivered as f64 / self.expected as f64 },
+            p50_latency_ms: self.latency_all.quantile(500),
+            p95_latency_ms: self.latency_all.quantile(950),
+            slo_attainment: if self.slo_minutes == 0 { 0.0 } else { self.slo_met_minutes as f64 / self.slo_minutes as f64 },
+            energy_mah_per_phone: energy_mah / n,
+            energy_uah_per_delivered: if self.delivered == 0 { None } else { Some(energy_mah * 1000.0 / self.delivered as f64) },
+            battery_left_percent: self.phones.iter().map(|p| p.battery_mah / cap * 100.0).sum::<f64>() / n,
+            phones_empty: empty.len() as u32,
+            first_empty_h: empty.iter().copied().reduce(f64::min).map(|s| s / 3600.0),
+            knob_changes_per_phone_hour: self.phones.iter().map(|p| p.knob_changes as f64).sum::<f64>() / n / hours,
+            reaction_median_s: reactions.get(reactions.len() / 2).copied(),
+            breaches_answered: reactions.len() as u64,
+            breaches_unanswered: self.breaches_unanswered,
+            actions_reverted: self.reverted,
+            actions_refused: self.refused,
+            kills: self.kills,
+            consensus_ops_per_sec_per_table: if self.tables.is_empty() { None } else { Some(self.ops_finalized / self.tables.len() as f64 / (hours * 3600.0)) },
+            energy_uah_per_op: if self.tables.is_empty() || self.ops_finalized <= 0.0 { None } else { Some(energy_mah * 1000.0 / self.ops_finalized) },
+            consensus_ops_dropped: self.ops_dropped,
+            series: self.series,
+        }
+    }
+}
+
+/// Runs one scenario under one policy with a seed.
+pub fn run(scenario: &Scenario, policy: Policy, seed: u64, progress: &mut dyn FnMut(f64)) -> Result<RunResult, String> {
+    Ok(World::new(scenario, policy, seed, RadioModel::default())?.run(progress))
+}
+
+/// Runs with a given radio model (model-sanity tests and what-if studies).
+pub fn run_with_model(scenario: &Scenario, policy: Policy, seed: u64, radio: RadioModel) -> Result<RunResult, String> {
+    Ok(World::new(scenario, policy, seed, radio)?.run(&mut |_| {}))
+}
