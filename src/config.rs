@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! `OptimizerConfig`: every threshold the engine uses, with documented defaults.
 //!
 //! The record is declared once, through `optimizer_config!`, which also generates its
@@ -107,6 +108,15 @@ optimizer_config! {
     min_dwell_ms: u64 = 30_000,
     /// Cap on non-safety actions in any 60 s. Default 6.
     max_actions_per_minute: u32 = 6,
+    /// An SLO repair (latency, hop count) stays on at least this long after its metric last
+    /// breached, so that releasing it does not immediately cause the next breach. Default
+    /// 120 000.
+    repair_hold_ms: u64 = 120_000,
+    /// When a breach returns within `repair_relapse_window_ms` of a release, the next hold
+    /// doubles, up to this. Default 3 600 000.
+    repair_hold_max_ms: u64 = 3_600_000,
+    /// A breach this soon after a release counts as a relapse. Default 600 000.
+    repair_relapse_window_ms: u64 = 600_000,
     /// How long an acknowledged action's metric is watched before its outcome. Default 30 000.
     verification_window_ms: u64 = 30_000,
     /// Verification window for power actions (battery drain needs longer). Default 600 000.
@@ -226,6 +236,15 @@ impl OptimizerConfig {
         duration("min_dwell_ms", self.min_dwell_ms, 0)?;
         if self.max_actions_per_minute == 0 {
             return Err(OptimizerError::config("max_actions_per_minute", "must be at least 1"));
+        }
+        duration("repair_hold_ms", self.repair_hold_ms, 0)?;
+        duration("repair_hold_max_ms", self.repair_hold_max_ms, 0)?;
+        duration("repair_relapse_window_ms", self.repair_relapse_window_ms, 0)?;
+        if self.repair_hold_ms > self.repair_hold_max_ms {
+            return Err(OptimizerError::config(
+                "repair_hold_ms",
+                format!("{} is above repair_hold_max_ms ({})", self.repair_hold_ms, self.repair_hold_max_ms),
+            ));
         }
         duration("verification_window_ms", self.verification_window_ms, 1)?;
         duration("power_verification_window_ms", self.power_verification_window_ms, 1)?;
@@ -357,6 +376,16 @@ mod tests {
         ];
         for (json, key) in cases {
             assert_eq!(field_of(OptimizerConfig::from_json(json).unwrap_err()), key, "{json}");
+        }
+    }
+
+    /// Found by tests/config_fuzz.rs: without serde_json's `float_roundtrip` feature the
+    /// shortest representation written for 1.3319951706387203e18 was read back one ULP off.
+    #[test]
+    fn json_round_trip_is_exact_for_every_float() {
+        for v in [1.3319951706387203e18, 0.1, 1e308, 5e-324, 123.456_789_012_345_68, 2.2250738585072014e-308] {
+            let c = OptimizerConfig { target_p95_latency_ms: v, ..OptimizerConfig::default() };
+            assert_eq!(OptimizerConfig::from_json(&c.to_json()).unwrap(), c, "{v:e}");
         }
     }
 

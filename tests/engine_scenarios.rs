@@ -32,6 +32,31 @@ fn latency_spike_gives_a_network_action_within_two_ticks() {
 }
 
 #[test]
+fn latency_repair_escalates_by_cost_only_while_the_breach_lasts() {
+    let is_scan_fast = |a: &OptimizationAction| matches!(a, OptimizationAction::SetScanMode { mode: ScanMode::LowLatency, .. });
+    let is_more_conns = |a: &OptimizationAction| matches!(a, OptimizationAction::SetMaxConnections { .. });
+    // A breach that lasts: cheap knobs first, then connections, then the scanner.
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 20_000, 1_000, |_| (0..10).map(|_| delivered(300.0)).collect());
+    assert!(log.find(is_batching_on).is_some());
+    assert!(log.find(|a| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High })).is_some());
+    assert!(log.find(is_more_conns).is_none() && log.find(is_scan_fast).is_none(), "stage 1 only");
+    run(&mut e, &mut log, 20_000, 300_000, 1_000, |_| (0..10).map(|_| delivered(300.0)).collect());
+    let conns = log.find(is_more_conns).expect("stage 2").at_ms;
+    let scan = log.find(is_scan_fast).expect("stage 3");
+    assert!(scan.at_ms > conns, "{} then {}", conns, scan.at_ms);
+    assert!(scan.reason.contains("stage 3/3"), "{}", scan.reason);
+    // A breach that the cheap stage fixes never pays for continuous scanning.
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 5_000, 1_000, |_| (0..10).map(|_| delivered(300.0)).collect());
+    run(&mut e, &mut log, 5_000, 600_000, 1_000, |_| (0..10).map(|_| delivered(40.0)).collect());
+    assert!(log.find(is_batching_on).is_some());
+    assert!(log.find(is_scan_fast).is_none(), "{:?}", log.actions);
+}
+
+#[test]
 fn recovery_relaxes_only_after_the_exit_threshold_and_the_dwell() {
     let mut e = engine();
     let mut log = Log::default();
@@ -157,6 +182,18 @@ fn slow_finalization_shrinks_the_batch_multiplicatively() {
 }
 
 #[test]
+fn slow_finalization_with_low_throughput_holds_the_batch() {
+    let mut e = engine();
+    let mut log = Log::default();
+    // Slow rounds (900 ms) of few operations (20 ops/s): halving would only cut throughput.
+    run(&mut e, &mut log, 0, 600_000, 1_000, |_| vec![round(900.0, 10), round(900.0, 10)]);
+    let sizes = batch_sizes(&log);
+    assert!(sizes.iter().all(|&s| s >= 8), "never below the starting batch: {sizes:?}");
+    let pv = log.find(|a| matches!(a, OptimizationAction::SetParallelValidation { enabled: true })).expect("cheaper validation");
+    assert!(pv.reason.contains("holding batch"), "{}", pv.reason);
+}
+
+#[test]
 fn mean_hops_above_max_gives_a_relay_policy() {
     let mut e = engine();
     let mut log = Log::default();
@@ -186,8 +223,10 @@ fn an_action_that_makes_latency_worse_is_reverted_and_backs_off() {
     assert!(reason.contains("p95 latency"));
     let restore = log.actions.iter().find(|a| a.id == *restore_action_id).expect("restore action emitted");
     assert_eq!(restore.action, OptimizationAction::baseline(Knob::MessageBatching));
-    // Back-off: the same repair is not proposed again for at least backoff_base_ms.
-    run(&mut e, &mut log, 70_000, 170_000, 1_000, |_| (0..10).map(|_| delivered(400.0)).collect());
+    // Back-off: the same repair is not proposed again for at least backoff_base_ms after the
+    // revert.
+    let backoff_end = restore.at_ms + e.config().backoff_base_ms;
+    run(&mut e, &mut log, 70_000, backoff_end - 1_000, 1_000, |_| (0..10).map(|_| delivered(400.0)).collect());
     let again = log.actions.iter().filter(|a| is_batching_on(&a.action)).count();
     assert_eq!(again, 1, "batching re-proposed during back-off");
 }
@@ -247,10 +286,11 @@ fn acknowledged_actions_get_exactly_one_outcome_and_unacknowledged_ones_expire()
         v
     });
     // Let every verification finish.
-    run(&mut e, &mut log, 900_000, 1_600_000, 5_000, |_| vec![]);
+    // (power actions are measured for power_verification_window_ms = 600 s)
+    run(&mut e, &mut log, 900_000, 2_000_000, 5_000, |_| vec![]);
     assert!(log.actions.len() >= 5);
     for a in &log.actions {
-        assert_eq!(log.outcome_for(a.id).len(), 1, "action {} ({:?}) outcomes {:?}", a.id, a.action, log.outcome_for(a.id));
+        assert_eq!(log.outcome_for(a.id).len(), 1, "action {} ({:?}) at {} outcomes {:?}", a.id, a.action, a.at_ms, log.outcome_for(a.id));
     }
     let mut ids: Vec<u64> = log.actions.iter().map(|a| a.id).collect();
     ids.dedup();

@@ -1,8 +1,11 @@
+#![forbid(unsafe_code)]
 //! Consensus (BitCraps tables): AIMD on the consensus batch size.
 //!
 //! Finalization p95 above the maximum → halve the batch (multiplicative decrease, bounded
-//! below); otherwise throughput below target → grow it by a step (additive increase, bounded
-//! above) and switch on parallel validation and the vote cache. When both are fine, the current
+//! below), unless throughput is below target too (then the batch is held and validation made
+//! cheaper: halving would trade away throughput that is already missing); otherwise throughput
+//! below target → grow it by a step (additive increase, bounded above) and switch on parallel
+//! validation and the vote cache. When both are fine, the current
 //! settings are held (proposed at `Savings`) so that a batch size that works is not undone.
 //! The engine changes a knob at most once per dwell and never during its verification, which
 //! paces the additive increase.
@@ -48,6 +51,22 @@ impl OptimizationStrategy for ConsensusStrategy {
             _ => false,
         };
         let fin = cp.finalization.map_or_else(|| "unknown".to_owned(), |f| format!("{:.1}", f.p95_ms));
+        if self.slow_finalization.engaged() && self.low_throughput.engaged() {
+            // Slow rounds *and* too little throughput: a smaller batch would cut throughput
+            // further, and the batch is not what makes the rounds slow (in the simulator, lossy
+            // links were: halving there spiralled down to batches of 1). Hold the batch and
+            // make validation cheaper instead.
+            let reason = format!(
+                "p95 finalization {fin} ms > max {} ms but throughput {:.1} ops/s < target {}: holding batch {current}, cheaper validation",
+                c.max_finalization_ms, cp.ops_per_sec, c.target_consensus_ops_per_sec
+            );
+            let p = |action| Proposal { action, priority: Priority::SloRepair, metric: TargetMetric::P95FinalizationMs, reason: reason.clone() };
+            return vec![
+                p(OptimizationAction::SetConsensusBatchSize { size: current.clamp(c.consensus_batch_min, c.consensus_batch_max) }),
+                p(OptimizationAction::SetParallelValidation { enabled: true }),
+                p(OptimizationAction::SetVoteCache { enabled: true }),
+            ];
+        }
         if self.slow_finalization.engaged() {
             let size = (current / 2).clamp(c.consensus_batch_min, c.consensus_batch_max);
             let reason = format!(

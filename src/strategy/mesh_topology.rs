@@ -1,13 +1,15 @@
+#![forbid(unsafe_code)]
 //! MeshTopology: mean hop count above the maximum → a tighter relay policy (hop limit and a
 //! minimum link RSSI for relays), so messages stop wandering over long, weak paths.
 
-use super::{Hysteresis, OptimizationStrategy, Proposal, StrategyContext};
+use super::{Hysteresis, OptimizationStrategy, Proposal, RepairHold, StrategyContext};
 use crate::{OptimizationAction, PerformanceMetrics, Priority, TargetMetric};
 
 /// Keeps paths short.
 #[derive(Debug, Default)]
 pub struct MeshTopologyStrategy {
     breach: Hysteresis,
+    hold: RepairHold,
 }
 
 impl OptimizationStrategy for MeshTopologyStrategy {
@@ -17,12 +19,13 @@ impl OptimizationStrategy for MeshTopologyStrategy {
 
     fn should_apply(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> bool {
         let c = ctx.config;
-        match m.mesh_performance.mean_hop_count {
+        let breach = match m.mesh_performance.mean_hop_count {
             Some(h) if m.mesh_performance.delivered >= u64::from(c.min_samples) => {
                 self.breach.above(h, c.max_avg_hop_count, c.max_avg_hop_count * c.hysteresis_ratio)
             }
             _ => self.breach.engaged(),
-        }
+        };
+        self.hold.update(breach, ctx.now_ms, c)
     }
 
     fn propose(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Vec<Proposal> {

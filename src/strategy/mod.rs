@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! Strategies: each watches part of the metrics and proposes knob settings with a reason.
 //!
 //! A strategy never changes anything itself. At every tick the engine asks each strategy
@@ -36,6 +37,7 @@ mod memory;
 mod mesh_topology;
 mod network;
 mod power;
+mod repair_hold;
 
 pub use adaptive_tick::AdaptiveTick;
 pub use consensus::ConsensusStrategy;
@@ -44,6 +46,7 @@ pub use memory::MemoryStrategy;
 pub use mesh_topology::MeshTopologyStrategy;
 pub use network::NetworkStrategy;
 pub use power::{PowerMode, PowerStrategy};
+pub use repair_hold::RepairHold;
 
 use crate::{OptimizationAction, OptimizerConfig, PerformanceMetrics, Priority, TargetMetric};
 
