@@ -18,37 +18,10 @@ case "$MODE" in
   *) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
 esac
 
-if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing Maven and a JDK (apt-get install maven default-jdk-headless)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    apt-get install -y maven default-jdk-headless
-  else
-    echo "error: Maven (mvn) and a JDK 17+ (java, javac) are needed for the Kotlin tests;" >&2
-    echo "       install them (Debian/Ubuntu: sudo apt-get install maven default-jdk-headless) and retry" >&2
-    exit 1
-  fi
-fi
-JAVA_MAJOR=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
-if [ -z "$JAVA_MAJOR" ] || [ "${JAVA_MAJOR%%.*}" -lt 17 ] 2>/dev/null; then
-  echo "error: Java 17 or newer is needed (found: ${JAVA_MAJOR:-unknown}; see java -version)" >&2
-  exit 1
-fi
-
-if [ "${SKIP_GENERATE:-0}" = 1 ]; then
-  echo "==> SKIP_GENERATE=1: using the bindings in target/bindings/kotlin"
-else
-  if ! command -v cargo >/dev/null 2>&1; then
-    echo "error: cargo not found; install Rust (https://rustup.rs) and retry, or run with SKIP_GENERATE=1" >&2
-    exit 1
-  fi
-  echo "==> building libmeshtune and generating the bindings"
-  bash scripts/generate-bindings.sh >/dev/null
-fi
-for f in target/bindings/kotlin/dev/meshtune/meshtune.kt target/release/libmeshtune.so; do
-  [ -f "$f" ] || { echo "error: $f is missing; run scripts/generate-bindings.sh" >&2; exit 1; }
-done
+# shellcheck source=lib/jvm.sh
+source scripts/lib/jvm.sh
+jvm_require "the Kotlin tests"
+jvm_kotlin_bindings
 
 REPORTS="$ROOT/bindings/kotlin/target/surefire-reports"
 rm -rf "$REPORTS"

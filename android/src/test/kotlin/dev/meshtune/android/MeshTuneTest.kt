@@ -1,0 +1,148 @@
+package dev.meshtune.android
+
+import android.app.Application
+import android.bluetooth.le.ScanSettings
+import android.content.ComponentCallbacks2
+import android.content.Context
+import android.content.Intent
+import android.os.PowerManager
+import dev.meshtune.ActionEvent
+import dev.meshtune.MemoryPressureLevel
+import dev.meshtune.OptimizationAction
+import dev.meshtune.OptimizerConfig
+import dev.meshtune.OptimizerException
+import dev.meshtune.OutcomeEvent
+import dev.meshtune.ThermalState
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import org.junit.After
+import org.junit.Test
+import org.junit.runner.RunWith
+import org.robolectric.RobolectricTestRunner
+import org.robolectric.RuntimeEnvironment
+import org.robolectric.Shadows.shadowOf
+import org.robolectric.annotation.Config
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertTrue
+
+/**
+ * The facade against the real Rust core (host libmeshtune.so through JNA): platform signals in,
+ * actions applied and acknowledged, outcomes out, everything unregistered by stop().
+ */
+@RunWith(RobolectricTestRunner::class)
+@Config(sdk = [34], manifest = Config.NONE)
+class MeshTuneTest {
+    private val app: Application = RuntimeEnvironment.getApplication()
+    private val powerManager = app.getSystemService(Context.POWER_SERVICE) as PowerManager
+    private val scan = FakeScanControl()
+    private val maxConnections = java.util.concurrent.CopyOnWriteArrayList<Int>()
+    private val controller = object : MeshController {
+        override fun setMaxConnections(max: Int): ApplyResult {
+            maxConnections += max
+            return ApplyResult.Applied
+        }
+    }
+    private var meshTune: MeshTune? = null
+
+    /** Ticks every 10–50 ms instead of 1–30 s, no sysinfo sampling: decisions come fast. */
+    private val fastConfig = OptimizerConfig(minTickIntervalMs = 10uL, maxTickIntervalMs = 50uL, sampleProcess = false)
+
+    @After
+    fun tearDown() {
+        meshTune?.stop()
+    }
+
+    /** Waits (bounded) for the first item of [flow] that matches; a hang guard, not a timing check. */
+    private fun <T> firstOf(flow: kotlinx.coroutines.flow.Flow<T>, match: (T) -> Boolean): T =
+        runBlocking { withTimeout(20_000) { flow.first(match) } }
+
+    @Suppress("DEPRECATION")
+    @Test
+    fun criticalBatteryLeadsToAppliedAndAcknowledgedPowerSavingAndStopUnregistersEverything() {
+        app.sendStickyBroadcast(batteryIntent(5)) // 5 %, unplugged: a safety case for the power strategy
+        val applier = DefaultActionApplier(controller, scan, advertise = null)
+        val mt = MeshTune.start(app, fastConfig, applier, MeshTune.Options(heapIntervalMs = 0))
+        meshTune = mt
+        assertEquals(
+            mapOf("battery" to true, "power-save" to true, "thermal" to true, "memory" to true, "app-state" to true),
+            mt.collectorStates,
+        )
+
+        // The battery collector's sample reached the core, which decided to save power.
+        val scanAction = firstOf(mt.actions) { it.action is OptimizationAction.SetScanMode }
+        val mode = (scanAction.action as OptimizationAction.SetScanMode).mode
+        eventually("the applier started a scan") { scan.starts.isNotEmpty() }
+        assertEquals(AndroidMappings.scanMode(mode), scan.starts.first().scanMode)
+        assertEquals(ScanSettings.SCAN_MODE_LOW_POWER, scan.starts.first().scanMode)
+        eventually("the core saw the battery") { mt.snapshot().metrics.device.batteryPercent == 5.0 }
+
+        // Advertising has no control here: acknowledged as not applied, with the reason, and
+        // the core answers with a NotApplied outcome.
+        val refused = firstOf(mt.outcomes) { it is OutcomeEvent.NotApplied } as OutcomeEvent.NotApplied
+        assertTrue(refused.detail!!.contains("no AdvertiseControl"), refused.detail)
+        eventually("acknowledgements counted") {
+            val c = mt.snapshot().counters
+            c.actionsApplied >= 1uL && c.actionsRefused >= 1uL
+        }
+        eventually("SetMaxConnections reached the controller") { maxConnections.isNotEmpty() }
+
+        // Platform signals through the collectors.
+        shadowOf(powerManager).setCurrentThermalStatus(PowerManager.THERMAL_STATUS_SEVERE)
+        @Suppress("DEPRECATION")
+        app.onTrimMemory(ComponentCallbacks2.TRIM_MEMORY_RUNNING_CRITICAL)
+        eventually("thermal and memory pressure reached the core") {
+            val d = mt.snapshot().metrics.device
+            d.thermal == ThermalState.SERIOUS && d.memoryPressure == MemoryPressureLevel.CRITICAL
+        }
+        assertEquals(0L, mt.diagnostics.problemCount, "${mt.diagnostics.lastProblem}")
+
+        mt.stop()
+        assertTrue(mt.isStopped)
+        assertTrue(mt.optimizer.isStopped())
+        assertEquals(emptyMap<String, Boolean>(), mt.collectorStates.filterValues { it })
+        assertEquals(0, shadowOf(app).registeredReceivers.count { it.intentFilter.hasAction(Intent.ACTION_BATTERY_CHANGED) })
+        assertEquals(0, shadowOf(app).registeredReceivers.count { it.intentFilter.hasAction(PowerManager.ACTION_POWER_SAVE_MODE_CHANGED) })
+        assertEquals(0, shadowOf(powerManager).thermalStatusListeners.size)
+        // The flows complete after stop (what was buffered is still delivered).
+        val rest: List<ActionEvent> = runBlocking { withTimeout(20_000) { mt.actions.toList() } }
+        assertTrue(rest.all { it.id > scanAction.id }, "in order: $rest")
+        // After stop nothing throws into the app: samples are dropped quietly.
+        mt.ble.messageDelivered(10.0, 1, 10)
+        mt.stop() // idempotent
+    }
+
+    @Test
+    fun withoutAnApplierTheAppAcknowledgesFromTheFlow() {
+        val mt = MeshTune.start(app, fastConfig, applier = null, MeshTune.Options(heapIntervalMs = 0, appState = false))
+        meshTune = mt
+        // A slow mesh: p95 far above the 100 ms target, so the network strategy acts.
+        repeat(200) { mt.ble.messageDelivered(latencyMs = 500.0, hops = 2, bytes = 100) }
+        val event = firstOf(mt.actions) { true }
+        mt.acknowledge(event.id, ApplyResult.NotApplied("radio busy"))
+        val outcome = firstOf(mt.outcomes) { it.actionId == event.id }
+        assertEquals(OutcomeEvent.NotApplied(event.id, "radio busy"), outcome)
+    }
+
+    @Test
+    fun anInvalidConfigRegistersNothing() {
+        val before = shadowOf(app).registeredReceivers.size
+        assertFailsWith<OptimizerException.InvalidConfig> {
+            MeshTune.start(app, OptimizerConfig(targetP95LatencyMs = -1.0))
+        }
+        assertEquals(before, shadowOf(app).registeredReceivers.size)
+    }
+}
+
+/** The action an outcome is about (Rust's `OutcomeEvent::action_id`, not exported). */
+private val OutcomeEvent.actionId: ULong
+    get() = when (this) {
+        is OutcomeEvent.Verified -> actionId
+        is OutcomeEvent.Reverted -> actionId
+        is OutcomeEvent.Inconclusive -> actionId
+        is OutcomeEvent.NotApplied -> actionId
+        is OutcomeEvent.Superseded -> actionId
+        is OutcomeEvent.Unacknowledged -> actionId
+    }

@@ -1,0 +1,53 @@
+// The portable part of README "Using MeshTune on iOS", compiled and run: start a session,
+// consume the action stream, acknowledge, stop. (The CoreBluetooth and UIKit lines of the
+// README need an Apple SDK and are not here.)
+import MeshTune
+import XCTest
+
+/// Stands in for the app's BLE layer.
+final class AppRadio: @unchecked Sendable {
+    private let lock = NSLock()
+    private var batching = false
+    func setBatching(_ enabled: Bool, maxBatch: UInt32) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        batching = enabled
+        return true
+    }
+    var isBatching: Bool { lock.lock(); defer { lock.unlock() }; return batching }
+}
+
+final class ReadmeExampleTests: XCTestCase {
+    func testReadmeExample() async throws {
+        let radio = AppRadio()
+        let config = OptimizerConfig(minTickIntervalMs: 10, maxTickIntervalMs: 50, sampleProcess: false)
+
+        // --- README ---
+        let session = MeshTuneSession(config: config)
+        try session.start()
+
+        let consumer = Task {
+            for await event in session.actions {          // in order; ends when the session stops
+                switch event.action {
+                case let .setMessageBatching(enabled, maxBatch, _):
+                    let ok = radio.setBatching(enabled, maxBatch: maxBatch)
+                    session.acknowledge(event, ok ? .applied : .notApplied(reason: "batching failed"))
+                default:
+                    session.acknowledge(event, .notApplied(reason: "not supported by this app"))
+                }
+            }
+        }
+
+        // Samples from anywhere; `record` never throws (it returns false if refused).
+        for _ in 0..<20 { session.record(.messageDelivered(latencyMs: 400, hops: 3, bytes: 512)) }
+        session.record(.battery(levelPercent: 42, charging: false))
+        // --- end of README ---
+
+        let deadline = Date().addingTimeInterval(10)
+        while !radio.isBatching, Date() < deadline { try await Task.sleep(nanoseconds: 5_000_000) }
+        XCTAssertTrue(radio.isBatching, "the network strategy's batching action was not applied")
+        XCTAssertGreaterThanOrEqual(session.snapshot()?.counters.actionsApplied ?? 0, 1)
+
+        session.stop()                                  // ends `actions`, so the loop returns
+        await consumer.value
+    }
+}
