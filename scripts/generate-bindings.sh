@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/bindings}
 
-cargo build --release --locked --lib --features bindgen --bin uniffi-bindgen
+cargo build --release --locked -p meshtune --lib --features bindgen --bin uniffi-bindgen
 LIB=target/release/libmeshtune.so
 [ -f "$LIB" ] || { echo "error: $LIB was not built" >&2; exit 1; }
 

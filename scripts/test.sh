@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The one test command (README: "Run all tests"). CI calls it through .ci/run.
 #
-#   1. Rust: unit, property, integration and doc tests of the core; the benchmarks compile;
-#      clippy passes with warnings as errors.
+#   1. Rust: unit, property, integration and doc tests of the core and of the simulator
+#      (sim/); the benchmarks compile; clippy passes with warnings as errors.
 #   2. Bindings: builds libmeshtune (release) and generates the Kotlin and Swift bindings.
 #   3. Kotlin on the JVM (Maven, JUnit 5, JNA) against the generated Kotlin.
-#   4. Swift on Linux (SwiftPM, XCTest, in a cached Debian-stable chroot) against the generated Swift.
+#   4. Android glue (android/) compiled against the real framework classes, Robolectric tests.
+#   5. Swift on Linux (SwiftPM, XCTest, in a cached Debian-stable chroot) against the generated Swift.
+#   6. The iOS package's glue (ios/) on Linux, same chroot.
 #
 # Each step installs what it is missing on a fresh machine (as root) or stops with a clear
 # error; nothing is skipped silently.
@@ -17,7 +19,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-echo "==> [1/4] cargo test (unit, property, integration, doc tests)"
+echo "==> [1/6] cargo test (core and simulator: unit, property, integration, doc tests)"
 cargo test --all-targets --locked
 cargo test --doc --locked
 cargo bench --bench core --locked --no-run
@@ -28,13 +30,19 @@ if ! cargo clippy --version >/dev/null 2>&1; then
 fi
 cargo clippy --all-targets --locked -- -D warnings
 
-echo "==> [2/4] generate the Kotlin and Swift bindings from libmeshtune.so"
+echo "==> [2/6] generate the Kotlin and Swift bindings from libmeshtune.so"
 bash scripts/generate-bindings.sh
 
-echo "==> [3/4] Kotlin bindings on the JVM"
+echo "==> [3/6] Kotlin bindings on the JVM"
 SKIP_GENERATE=1 bash scripts/test-kotlin.sh
 
-echo "==> [4/4] Swift bindings on Linux"
+echo "==> [4/6] Android glue (Robolectric, real framework classes)"
+SKIP_GENERATE=1 bash scripts/test-android.sh
+
+echo "==> [5/6] Swift bindings on Linux"
 SKIP_GENERATE=1 bash scripts/test-swift.sh
+
+echo "==> [6/6] iOS glue on Linux"
+SKIP_GENERATE=1 bash scripts/test-ios.sh
 
 echo "==> all tests passed"
