@@ -136,7 +136,9 @@ final class MisuseTests: XCTestCase {
                 }
             }
         }
-        XCTAssertTrue(listener.stoppedInside.get())
+        // The recorders see Stopped as soon as stop() inside onOutcome has marked the optimizer
+        // stopped, which can be before that stop() returns: wait for it to return.
+        XCTAssertTrue(waitUntil(timeout: 20) { listener.stoppedInside.get() }, "stop() inside onOutcome did not return")
         XCTAssertTrue(unexpected.get().isEmpty, "\(unexpected.get())")
         let calls = listener.calls.get()
         Thread.sleep(forTimeInterval: 0.2)
