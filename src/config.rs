@@ -67,6 +67,9 @@ macro_rules! optimizer_config {
 optimizer_config! {
     /// Network SLO: p95 end-to-end message latency, in ms. Default 100.
     target_p95_latency_ms: f64 = 100.0,
+    /// p95 time to discover a peer that came into range, in ms. The latency repair buys
+    /// continuous low-latency scanning only while discovery is slower than this. Default 10 000.
+    target_discovery_p95_ms: f64 = 10_000.0,
     /// Heap budget of the app, in MB. Memory acts above `heap_pressure_ratio` of it. Default 512.
     max_heap_mb: f64 = 512.0,
     /// Consensus SLO: operations finalized per second. Default 100.
@@ -198,6 +201,7 @@ impl OptimizerConfig {
     /// Checks every field; the first error names the field.
     pub fn validate(&self) -> Result<(), OptimizerError> {
         positive("target_p95_latency_ms", self.target_p95_latency_ms)?;
+        positive("target_discovery_p95_ms", self.target_discovery_p95_ms)?;
         positive("max_heap_mb", self.max_heap_mb)?;
         positive("target_consensus_ops_per_sec", self.target_consensus_ops_per_sec)?;
         positive("max_finalization_ms", self.max_finalization_ms)?;

@@ -30,6 +30,8 @@ pub enum TargetMetric {
     P95FinalizationMs,
     /// Battery drain while unplugged, percent per hour (lower is better).
     BatteryDrainPercentPerHour,
+    /// p95 time to discover a peer that came into range (lower is better).
+    P95DiscoveryMs,
 }
 
 impl TargetMetric {
@@ -47,6 +49,7 @@ impl TargetMetric {
             TargetMetric::ConsensusOpsPerSec => "consensus throughput (ops/s)",
             TargetMetric::P95FinalizationMs => "p95 finalization (ms)",
             TargetMetric::BatteryDrainPercentPerHour => "battery drain (%/h)",
+            TargetMetric::P95DiscoveryMs => "p95 discovery (ms)",
         }
     }
 }

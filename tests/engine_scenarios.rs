@@ -5,7 +5,7 @@ mod common;
 use common::{delivered, run, Log, Rng};
 use meshtune::{
     ConnectionPriority, Engine, EngineEvent, Knob, MemoryPressureLevel, MetricSample, OptimizationAction, OptimizerConfig,
-    OptimizerError, OutcomeEvent, Priority, ScanMode, ThermalState,
+    OptimizerError, OutcomeEvent, Priority, ScanMode, TargetMetric, ThermalState,
 };
 
 fn engine() -> Engine {
@@ -31,29 +31,98 @@ fn latency_spike_gives_a_network_action_within_two_ticks() {
     assert!(a.reason.contains("p95 latency") && a.reason.contains("target 100"), "{}", a.reason);
 }
 
+fn is_scan_fast(a: &OptimizationAction) -> bool {
+    matches!(a, OptimizationAction::SetScanMode { mode: ScanMode::LowLatency, .. })
+}
+
+/// Slow latency, and a peer discovered every step after `discovery_ms`.
+fn slow_with_discovery(discovery_ms: f64) -> impl FnMut(u64) -> Vec<MetricSample> {
+    move |_| {
+        let mut v: Vec<_> = (0..10).map(|_| delivered(300.0)).collect();
+        v.push(MetricSample::PeerDiscovered { duration_ms: discovery_ms });
+        v
+    }
+}
+
 #[test]
 fn latency_repair_escalates_by_cost_only_while_the_breach_lasts() {
-    let is_scan_fast = |a: &OptimizationAction| matches!(a, OptimizationAction::SetScanMode { mode: ScanMode::LowLatency, .. });
     let is_more_conns = |a: &OptimizationAction| matches!(a, OptimizationAction::SetMaxConnections { .. });
-    // A breach that lasts: cheap knobs first, then connections, then the scanner.
+    // A breach that lasts while peers are found slowly: cheap knobs first, then connections,
+    // then the scanner, which is verified against discovery.
     let mut e = engine();
     let mut log = Log::default();
-    run(&mut e, &mut log, 0, 20_000, 1_000, |_| (0..10).map(|_| delivered(300.0)).collect());
+    run(&mut e, &mut log, 0, 20_000, 1_000, slow_with_discovery(30_000.0));
     assert!(log.find(is_batching_on).is_some());
     assert!(log.find(|a| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High })).is_some());
     assert!(log.find(is_more_conns).is_none() && log.find(is_scan_fast).is_none(), "stage 1 only");
-    run(&mut e, &mut log, 20_000, 300_000, 1_000, |_| (0..10).map(|_| delivered(300.0)).collect());
+    // Peers are found in 30 s until the scanner is on, then in 2 s.
+    for t in (20_000..400_000).step_by(1_000) {
+        let discovery_ms = if log.find(is_scan_fast).is_some() { 2_000.0 } else { 30_000.0 };
+        run(&mut e, &mut log, t, t + 1_000, 1_000, slow_with_discovery(discovery_ms));
+    }
     let conns = log.find(is_more_conns).expect("stage 2").at_ms;
-    let scan = log.find(is_scan_fast).expect("stage 3");
+    let scan = log.find(is_scan_fast).expect("stage 3").clone();
     assert!(scan.at_ms > conns, "{} then {}", conns, scan.at_ms);
-    assert!(scan.reason.contains("stage 3/3"), "{}", scan.reason);
+    assert!(scan.reason.contains("stage 3/3") && scan.reason.contains("p95 discovery 30000 ms > target 10000 ms"), "{}", scan.reason);
+    // Discovery got faster under the scanner: verified against discovery, not latency.
+    match log.outcome_for(scan.id).as_slice() {
+        [OutcomeEvent::Verified { metric, before, after, .. }] => {
+            assert_eq!(*metric, TargetMetric::P95DiscoveryMs);
+            assert!(*after < *before, "{before} -> {after}");
+        }
+        other => panic!("expected Verified for the scanner, got {other:?}"),
+    }
     // A breach that the cheap stage fixes never pays for continuous scanning.
     let mut e = engine();
     let mut log = Log::default();
-    run(&mut e, &mut log, 0, 5_000, 1_000, |_| (0..10).map(|_| delivered(300.0)).collect());
+    run(&mut e, &mut log, 0, 5_000, 1_000, slow_with_discovery(30_000.0));
     run(&mut e, &mut log, 5_000, 600_000, 1_000, |_| (0..10).map(|_| delivered(40.0)).collect());
     assert!(log.find(is_batching_on).is_some());
     assert!(log.find(is_scan_fast).is_none(), "{:?}", log.actions);
+}
+
+#[test]
+fn the_scanner_is_not_bought_when_discovery_is_fast_or_the_phone_saves_power() {
+    let is_more_conns = |a: &OptimizationAction| matches!(a, OptimizationAction::SetMaxConnections { .. });
+    // Peers are found within 2 s: the latency is not the scanner's to fix.
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 600_000, 1_000, slow_with_discovery(2_000.0));
+    assert!(log.find(is_more_conns).is_some(), "the repair escalated to stage 2");
+    assert!(log.find(is_scan_fast).is_none(), "{:?}", log.actions);
+
+    // Discovery is slow, but the app is in the background (or the OS saves power, or the
+    // battery is low): the repair keeps its cheap knobs and never scans continuously.
+    for saving in [
+        MetricSample::AppState { foreground: false },
+        MetricSample::PowerSaveMode { enabled: true },
+        MetricSample::Battery { level_percent: 15.0, charging: false },
+    ] {
+        let mut e = engine();
+        let mut log = Log::default();
+        let mut feed = slow_with_discovery(30_000.0);
+        run(&mut e, &mut log, 0, 600_000, 1_000, |t| {
+            let mut v = feed(t);
+            if t % 60_000 == 0 {
+                v.push(saving.clone());
+            }
+            v
+        });
+        assert!(log.find(is_batching_on).is_some(), "{saving:?}");
+        assert!(log.find(is_more_conns).is_some(), "{saving:?}");
+        assert!(log.find(is_scan_fast).is_none(), "{saving:?}: {:?}", log.actions);
+        // Back in the foreground, unplugged above the low threshold: the scanner is bought.
+        if let MetricSample::AppState { .. } = saving {
+            run(&mut e, &mut log, 600_000, 900_000, 1_000, |t| {
+                let mut v = feed(t);
+                if t % 60_000 == 0 {
+                    v.push(MetricSample::AppState { foreground: true });
+                }
+                v
+            });
+            assert!(log.find(is_scan_fast).is_some(), "{:?}", log.actions);
+        }
+    }
 }
 
 #[test]
@@ -385,4 +454,38 @@ fn the_tick_interval_is_short_while_acting_and_long_once_a_repair_is_in_place() 
     run(&mut e, &mut log, 122_000, 400_000, 1_000, |_| (0..10).map(|_| delivered(400.0)).collect());
     assert_eq!(e.next_tick_interval_ms(), cfg.max_tick_interval_ms);
     assert!(e.snapshot().engaged_strategies.contains(&"network".to_owned()));
+}
+
+#[test]
+fn while_a_refused_repair_backs_off_its_knob_follows_the_next_proposal() {
+    // The app refuses the latency repair's High connection priority (say, the stack is busy);
+    // then the battery runs low and the power strategy wants LowPower. The refused value backs
+    // off for `backoff_base_ms`; meanwhile the knob follows the power strategy instead of
+    // staying where it was because its blocked winner still outranks everything else.
+    let is_high = |a: &OptimizationAction| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High });
+    let mut e = engine();
+    let mut log = Log::default();
+    let mut t = 0;
+    while t < 120_000 {
+        for _ in 0..10 {
+            e.record(delivered(300.0), t).unwrap();
+        }
+        if t >= 20_000 {
+            e.record(MetricSample::Battery { level_percent: 15.0, charging: false }, t).unwrap();
+        }
+        t += 1_000;
+        let events = e.tick(t);
+        for a in log.take(t, events) {
+            let applied = !is_high(&a.action);
+            e.report_action_result(a.id, applied, (!applied).then(|| "GATT busy".to_owned()), t).unwrap();
+        }
+    }
+    let refused = log.find(is_high).expect("the repair asked for High priority").at_ms;
+    let low_power = log
+        .find(|a| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::LowPower }))
+        .expect("the knob followed the power strategy while High backed off");
+    let backoff = OptimizerConfig::default().backoff_base_ms;
+    assert!(low_power.at_ms < refused + backoff, "refused at {refused}, LowPower at {}", low_power.at_ms);
+    assert_eq!(low_power.priority, Priority::Savings);
+    assert_eq!(log.actions.iter().filter(|a| is_high(&a.action)).count(), 1, "High is not asked again while it backs off");
 }

@@ -10,8 +10,10 @@
 //!    network, mesh-topology, consensus); within one strategy, its first proposal for the knob.
 //!
 //! The result depends only on the proposals and their order: arbitration is deterministic.
-//! Stability rules (dwell, rate cap, back-off, verification in progress) are applied afterwards,
-//! by the engine, to the winner.
+//! Before it, the engine removes every non-safety proposal of a value that is backing off
+//! (reverted, or refused by the app), so that the knob follows the next proposal meanwhile.
+//! Stability rules (dwell, rate cap, verification in progress) are applied afterwards, by the
+//! engine, to the winner.
 
 use crate::strategy::Proposal;
 use crate::Knob;

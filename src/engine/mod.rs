@@ -356,6 +356,15 @@ impl Engine {
             }
         }
 
+        // A value that is backing off (reverted, or refused by the app) does not compete: the
+        // knob follows the next proposal meanwhile, instead of staying where it was because
+        // its winner is blocked. (Safety proposals are never held back.)
+        candidates.retain(|c| {
+            let k = &self.knobs[c.proposal.action.knob().index()];
+            c.proposal.priority == Priority::Safety
+                || !k.backoff.as_ref().is_some_and(|b| b.value == c.proposal.action && now < b.until_ms)
+        });
+
         // One winner per knob; knobs nobody proposes go back to their baseline.
         let mut winners = arbitrate(candidates);
         let mut emitted_any = false;

@@ -26,6 +26,7 @@ pub fn metric_value(m: &PerformanceMetrics, metric: TargetMetric, min_samples: u
         TargetMetric::P95FinalizationMs => {
             m.consensus_performance.finalization.filter(|f| f.count >= min_samples).map(|f| f.p95_ms)
         }
+        TargetMetric::P95DiscoveryMs => m.mesh_performance.discovery.filter(|d| d.count >= min_samples).map(|d| d.p95_ms),
         // Battery drain needs a history, not a window: see `MetricsCollector::battery_drain_*`.
         TargetMetric::BatteryDrainPercentPerHour => None,
     }
@@ -49,7 +50,9 @@ impl Accumulator {
     /// The accumulator that suits `metric`.
     pub fn for_metric(metric: TargetMetric, min_samples: u64) -> Self {
         match metric {
-            TargetMetric::P95LatencyMs | TargetMetric::P95FinalizationMs => Accumulator::P95(Box::default()),
+            TargetMetric::P95LatencyMs | TargetMetric::P95FinalizationMs | TargetMetric::P95DiscoveryMs => {
+                Accumulator::P95(Box::default())
+            }
             TargetMetric::MeanHopCount => Accumulator::Mean { sum: 0.0, count: 0, need: min_samples.max(1) },
             TargetMetric::HeapUsedMb => Accumulator::Mean { sum: 0.0, count: 0, need: 1 },
             TargetMetric::ConsensusOpsPerSec => Accumulator::Rate { sum: 0.0, count: 0 },
@@ -65,6 +68,7 @@ impl Accumulator {
             (TargetMetric::HeapUsedMb, MetricSample::Heap { used_mb, .. }) => *used_mb,
             (TargetMetric::ConsensusOpsPerSec, MetricSample::ConsensusRound { operations, .. }) => f64::from(*operations),
             (TargetMetric::P95FinalizationMs, MetricSample::ConsensusRound { finalization_ms, .. }) => *finalization_ms,
+            (TargetMetric::P95DiscoveryMs, MetricSample::PeerDiscovered { duration_ms }) => *duration_ms,
             _ => return,
         };
         match self {
