@@ -100,11 +100,12 @@ impl OptimizationStrategy for NetworkStrategy {
             None => format!("latency repair held: no deliveries in the window (target {target} ms)"),
         };
         let stage = format!("(repair stage {}/{FULL_REPAIR})", self.stage);
+        let latency_reason = format!("{reason} {stage}");
         let p = |action| Proposal {
             action,
             priority: Priority::SloRepair,
             metric: TargetMetric::P95LatencyMs,
-            reason: format!("{reason} {stage}"),
+            reason: latency_reason.clone(),
         };
         let mut out = vec![
             p(OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High }),
