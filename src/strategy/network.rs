@@ -120,19 +120,17 @@ impl OptimizationStrategy for NetworkStrategy {
             out.push(p(OptimizationAction::SetMaxConnections { max: c.network_max_connections }));
         }
         if self.stage >= FULL_REPAIR && self.slow_discovery.engaged() && !saving_power(m, c) {
-            let discovery = m.mesh_performance.discovery.map_or_else(
-                || "no discovery in the window".to_owned(),
-                |d| format!("p95 discovery {:.0} ms", d.p95_ms),
-            );
+            let (target, exit) = (c.target_discovery_p95_ms, c.target_discovery_p95_ms * c.hysteresis_ratio);
+            let discovery = match m.mesh_performance.discovery {
+                Some(d) if d.p95_ms > target => format!("p95 discovery {:.0} ms > target {target:.0} ms", d.p95_ms),
+                Some(d) => format!("p95 discovery {:.0} ms not yet below exit threshold {exit:.0} ms", d.p95_ms),
+                None => format!("discovery judged slow (target {target:.0} ms); no peer discovered in the window since"),
+            };
             out.push(Proposal {
                 action: OptimizationAction::SetScanMode { mode: ScanMode::LowLatency, duty_on_ms: 10_000, duty_off_ms: 0 },
                 priority: Priority::SloRepair,
                 metric: TargetMetric::P95DiscoveryMs,
-                reason: format!(
-                    "{reason}; {discovery} > target {:.0} ms (exit below {:.0} ms) {stage}",
-                    c.target_discovery_p95_ms,
-                    c.target_discovery_p95_ms * c.hysteresis_ratio
-                ),
+                reason: format!("{reason}; {discovery} {stage}"),
             });
         }
         out
