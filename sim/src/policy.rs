@@ -2,7 +2,9 @@
 //!
 //! Baselines decide from what an app can see, exactly as described on each variant; MeshTune
 //! is the real [`meshtune::Engine`] with the default configuration (only the latency target
-//! comes from the scenario's SLO, as an app would configure it).
+//! and the heap budget come from the scenario, as an app would configure them). Two reference
+//! policies frame them: `radio-off` (the sanity floor) and `oracle-static` (the best fixed
+//! configuration in hindsight, [`crate::oracle`]).
 
 use meshtune::{
     AdvertiseMode, ConnectionPriority, Knob, MemoryPressureLevel, OptimizationAction, PerformanceMetrics, ScanMode,
@@ -12,17 +14,29 @@ use meshtune::{
 /// A policy that decides the knobs of every phone in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Policy {
+    /// Reference: the mesh radio is off (no scanning, advertising or connections). Delivers
+    /// nothing; every scoreboard must rank it last.
+    RadioOff,
     /// Fixed baseline settings: balanced scanning 8 s on / 2 s off, balanced advertising,
     /// balanced connections, 8 connections, no batching.
     StaticBalanced,
     /// Fixed performance settings: continuous low-latency scanning, low-latency advertising
     /// at high power, high connection priority, 10 connections.
     StaticPerformance,
-    /// The power-mode policy BLE mesh apps ship today (BitChat's Android PowerManager):
+    /// Reference: the best fixed configuration in hindsight for the scenario, found by the
+    /// search in [`crate::oracle`] (precomputed for the built-in scenarios).
+    OracleStatic,
+    /// The power-mode policy BLE mesh apps shipped in 2025 (BitChat's Android PowerManager):
     /// charging and foreground → performance; battery ≤ 10 % → ultra low power; ≤ 20 % →
     /// power saver; background and ≤ 50 % → power saver; otherwise balanced. Re-evaluated
     /// every 5 s; no latency feedback, no hysteresis.
     BatteryModes,
+    /// BitChat Android's current policy (`PowerProfileResolver`, 2026): any background state →
+    /// power saver (ultra low at ≤ 10 %), scanning 1 s on / 29 s off with direct peers and
+    /// 1 s / 59 s without; charging → performance only in the foreground; ≤ 10 % → ultra low;
+    /// ≤ 20 % → power saver; else balanced. Up to 8 connections in every mode, gated by the
+    /// mode's RSSI floor. No hysteresis, no latency, thermal or memory input.
+    BitChat2026,
     /// The ancestor's strategies taken literally, every 5 s on 60 s windows: a metric over its
     /// threshold switches its knobs, back under it switches them back. No hysteresis, no
     /// dwell time, no verification.
@@ -33,12 +47,32 @@ pub enum Policy {
 
 impl Policy {
     /// Every policy, in the order of the table.
-    pub const ALL: [Policy; 5] =
-        [Policy::StaticBalanced, Policy::StaticPerformance, Policy::BatteryModes, Policy::Threshold, Policy::MeshTune];
+    pub const ALL: [Policy; 8] = [
+        Policy::RadioOff,
+        Policy::StaticBalanced,
+        Policy::StaticPerformance,
+        Policy::OracleStatic,
+        Policy::BatteryModes,
+        Policy::BitChat2026,
+        Policy::Threshold,
+        Policy::MeshTune,
+    ];
+
+    /// The baselines MeshTune is judged against (what apps ship or could ship without it).
+    pub const BASELINES: [Policy; 5] =
+        [Policy::StaticBalanced, Policy::StaticPerformance, Policy::BatteryModes, Policy::BitChat2026, Policy::Threshold];
+
+    /// Whether this is a reference policy (a floor or a bound, not something an app ships).
+    pub fn is_reference(self) -> bool {
+        matches!(self, Policy::RadioOff | Policy::OracleStatic)
+    }
 
     /// The policy's name on the command line and in the report.
     pub fn name(self) -> &'static str {
         match self {
+            Policy::RadioOff => "radio-off",
+            Policy::OracleStatic => "oracle-static",
+            Policy::BitChat2026 => "bitchat-2026",
             Policy::StaticBalanced => "static-balanced",
             Policy::StaticPerformance => "static-performance",
             Policy::BatteryModes => "battery-modes",
@@ -58,11 +92,19 @@ impl Policy {
 pub struct Settings {
     /// The value of every knob, as the action that set it (indexed by [`Knob::index`]).
     pub profile: Vec<OptimizationAction>,
+    /// The mesh radio is on (only `radio-off` turns it off).
+    pub radio_on: bool,
+    /// Weakest link the app connects over, dBm (BitChat's per-mode RSSI gate; None: any link).
+    pub connect_min_rssi_dbm: Option<f32>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { profile: Knob::ALL.iter().map(|k| OptimizationAction::baseline(*k)).collect() }
+        Settings {
+            profile: Knob::ALL.iter().map(|k| OptimizationAction::baseline(*k)).collect(),
+            radio_on: true,
+            connect_min_rssi_dbm: None,
+        }
     }
 }
 
@@ -215,6 +257,70 @@ pub fn battery_mode(d: DeviceView) -> RadioMode {
     }
 }
 
+/// A mode of BitChat Android's current policy, with its scan timing, connection cap and RSSI
+/// gate (`PowerProfileResolver` and `PowerManager`, 2026).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitChatMode {
+    /// Foreground on a charger: continuous scanning.
+    Performance,
+    /// Scan 8 s on / 2 s off.
+    Balanced,
+    /// Scan 2 s on / 28 s off.
+    PowerSaver,
+    /// Scan 1 s on / 29 s off.
+    UltraLow,
+    /// Any background state above 10 %: power saver with 1 s on / 29 s off when the phone
+    /// has direct peers, 1 s / 59 s without.
+    Background,
+}
+
+/// What `bitchat-2026` reads: the device view and whether any peer is connected.
+pub fn bitchat_2026_mode(d: DeviceView) -> BitChatMode {
+    let b = d.battery_percent;
+    if !d.foreground {
+        if !d.charging && b <= 10.0 {
+            BitChatMode::UltraLow
+        } else {
+            BitChatMode::Background
+        }
+    } else if d.charging {
+        BitChatMode::Performance
+    } else if b <= 10.0 {
+        BitChatMode::UltraLow
+    } else if b <= 20.0 {
+        BitChatMode::PowerSaver
+    } else {
+        BitChatMode::Balanced
+    }
+}
+
+impl BitChatMode {
+    /// The actions of the mode (advertising as the 2025 modes had it) and its RSSI gate, dBm.
+    pub fn settings(self, has_direct_peers: bool) -> (Vec<OptimizationAction>, f32) {
+        use OptimizationAction as A;
+        let (radio, on, off, gate) = match self {
+            BitChatMode::Performance => (RadioMode::Performance, 10_000, 0, -95.0),
+            BitChatMode::Balanced => (RadioMode::Balanced, 8_000, 2_000, -85.0),
+            BitChatMode::PowerSaver => (RadioMode::PowerSaver, 2_000, 28_000, -75.0),
+            BitChatMode::UltraLow => (RadioMode::UltraLow, 1_000, 29_000, -65.0),
+            BitChatMode::Background if has_direct_peers => (RadioMode::PowerSaver, 1_000, 29_000, -75.0),
+            BitChatMode::Background => (RadioMode::PowerSaver, 1_000, 59_000, -75.0),
+        };
+        let mut actions = radio.actions();
+        for a in &mut actions {
+            match a {
+                A::SetScanMode { duty_on_ms, duty_off_ms, .. } => {
+                    *duty_on_ms = on;
+                    *duty_off_ms = off;
+                }
+                A::SetMaxConnections { max } => *max = 8,
+                _ => {}
+            }
+        }
+        (actions, gate)
+    }
+}
+
 /// `static-performance`'s settings.
 pub fn static_performance() -> Vec<OptimizationAction> {
     let mut v = RadioMode::Performance.actions();
@@ -295,6 +401,32 @@ mod tests {
         assert_eq!(battery_mode(d(45.0, false, false)), RadioMode::PowerSaver);
         assert_eq!(battery_mode(d(45.0, false, true)), RadioMode::Balanced);
         assert_eq!(battery_mode(d(60.0, false, false)), RadioMode::Balanced);
+    }
+
+    #[test]
+    fn bitchat_2026_follows_its_resolver() {
+        let d = |battery_percent, charging, foreground| DeviceView { battery_percent, charging, foreground };
+        // Background first: charging does not buy performance there.
+        assert_eq!(bitchat_2026_mode(d(80.0, true, false)), BitChatMode::Background);
+        assert_eq!(bitchat_2026_mode(d(8.0, false, false)), BitChatMode::UltraLow);
+        assert_eq!(bitchat_2026_mode(d(80.0, true, true)), BitChatMode::Performance);
+        assert_eq!(bitchat_2026_mode(d(8.0, false, true)), BitChatMode::UltraLow);
+        assert_eq!(bitchat_2026_mode(d(15.0, false, true)), BitChatMode::PowerSaver);
+        assert_eq!(bitchat_2026_mode(d(45.0, false, true)), BitChatMode::Balanced);
+        let scan = |m: BitChatMode, peers| {
+            let (actions, gate) = m.settings(peers);
+            let s = actions.iter().find_map(|a| match a {
+                OptimizationAction::SetScanMode { duty_on_ms, duty_off_ms, .. } => Some((*duty_on_ms, *duty_off_ms)),
+                _ => None,
+            });
+            (s, gate)
+        };
+        assert_eq!(scan(BitChatMode::Background, true), (Some((1_000, 29_000)), -75.0));
+        assert_eq!(scan(BitChatMode::Background, false), (Some((1_000, 59_000)), -75.0));
+        assert_eq!(scan(BitChatMode::Balanced, false), (Some((8_000, 2_000)), -85.0));
+        for m in [BitChatMode::Performance, BitChatMode::UltraLow, BitChatMode::Background] {
+            assert!(m.settings(false).0.contains(&OptimizationAction::SetMaxConnections { max: 8 }), "{m:?}");
+        }
     }
 
     #[test]

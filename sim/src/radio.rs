@@ -1,23 +1,34 @@
 //! The radio and power model: every parameter with its source, as one [`RadioModel`] value.
+//! What the OS does on top of the radio (scan table, caps, quota, heat) is [`crate::platform`].
 //!
 //! Where published figures vary between devices, the default is a documented middle and the
 //! value is a field, so a scenario or a test can change it. A parameter changes only with a
 //! documented reason, never to flatter a policy.
 //!
 //! ```
-//! use meshtune::ScanMode;
+//! use meshtune::TxPower;
 //! use meshtune_sim::radio::RadioModel;
 //! let m = RadioModel::default();
-//! // AOSP's SCAN_MODE_BALANCED listens 1024 ms of every 4096 ms.
-//! assert_eq!(m.scan_window_interval_ms(ScanMode::Balanced), (1024.0, 4096.0));
+//! // An advertiser at MEDIUM power (-7 dBm) reaches a few tens of metres, not hundreds.
+//! let r = m.range_m(m.tx_power_dbm(TxPower::Medium));
+//! assert!(r > 5.0 && r < 40.0, "{r}");
 //! ```
 
-use meshtune::{AdvertiseMode, ConnectionPriority, ScanMode, TxPower};
+use meshtune::{AdvertiseMode, ConnectionPriority, TxPower};
+
+use crate::platform::{PlatformModel, ScanSchedule};
 
 /// All parameters of the radio, loss, energy and thermal model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RadioModel {
-    /// Path loss at 1 m, dB. Free space at 2.44 GHz: 20·log10(4π·1 m / 0.123 m) ≈ 40 dB.
+    /// Effective path loss at 1 m between two phones, dB, with transmit power taken as the
+    /// nominal Android level: 60. Free space at 2.44 GHz is 40 dB (20·log10(4π·1 m / 0.123 m));
+    /// phones lose about 20 dB more in their antennas, cases and hands. Sources: the OpenTrace
+    /// calibration data (opentrace-community/opentrace-calibration, anechoic chamber, 21
+    /// phones advertising at `ADVERTISE_TX_POWER_HIGH` (+1 dBm) measured at 2 m: median
+    /// −59.5 dBm, so about 14 dB lost at the transmitting phone alone, spread ±5 dB between
+    /// models); beacon vendors' calibration charts (0 dBm → −59 dBm at a phone 1 m away). Leith
+    /// and Farrell (PLOS ONE 2021) found ±10 dB more from who holds the phones. Range 55–70.
     pub path_loss_1m_db: f64,
     /// Log-distance path-loss exponent. Indoor and crowd BLE measurements report 2 to 3.5
     /// (bodies absorb 2.4 GHz); 2.7 is the middle used here.
@@ -63,15 +74,15 @@ pub struct RadioModel {
     pub gatt_header_bytes: f64,
     /// Host processing per hop per transfer, ms (stack callback, app handler).
     pub host_processing_ms: f64,
-    /// Share of time another app scans, for `SCAN_MODE_OPPORTUNISTIC` (it only hears what
-    /// other scanners hear). 2 % is an assumption: no public figure exists.
-    pub opportunistic_duty: f64,
     /// Battery voltage, V (Li-ion nominal 3.85 V).
     pub battery_voltage: f64,
     /// Current while the scanner's window is open, mA, incremental over the idle phone.
     /// Phone measurements of continuous LE scanning range 5–20 mA; 10 is the middle.
     pub scan_current_ma: f64,
-    /// Charge per scan start, µC (host wake-up, controller set-up): duty cycling is not free.
+    /// Charge per scan start, µC: waking the application processor (about 40 mA awake: a
+    /// Pixel 6a `power_profile.xml` gives `cpu.idle` 28.6 mA plus `cpu.active` 12.4) for the
+    /// binder calls and HCI commands of a start and a stop, about 120 ms: 5 000 µC. An
+    /// estimate (no published measurement; range 2 000–20 000): duty cycling is not free.
     pub scan_start_charge_uc: f64,
     /// Charge of one advertising event on three channels at `TxPower::Medium`, µC.
     /// (Three PDUs at ~8 mA for ~0.4 ms each plus radio ramp-up: about 15 µC.)
@@ -80,8 +91,13 @@ pub struct RadioModel {
     pub conn_event_charge_uc: f64,
     /// Radio charge per LL data packet sent or received, µC.
     pub packet_charge_uc: f64,
-    /// Host (CPU) charge per GATT transfer at either end, µC: waking the app processor and
-    /// delivering the callback dominates the energy of small messages on phones.
+    /// Host (CPU) charge per GATT transfer at either end, µC: the application processor
+    /// handling the callback dominates the energy of small messages on phones. About 40 mA
+    /// awake (the power profile above) for ~7 ms of stack callback and app handler: 300 µC.
+    /// An estimate for callbacks that arrive while the processor is awake anyway (a busy mesh);
+    /// an isolated wake with its wakelock tail costs nearer 2 000 µC (range 100–2 000; the
+    /// Thali project measured one nearby advertiser adding 13–20 mA to a scanning phone, Thali
+    /// issue 1362).
     pub transfer_host_charge_uc: f64,
     /// Size of a message after compression, as a share of its size (text and JSON compress to
     /// 40–70 % with DEFLATE; 0.6 is the middle).
@@ -93,18 +109,29 @@ pub struct RadioModel {
     pub connection_setup_intervals: f64,
     /// Fixed part of connection set-up, ms (GATT client registration, first service lookup).
     pub connection_setup_fixed_ms: f64,
-    /// Thermal time constant of the phone's skin, s (a phone warms up over minutes).
+    /// Thermal time constant of the phone's skin, s: 720. An estimate from first principles (no
+    /// published figure was found): a 180 g phone (c ≈ 0.9 J/g·K, so C ≈ 160 J/K) with
+    /// R ≈ 4.5 °C/W gives τ = RC ≈ 12 min (range 5–20 min); it agrees with Kang et al.
+    /// (MobiCom 2019: a video call takes the surface over 50 °C within 10 minutes).
     pub thermal_time_constant_s: f64,
-    /// Skin temperature rise per watt dissipated, °C/W.
+    /// Skin temperature rise per watt dissipated, °C/W: 5. An estimate: natural convection and
+    /// radiation (h ≈ 10–12 W/m²·K) from about 0.02 m² of surface give 4–5 °C/W (range 3–8;
+    /// higher in a pocket or a case).
     pub thermal_resistance_c_per_w: f64,
-    /// Skin temperature at which the OS reports Fair, Serious and Critical, °C.
+    /// Skin temperature at which the OS reports Fair, Serious and Critical, °C: the Pixel 3
+    /// thermal HAL's skin thresholds (`thermal_info_config.json`: LIGHT 39, MODERATE 43,
+    /// SEVERE 45, CRITICAL 47, EMERGENCY 51, SHUTDOWN 55), mapped LIGHT → Fair, SEVERE →
+    /// Serious, CRITICAL → Critical (the Pixel 4a's are 4 °C higher). The shutdown is
+    /// [`PlatformModel::shutdown_c`].
     pub thermal_thresholds_c: [f64; 3],
+    /// What the OS does to the radio and the app (scan table, caps, quota, heat).
+    pub os: PlatformModel,
 }
 
 impl Default for RadioModel {
     fn default() -> Self {
         RadioModel {
-            path_loss_1m_db: 40.0,
+            path_loss_1m_db: 60.0,
             path_loss_exponent: 2.7,
             shadowing_sigma_db: 4.0,
             sensitivity_dbm: -94.0,
@@ -120,52 +147,26 @@ impl Default for RadioModel {
             ll_turnaround_us: 380.0,
             gatt_header_bytes: 7.0,
             host_processing_ms: 2.0,
-            opportunistic_duty: 0.02,
             battery_voltage: 3.85,
             scan_current_ma: 10.0,
-            scan_start_charge_uc: 500.0,
+            scan_start_charge_uc: 5_000.0,
             adv_event_charge_uc: 15.0,
             conn_event_charge_uc: 6.0,
             packet_charge_uc: 3.0,
-            transfer_host_charge_uc: 40.0,
+            transfer_host_charge_uc: 300.0,
             compression_ratio: 0.6,
             compression_charge_uc_per_kib: 20.0,
             connection_setup_intervals: 6.0,
             connection_setup_fixed_ms: 150.0,
-            thermal_time_constant_s: 300.0,
-            thermal_resistance_c_per_w: 6.0,
-            thermal_thresholds_c: [37.0, 41.0, 45.0],
+            thermal_time_constant_s: 720.0,
+            thermal_resistance_c_per_w: 5.0,
+            thermal_thresholds_c: [39.0, 45.0, 47.0],
+            os: PlatformModel::default(),
         }
     }
 }
 
 impl RadioModel {
-    /// Scan window and interval of a scan mode, ms, as AOSP's `ScanManager` defines them
-    /// (`SCAN_MODE_LOW_POWER` 512/5120, `BALANCED` 1024/4096, `LOW_LATENCY` 4096/4096).
-    /// Opportunistic scanning has no window of its own: see [`RadioModel::opportunistic_duty`].
-    pub fn scan_window_interval_ms(&self, mode: ScanMode) -> (f64, f64) {
-        match mode {
-            ScanMode::LowPower => (512.0, 5120.0),
-            ScanMode::Balanced => (1024.0, 4096.0),
-            ScanMode::LowLatency => (4096.0, 4096.0),
-            ScanMode::Opportunistic => (0.0, 4096.0),
-        }
-    }
-
-    /// The share of time the receiver listens: window/interval of the mode times the app's
-    /// on/(on+off) duty cycle.
-    pub fn scan_duty(&self, mode: ScanMode, duty_on_ms: u32, duty_off_ms: u32) -> f64 {
-        let radio = match mode {
-            ScanMode::Opportunistic => self.opportunistic_duty,
-            _ => {
-                let (w, i) = self.scan_window_interval_ms(mode);
-                w / i
-            }
-        };
-        let on = f64::from(duty_on_ms);
-        radio * on / (on + f64::from(duty_off_ms))
-    }
-
     /// Advertising interval of a mode, ms (`AdvertiseSettings`: LOW_POWER ~1 s, BALANCED
     /// ~250 ms, LOW_LATENCY ~100 ms).
     pub fn adv_interval_ms(&self, mode: AdvertiseMode) -> f64 {
@@ -176,8 +177,8 @@ impl RadioModel {
         }
     }
 
-    /// Transmit power of a level, dBm (AOSP's mapping of `ADVERTISE_TX_POWER_*`: -21, -15,
-    /// -7, 1). Connections use the same level in this model.
+    /// Transmit power of an advertising level, dBm (AOSP's mapping of `ADVERTISE_TX_POWER_*`:
+    /// -21, -15, -7, 1). Connections do not use it: see [`PlatformModel::connection_tx_dbm`].
     pub fn tx_power_dbm(&self, tx: TxPower) -> f64 {
         match tx {
             TxPower::UltraLow => -21.0,
@@ -273,12 +274,10 @@ impl RadioModel {
         adv_interval_ms / p
     }
 
-    /// Average current of a scan setting, mA: radio while the window is open, plus the
+    /// Average current of the scan the OS runs, mA: radio while the window is open, plus the
     /// charge of each start of a duty cycle.
-    pub fn scan_current(&self, mode: ScanMode, duty_on_ms: u32, duty_off_ms: u32) -> f64 {
-        let listening = if mode == ScanMode::Opportunistic { 0.0 } else { self.scan_duty(mode, duty_on_ms, duty_off_ms) };
-        let starts_per_s = if duty_off_ms == 0 { 0.0 } else { 1000.0 / f64::from(duty_on_ms + duty_off_ms) };
-        listening * self.scan_current_ma + starts_per_s * self.scan_start_charge_uc / 1000.0
+    pub fn scan_current(&self, schedule: &ScanSchedule) -> f64 {
+        schedule.own_listening_share() * self.scan_current_ma + schedule.starts_per_s() * self.scan_start_charge_uc / 1000.0
     }
 
     /// Average current of advertising, mA.
@@ -293,9 +292,10 @@ impl RadioModel {
     }
 
     /// Charge of one GATT transfer at one end, µC: radio per packet plus the host wake-up.
-    pub fn transfer_charge_uc(&self, packets: f64, tx: TxPower, sending: bool) -> f64 {
-        let radio = if sending { self.packet_charge_uc * self.tx_current_factor(tx) } else { self.packet_charge_uc };
-        packets * radio + self.transfer_host_charge_uc
+    /// Connections transmit at the controller's default power, whose current is the
+    /// `packet_charge_uc` figure either way.
+    pub fn transfer_charge_uc(&self, packets: f64) -> f64 {
+        packets * self.packet_charge_uc + self.transfer_host_charge_uc
     }
 
     /// Thermal state for a skin temperature.

@@ -1,68 +1,86 @@
-//! What a run measured, as numbers (the table, `--json`) and per-minute series (the plots).
-
-use serde_json::{json, Value};
+//! What one run (a scenario, a policy, a seed) measured, and the per-minute series of the plots.
+//! [`crate::stats`] turns the runs of several seeds into means with confidence intervals.
 
 /// Per-minute series of a run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
-    /// Network-wide p95 end-to-end latency of the minute's deliveries, ms (None: none).
-    pub p95_latency_ms: Vec<Option<f64>>,
+    /// On-time deliveries over intended deliveries of the messages sent in the minute (None:
+    /// nothing was intended).
+    pub on_time_ratio: Vec<Option<f64>>,
     /// Mean battery level of all phones, percent.
     pub battery_percent: Vec<f64>,
-    /// Mean share of time the phones' scanners listen, percent (the main radio knob).
+    /// Mean share of time the phones' scanners listen, as the OS runs them, percent.
     pub scan_duty_percent: Vec<f64>,
 }
 
-/// The outcome of one scenario under one policy.
+/// The outcome of one scenario under one policy with one seed. Every ratio counts every
+/// intended delivery ([`crate::score`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunResult {
     /// Scenario name.
     pub scenario: String,
     /// Policy name.
     pub policy: String,
+    /// The seed of the run.
+    pub seed: u64,
     /// Phones simulated.
     pub phones: u32,
     /// Hours simulated.
     pub hours: f64,
-    /// Chat messages sent.
+    /// Chat messages the users wrote (phones in the mesh; a phone that is off loses them).
     pub messages_sent: u64,
-    /// Receptions over (messages × phones online when each was sent, minus the sender).
+    /// Intended deliveries: messages × recipients in the mesh when each was sent.
+    pub intended_deliveries: u64,
+    /// Intended deliveries that arrived within the deadline, over all intended deliveries.
+    pub on_time_ratio: f64,
+    /// Intended deliveries that arrived at all.
     pub delivery_ratio: f64,
-    /// Median end-to-end latency of every reception, ms.
+    /// Median latency over intended deliveries, a lost one infinitely late, ms (None: infinite).
     pub p50_latency_ms: Option<f64>,
-    /// p95 end-to-end latency of every reception, ms.
+    /// p95 latency over intended deliveries, a lost one infinitely late, ms (None: infinite).
     pub p95_latency_ms: Option<f64>,
-    /// Share of minutes with traffic whose network-wide p95 met the SLO.
+    /// Share of minutes with intended deliveries in which at least the target share of them
+    /// arrived within the deadline.
     pub slo_attainment: f64,
-    /// Energy the mesh used per phone (radio, transfers, consensus CPU), mAh.
-    pub energy_mah_per_phone: f64,
-    /// Energy per reception, µAh.
-    pub energy_uah_per_delivered: Option<f64>,
+    /// Energy the mesh used (radio, transfers, consensus CPU) per on-time delivery, µAh (None:
+    /// nothing arrived on time, i.e. infinite).
+    pub energy_per_on_time_uah: Option<f64>,
+    /// Energy the mesh used per phone per hour, mAh.
+    pub mesh_mah_per_phone_hour: f64,
+    /// Projected battery life, hours: capacity over the scenario's standby current of the rest
+    /// of the phone plus the mesh's mean current.
+    pub battery_hours: f64,
+    /// Share of phone-time at thermal Serious.
+    pub thermal_serious_share: f64,
+    /// Share of phone-time at thermal Critical.
+    pub thermal_critical_share: f64,
+    /// Thermal shutdowns of phones.
+    pub thermal_shutdowns: u64,
+    /// Scan starts the OS refused (the 5-per-30 s quota, on duty cycles and on changes).
+    pub scan_starts_refused: u64,
+    /// Scans the OS downgraded after its scan timeout.
+    pub scans_downgraded_timeout: u64,
+    /// Times the OS lowered a scan because the app was in the background (or the screen off).
+    pub scans_capped_background: u64,
+    /// Processes killed by the low-memory killer.
+    pub kills: u64,
+    /// Knob changes per phone-hour, all of them.
+    pub knob_changes_per_phone_hour: f64,
+    /// Knob changes per phone-hour that followed a device-state change (foreground, charger,
+    /// battery band, thermal state, OS power save) within 30 s.
+    pub knob_changes_state_driven_per_phone_hour: f64,
     /// Mean battery level at the end, percent.
     pub battery_left_percent: f64,
     /// Phones whose battery ran out.
     pub phones_empty: u32,
-    /// When the first phone's battery ran out, hours.
-    pub first_empty_h: Option<f64>,
-    /// Knob changes per phone per hour.
-    pub knob_changes_per_phone_hour: f64,
-    /// Median time from the start of a sustained latency breach to the phone's next knob
-    /// change, s.
-    pub reaction_median_s: Option<f64>,
-    /// Sustained breaches followed by a knob change.
-    pub breaches_answered: u64,
-    /// Sustained breaches that ended (or the run ended) without any knob change.
-    pub breaches_unanswered: u64,
     /// MeshTune actions reverted after measurement.
     pub actions_reverted: u64,
-    /// Changes the platform refused.
+    /// Changes the platform refused (scan starts over the quota, busy GATT).
     pub actions_refused: u64,
-    /// Processes killed by the low-memory killer.
-    pub kills: u64,
     /// Consensus operations finalized per table per second (scenarios with tables).
     pub consensus_ops_per_sec_per_table: Option<f64>,
-    /// Energy per finalized consensus operation, µAh (scenarios with tables; all the mesh's
-    /// energy, chat included, over the operations).
+    /// Mesh energy per finalized consensus operation, µAh (scenarios with tables; all the
+    /// mesh's energy, chat included, over the operations).
     pub energy_uah_per_op: Option<f64>,
     /// Consensus operations dropped because a table lagged.
     pub consensus_ops_dropped: f64,
@@ -70,43 +88,14 @@ pub struct RunResult {
     pub series: Series,
 }
 
-fn round(x: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (x * f).round() / f
-}
-
-fn opt(x: Option<f64>, digits: i32) -> Value {
-    x.map_or(Value::Null, |v| json!(round(v, digits)))
-}
-
 impl RunResult {
-    /// The result as a JSON object (numbers rounded for stable output).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "scenario": self.scenario,
-            "policy": self.policy,
-            "phones": self.phones,
-            "hours": round(self.hours, 3),
-            "messages_sent": self.messages_sent,
-            "delivery_ratio": round(self.delivery_ratio, 4),
-            "p50_latency_ms": opt(self.p50_latency_ms, 1),
-            "p95_latency_ms": opt(self.p95_latency_ms, 1),
-            "slo_attainment": round(self.slo_attainment, 4),
-            "energy_mah_per_phone": round(self.energy_mah_per_phone, 3),
-            "energy_uah_per_delivered": opt(self.energy_uah_per_delivered, 3),
-            "battery_left_percent": round(self.battery_left_percent, 2),
-            "phones_empty": self.phones_empty,
-            "first_empty_h": opt(self.first_empty_h, 3),
-            "knob_changes_per_phone_hour": round(self.knob_changes_per_phone_hour, 2),
-            "reaction_median_s": opt(self.reaction_median_s, 1),
-            "breaches_answered": self.breaches_answered,
-            "breaches_unanswered": self.breaches_unanswered,
-            "actions_reverted": self.actions_reverted,
-            "actions_refused": self.actions_refused,
-            "kills": self.kills,
-            "consensus_ops_per_sec_per_table": opt(self.consensus_ops_per_sec_per_table, 2),
-            "energy_uah_per_op": opt(self.energy_uah_per_op, 3),
-            "consensus_ops_dropped": round(self.consensus_ops_dropped, 0),
-        })
+    /// Knob changes per phone-hour that did not follow a device-state change.
+    pub fn knob_changes_other_per_phone_hour(&self) -> f64 {
+        (self.knob_changes_per_phone_hour - self.knob_changes_state_driven_per_phone_hour).max(0.0)
+    }
+
+    /// Share of phone-time at Serious or Critical.
+    pub fn thermal_exposure(&self) -> f64 {
+        self.thermal_serious_share + self.thermal_critical_share
     }
 }

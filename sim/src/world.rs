@@ -11,17 +11,19 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use meshtune::metrics::sketch::LogHistogram;
 use meshtune::{
     EngineEvent, Engine, MemoryPressureLevel, MetricSample, OptimizationAction, OptimizerConfig, OutcomeEvent,
-    PerformanceMetrics, ThermalState,
+    ThermalState,
 };
 
-use crate::policy::{battery_mode, static_performance, threshold_actions, DeviceView, Policy, Settings};
+use crate::oracle::StaticConfig;
+use crate::platform::{ScanContext, ScanSchedule};
+use crate::policy::{battery_mode, bitchat_2026_mode, static_performance, threshold_actions, DeviceView, Policy, Settings};
 use crate::radio::RadioModel;
 use crate::results::{RunResult, Series};
 use crate::rng::{mix, Rng};
 use crate::scenario::Scenario;
+use crate::score::{ratio, Score};
 
 /// Length of a simulation step, ms.
 pub const STEP_MS: u64 = 1_000;
@@ -29,9 +31,16 @@ pub const STEP_MS: u64 = 1_000;
 pub const TOPOLOGY_EVERY_S: u64 = 5;
 /// Baseline policies and the measurement monitors evaluate this often, s.
 pub const EVALUATE_EVERY_S: u64 = 5;
-/// Android refuses `startScan` when an app started scanning 5 times within 30 s
-/// (`SCAN_FAILED_SCANNING_TOO_FREQUENTLY`, Android 7+).
-pub const SCAN_STARTS_PER_30S: usize = 5;
+/// A knob change within this long after a device-state change (foreground, charger, battery
+/// band, thermal state, OS power save) counts as driven by it, ms (a policy ticking every
+/// 30 s at most still answers within it).
+pub const STATE_CHANGE_WINDOW_MS: u64 = 30_000;
+/// Battery bands of the scoreboard's device state, percent: the thresholds BitChat's policies
+/// use (10, 20, 50). A band is entered going down at its threshold and left going up only
+/// [`BATTERY_BAND_HYSTERESIS`] points above it.
+pub const BATTERY_BANDS: [f64; 3] = [10.0, 20.0, 50.0];
+/// Hysteresis of the battery bands, percent points.
+pub const BATTERY_BAND_HYSTERESIS: f64 = 5.0;
 /// `requestConnectionPriority` returns false while another GATT operation is in flight; the
 /// share of requests refused that way is an assumption (no public figure).
 pub const PRIORITY_REFUSAL_PROBABILITY: f64 = 0.02;
@@ -108,13 +117,6 @@ struct Reported {
     power_save: Option<bool>,
 }
 
-#[derive(Debug, Default)]
-struct BreachTracker {
-    started_ms: Option<u64>,
-    sustained: bool,
-    answered: bool,
-}
-
 struct Phone {
     pos: (f64, f64),
     target: (f64, f64),
@@ -126,6 +128,7 @@ struct Phone {
     charging: bool,
     usage_phase: f64,
     foreground: bool,
+    screen_off: bool,
     power_save: bool,
     temp_c: f64,
     heat_offset_w: f64,
@@ -133,7 +136,8 @@ struct Phone {
     settings: Settings,
     engine: Option<Engine>,
     next_tick_ms: u64,
-    monitor: Engine,
+    /// What `threshold` reads: the engine's statistics without its strategies.
+    monitor: Option<Engine>,
     charge_uc: f64,
     step_charge_uc: f64,
     airtime_ms: f64,
@@ -148,18 +152,41 @@ struct Phone {
     /// Probability that a transfer from this phone finds its queue full.
     overflow: f64,
     scan_restarts_ms: Vec<u64>,
+    /// When the current scan session started (a scan-mode change or a restart), ms.
+    scan_started_ms: u64,
+    /// The scan the OS ran in the last step.
+    sched: Option<ScanSchedule>,
+    /// Quota refusals not yet counted as whole starts.
+    refused_share: f64,
     knob_changes: u64,
-    last_change_ms: Option<u64>,
+    knob_changes_state: u64,
+    /// The last device-state change the scoreboard saw, ms.
+    state_changed_ms: Option<u64>,
+    /// The scoreboard's battery band (how many of [`BATTERY_BANDS`] the level is above).
+    battery_band: usize,
+    /// The device state the scoreboard last saw: foreground, charging, battery band, thermal
+    /// state, OS power save.
+    device_state: Option<(bool, bool, usize, ThermalState, bool)>,
     reported: Reported,
     kill_check: Option<(u64, f64)>,
-    breach: BreachTracker,
+    /// The phone shut itself down from heat at this second, and is off until it has cooled.
+    shut_down_at_s: Option<u64>,
+    serious_s: u64,
+    critical_s: u64,
     empty_at_s: Option<f64>,
     peer_id: String,
 }
 
 impl Phone {
+    /// In the mesh and running the app: not away, not empty, not killed, not shut down.
     fn online(&self, t_s: u64) -> bool {
-        !self.dead && t_s >= self.away_until_s && t_s >= self.killed_until_s
+        !self.dead && t_s >= self.away_until_s && t_s >= self.killed_until_s && self.shut_down_at_s.is_none()
+    }
+
+    /// Where its user is in the mesh (not away): messages to and from it are intended, even
+    /// when the phone is off because of the policy (empty, killed, shut down from heat).
+    fn present(&self, t_s: u64) -> bool {
+        t_s >= self.away_until_s
     }
 
     fn record(&mut self, sample: MetricSample, at_ms: u64) {
@@ -168,7 +195,9 @@ impl Phone {
         if let Some(e) = self.engine.as_mut() {
             let _ = e.record(sample.clone(), at_ms);
         }
-        let _ = self.monitor.record(sample, at_ms);
+        if let Some(m) = self.monitor.as_mut() {
+            let _ = m.record(sample, at_ms);
+        }
     }
 }
 
@@ -176,10 +205,14 @@ impl Phone {
 pub struct World<'a> {
     scenario: &'a Scenario,
     policy: Policy,
+    /// The settings every phone starts (and restarts) with.
+    initial: Settings,
     radio: RadioModel,
     consensus: ConsensusModel,
     config: OptimizerConfig,
     seed: u64,
+    /// The seed as given (the results carry it).
+    user_seed: u64,
     phones: Vec<Phone>,
     pairs: Vec<Pair>,
     shadowing_db: Vec<f32>,
@@ -196,20 +229,19 @@ pub struct World<'a> {
     heap: BinaryHeap<Reverse<(u64, u32)>>,
     reached: Vec<u32>,
     // Results.
-    latency_all: LogHistogram,
-    latency_minute: LogHistogram,
-    delivered: u64,
-    expected: u64,
+    score: Score,
     messages_sent: u64,
     reverted: u64,
     refused: u64,
+    scan_starts_refused: u64,
+    scans_downgraded: u64,
+    scans_capped: u64,
     kills: u64,
+    shutdowns: u64,
     ops_finalized: f64,
     ops_dropped: f64,
     slo_minutes: u64,
     slo_met_minutes: u64,
-    reactions_s: Vec<f64>,
-    breaches_unanswered: u64,
     series: Series,
 }
 
@@ -221,10 +253,45 @@ struct Table {
 }
 
 impl<'a> World<'a> {
-    /// Sets up a run. Fails only if the scenario's SLO is not a valid MeshTune target.
+    /// Sets up a run. Fails if the scenario is invalid for MeshTune's configuration, or if
+    /// `oracle-static` has no precomputed configuration for the scenario.
     pub fn new(scenario: &'a Scenario, policy: Policy, seed: u64, radio: RadioModel) -> Result<World<'a>, String> {
+        let fixed = match policy {
+            Policy::OracleStatic => Some(crate::oracle::precomputed(&scenario.name).ok_or_else(|| {
+                format!(
+                    "oracle-static has no precomputed configuration for scenario '{}': run `meshtune-sim --search-oracle --scenario ...` first",
+                    scenario.name
+                )
+            })?),
+            _ => None,
+        };
+        Self::build(scenario, policy, fixed.as_ref(), seed, radio)
+    }
+
+    /// A run of one fixed configuration (the oracle's search and `oracle-static`).
+    pub fn with_fixed(scenario: &'a Scenario, config: &StaticConfig, seed: u64, radio: RadioModel) -> Result<World<'a>, String> {
+        Self::build(scenario, Policy::OracleStatic, Some(config), seed, radio)
+    }
+
+    fn build(scenario: &'a Scenario, policy: Policy, fixed: Option<&StaticConfig>, seed: u64, radio: RadioModel) -> Result<World<'a>, String> {
         scenario.validate().map_err(|e| e.to_string())?;
-        let config = OptimizerConfig { target_p95_latency_ms: scenario.slo_p95_latency_ms, ..OptimizerConfig::default() };
+        // The app configures MeshTune with its deadline and its real heap limit (every policy
+        // faces the same heap).
+        let config = OptimizerConfig {
+            target_p95_latency_ms: scenario.slo_p95_latency_ms,
+            max_heap_mb: scenario.heap_limit_mb,
+            ..OptimizerConfig::default()
+        };
+        let mut initial = Settings::default();
+        let initial_actions = match (policy, fixed) {
+            (_, Some(c)) => c.actions(),
+            (Policy::StaticPerformance, None) => static_performance(),
+            _ => Vec::new(),
+        };
+        for a in &initial_actions {
+            initial.apply(a);
+        }
+        initial.radio_on = policy != Policy::RadioOff;
         let n = scenario.phones as usize;
         let scenario_seed = seed ^ mix(scenario.name.bytes().fold(0u64, |h, b| mix(h ^ u64::from(b))));
         let mut setup = Rng::new(scenario_seed, "setup");
@@ -266,14 +333,19 @@ impl<'a> World<'a> {
                 charging,
                 usage_phase,
                 foreground: true,
+                screen_off: false,
                 power_save: false,
                 temp_c: scenario.ambient_start_c + 4.0,
                 heat_offset_w,
                 thermal: ThermalState::Nominal,
-                settings: Settings::default(),
+                settings: initial.clone(),
                 engine,
                 next_tick_ms: 0,
-                monitor: Engine::with_strategies(config.clone(), Vec::new()).map_err(|e| e.to_string())?,
+                monitor: if policy == Policy::Threshold {
+                    Some(Engine::with_strategies(config.clone(), Vec::new()).map_err(|e| e.to_string())?)
+                } else {
+                    None
+                },
                 charge_uc: 0.0,
                 step_charge_uc: 0.0,
                 airtime_ms: 0.0,
@@ -285,21 +357,22 @@ impl<'a> World<'a> {
                 collision_ok: 1.0,
                 overflow: 0.0,
                 scan_restarts_ms: Vec::new(),
+                scan_started_ms: 0,
+                sched: None,
+                refused_share: 0.0,
                 knob_changes: 0,
-                last_change_ms: None,
+                knob_changes_state: 0,
+                state_changed_ms: None,
+                battery_band: BATTERY_BANDS.len(),
+                device_state: None,
                 reported: Reported::default(),
                 kill_check: None,
-                breach: BreachTracker::default(),
+                shut_down_at_s: None,
+                serious_s: 0,
+                critical_s: 0,
                 empty_at_s: None,
                 peer_id: format!("phone-{i}"),
             });
-        }
-        if policy == Policy::StaticPerformance {
-            for p in &mut phones {
-                for a in static_performance() {
-                    p.settings.apply(&a);
-                }
-            }
         }
         let tables = (0..tables)
             .map(|t| Table { players: (t * table_size..(t + 1) * table_size).collect(), backlog: 0.0, clock_ms: 0.0, round: 0 })
@@ -307,10 +380,12 @@ impl<'a> World<'a> {
         Ok(World {
             scenario,
             policy,
+            initial,
             radio,
             consensus: ConsensusModel::default(),
             config,
             seed: scenario_seed,
+            user_seed: seed,
             phones,
             pairs: vec![Pair::default(); n * n],
             shadowing_db: Vec::new(),
@@ -325,20 +400,19 @@ impl<'a> World<'a> {
             done: vec![false; n],
             heap: BinaryHeap::new(),
             reached: Vec::new(),
-            latency_all: LogHistogram::new(),
-            latency_minute: LogHistogram::new(),
-            delivered: 0,
-            expected: 0,
+            score: Score::new(scenario.slo_p95_latency_ms),
             messages_sent: 0,
             reverted: 0,
             refused: 0,
+            scan_starts_refused: 0,
+            scans_downgraded: 0,
+            scans_capped: 0,
             kills: 0,
+            shutdowns: 0,
             ops_finalized: 0.0,
             ops_dropped: 0.0,
             slo_minutes: 0,
             slo_met_minutes: 0,
-            reactions_s: Vec::new(),
-            breaches_unanswered: 0,
             series: Series::default(),
         })
     }
@@ -353,30 +427,26 @@ impl<'a> World<'a> {
             }
         }
         let steps = (self.scenario.hours * 3600.0).round().max(1.0) as u64;
-        let mut minute_sent = 0u64;
         for t in 0..steps {
             let now_ms = t * STEP_MS;
             self.world_step(t);
             if t % TOPOLOGY_EVERY_S == 0 {
                 self.topology(t, now_ms);
             }
-            minute_sent += self.traffic(t, now_ms);
+            self.traffic(t, now_ms);
             self.consensus_step(t, now_ms);
             self.physics(t, now_ms);
             self.decide(t, now_ms);
-            if t % EVALUATE_EVERY_S == 0 {
-                self.track_breaches(now_ms);
-            }
             if (t + 1) % 60 == 0 || t + 1 == steps {
-                self.close_minute(minute_sent > 0);
-                minute_sent = 0;
+                self.close_minute();
             }
             if t % 600 == 0 {
                 progress(t as f64 / steps as f64);
             }
         }
         progress(1.0);
-        self.finish(steps)
+        let seed = self.user_seed;
+        self.finish(steps, seed)
     }
 
     fn world_step(&mut self, t: u64) {
@@ -412,7 +482,12 @@ impl<'a> World<'a> {
                 p.away_until_s = t + s.churn_away_s as u64;
             }
             let period_s = s.usage_period_min * 60.0;
-            p.foreground = ((t as f64 / period_s) + p.usage_phase).fract() < s.foreground_share;
+            let cycle = (t as f64 / period_s) + p.usage_phase;
+            p.foreground = cycle.fract() < s.foreground_share;
+            // Whether this usage cycle's background time is spent with the screen off: a hash
+            // of (seed, phone, cycle), so the same for every policy.
+            let cycle_draw = (mix(self.seed ^ mix(((i as u64) << 32) ^ cycle.floor() as u64)) >> 11) as f64 / (1u64 << 53) as f64;
+            p.screen_off = !p.foreground && cycle_draw < s.background_screen_off_share;
             if memory && p.online(t) {
                 p.record(MetricSample::MemoryPressure { level: MemoryPressureLevel::Critical }, t * STEP_MS);
                 p.kill_check = Some((t + KILL_CHECK_AFTER_S, kill_draw));
@@ -431,7 +506,7 @@ impl<'a> World<'a> {
     fn topology(&mut self, t: u64, now_ms: u64) {
         let n = self.phones.len();
         let period_ms = (TOPOLOGY_EVERY_S * STEP_MS) as f64;
-        let online: Vec<bool> = self.phones.iter().map(|p| p.online(t)).collect();
+        let online: Vec<bool> = self.phones.iter().map(|p| p.online(t) && p.settings.radio_on).collect();
         let mut adv_load = vec![0.0f64; n];
         let own_air: Vec<f64> = self.phones.iter().map(|p| p.airtime_ms / period_ms).collect();
         let mut air_load = vec![0.0f64; n];
@@ -440,7 +515,9 @@ impl<'a> World<'a> {
             .iter()
             .map(|p| self.radio.adv_pdu_ms / self.radio.adv_interval_ms(p.settings.advertising().0))
             .collect();
-        let tx: Vec<f64> = self.phones.iter().map(|p| self.radio.tx_power_dbm(p.settings.advertising().1)).collect();
+        // Advertising goes out at the app's TX power; connections at the controller's default.
+        let adv_tx: Vec<f64> = self.phones.iter().map(|p| self.radio.tx_power_dbm(p.settings.advertising().1)).collect();
+        let conn_tx = self.radio.os.connection_tx_dbm;
         let threshold = self.radio.sensitivity_dbm + self.radio.disconnect_margin_db;
         let mut in_range = Vec::new();
         // Pass 1: who hears whom, and the load on the air around each phone.
@@ -456,17 +533,24 @@ impl<'a> World<'a> {
                 // Path loss once per pair; each direction then differs only by TX power.
                 let loss = self.radio.path_loss_1m_db + 10.0 * self.radio.path_loss_exponent * d.max(0.1).log10()
                     - f64::from(self.shadowing_db[idx]);
-                let link = tx[i].min(tx[j]) - loss;
+                let link = conn_tx - loss;
                 // Load counts every phone whose signal reaches, connected or not.
-                let heard = tx[i].max(tx[j]) - loss >= self.radio.sensitivity_dbm;
-                if heard {
-                    adv_load[i] += adv_share[j];
+                let sens = self.radio.sensitivity_dbm;
+                let (hears_i, hears_j) = (adv_tx[i] - loss >= sens, adv_tx[j] - loss >= sens);
+                if hears_i {
                     adv_load[j] += adv_share[i];
+                }
+                if hears_j {
+                    adv_load[i] += adv_share[j];
+                }
+                if link >= sens {
                     air_load[i] += own_air[j];
                     air_load[j] += own_air[i];
                 }
                 let pair = &mut self.pairs[idx];
-                if link >= threshold {
+                // A pair can link when a connection holds and at least one end hears the
+                // other's advertising (to discover it).
+                if link >= threshold && (hears_i || hears_j) {
                     pair.link_rssi = link as f32;
                     if pair.in_range_since_ms.is_none() {
                         pair.in_range_since_ms = Some(now_ms);
@@ -488,23 +572,26 @@ impl<'a> World<'a> {
             p.transfers_this_period = 0.0;
             p.airtime_ms = 0.0;
         }
-        // Pass 2: discovery of peers in range.
-        let scan_duty: Vec<f64> = self
-            .phones
-            .iter()
-            .map(|p| {
-                let (m, on, off) = p.settings.scan();
-                self.radio.scan_duty(m, on, off)
-            })
-            .collect();
+        // Pass 2: discovery of peers in range, at the listening share the OS really runs.
+        let scan_duty: Vec<f64> = self.phones.iter().map(|p| p.sched.map_or(0.0, |s| s.listening_share())).collect();
         let adv_int: Vec<f64> = self.phones.iter().map(|p| self.radio.adv_interval_ms(p.settings.advertising().0)).collect();
         let mut candidates: Vec<(f32, u32, u32)> = Vec::new();
         for &(i, j) in &in_range {
             let idx = i * n + j;
             if !self.pairs[idx].discovered {
-                let di = self.radio.discovery_mean_ms(scan_duty[i], adv_int[j], self.phones[i].adv_success);
-                let dj = self.radio.discovery_mean_ms(scan_duty[j], adv_int[i], self.phones[j].adv_success);
-                let miss = (-period_ms / di).exp() * (-period_ms / dj).exp();
+                // i discovers j only if it hears j's advertising, and the other way round.
+                let (dx, dy) = (self.phones[i].pos.0 - self.phones[j].pos.0, self.phones[i].pos.1 - self.phones[j].pos.1);
+                let loss = self.radio.path_loss_1m_db + 10.0 * self.radio.path_loss_exponent * (dx * dx + dy * dy).sqrt().max(0.1).log10()
+                    - f64::from(self.shadowing_db[idx]);
+                let sens = self.radio.sensitivity_dbm;
+                let rate = |scanner: usize, adv: usize, heard: bool| {
+                    if heard {
+                        1.0 / self.radio.discovery_mean_ms(scan_duty[scanner], adv_int[adv], self.phones[scanner].adv_success)
+                    } else {
+                        0.0
+                    }
+                };
+                let miss = (-period_ms * (rate(i, j, adv_tx[j] - loss >= sens) + rate(j, i, adv_tx[i] - loss >= sens))).exp();
                 if self.radio_rng.chance(1.0 - miss) {
                     self.pairs[idx].discovered = true;
                     let since = self.pairs[idx].in_range_since_ms.unwrap_or(now_ms);
@@ -531,8 +618,10 @@ impl<'a> World<'a> {
                 self.phones[j].conns.push((i as u32, pair.link_rssi, weak));
             }
         }
+        let os_cap = self.radio.os.max_connections as usize;
+        let cap = |p: &Phone| p.settings.max_connections().min(os_cap);
         for i in 0..n {
-            let max = self.phones[i].settings.max_connections();
+            let max = cap(&self.phones[i]);
             if self.phones[i].conns.len() > max {
                 let mut c = std::mem::take(&mut self.phones[i].conns);
                 c.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -546,15 +635,16 @@ impl<'a> World<'a> {
                 self.phones[i].conns = c;
             }
         }
-        // Only pairs where both ends have a free slot can connect (most phones are full).
-        candidates.retain(|&(_, i, j)| {
-            let room = |p: &Phone| p.conns.len() < p.settings.max_connections();
-            room(&self.phones[i as usize]) && room(&self.phones[j as usize])
+        // Only pairs where both ends have a free slot can connect (most phones are full), over
+        // a link at least as strong as both ends' RSSI gates.
+        candidates.retain(|&(rssi, i, j)| {
+            let ok = |p: &Phone| p.conns.len() < cap(p) && p.settings.connect_min_rssi_dbm.is_none_or(|g| rssi >= g);
+            ok(&self.phones[i as usize]) && ok(&self.phones[j as usize])
         });
         candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
         for (rssi, i, j) in candidates {
             let (i, j) = (i as usize, j as usize);
-            let room = |p: &Phone| p.conns.len() < p.settings.max_connections();
+            let room = |p: &Phone| p.conns.len() < cap(p);
             if room(&self.phones[i]) && room(&self.phones[j]) {
                 self.pairs[i * n + j].connected = true;
                 let weak = self.radio.weak_signal_failure(f64::from(rssi)) as f32;
@@ -598,30 +688,32 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Sends this second's messages; returns how many were sent.
-    fn traffic(&mut self, t: u64, now_ms: u64) -> u64 {
+    /// Sends this second's messages. A message its user wrote while the phone was off (empty,
+    /// killed, shut down from heat) is lost to every recipient; one written while away from the
+    /// mesh is not intended.
+    fn traffic(&mut self, t: u64, now_ms: u64) {
         let s = self.scenario;
-        let mut sent = 0;
+        let present = self.phones.iter().filter(|p| p.present(t)).count() as u64;
         for i in 0..self.phones.len() {
             let rate = if self.phones[i].foreground { s.messages_per_min_foreground } else { s.messages_per_min_background };
             let k = self.world_rng.poisson(rate / 60.0);
             for _ in 0..k {
                 let large = self.world_rng.chance(s.large_message_share);
                 let bytes = if large { s.large_message_bytes } else { s.message_bytes };
-                if self.phones[i].online(t) {
+                if !self.phones[i].present(t) {
+                    continue;
+                }
+                self.messages_sent += 1;
+                self.score.intended(present - 1);
+                if self.phones[i].online(t) && self.phones[i].settings.radio_on {
                     self.flood(i, bytes, t, now_ms);
-                    sent += 1;
                 }
             }
         }
-        sent
     }
 
     fn flood(&mut self, src: usize, bytes: f64, t: u64, now_ms: u64) {
         let n = self.phones.len();
-        self.messages_sent += 1;
-        let online_others = self.phones.iter().enumerate().filter(|(j, p)| *j != src && p.online(t)).count();
-        self.expected += online_others as u64;
         let (ttl, _) = self.phones[src].settings.relay();
         let compressed = self.phones[src].settings.compression().is_some_and(|min| bytes >= f64::from(min));
         let payload = if compressed { bytes * self.radio.compression_ratio } else { bytes };
@@ -668,11 +760,12 @@ impl<'a> World<'a> {
             let (packets, airtime) = self.radio.transfer_airtime(payload * fill);
             let (packets, airtime) = (packets / fill, airtime / fill);
             let ci = self.radio.connection_interval_ms(self.phones[v].settings.priority());
-            let tx = self.phones[v].settings.advertising().1;
+            // Handling a message on the host slows with the CPU under heat.
+            let host_ms = self.radio.host_processing_ms / self.radio.os.cpu_speed(self.phones[v].thermal);
             // Per message: the radio's share of each attempt, the host's share of the transfer.
-            let send_attempt_uc = packets * self.radio.packet_charge_uc * self.radio.tx_current_factor(tx);
+            let send_attempt_uc = packets * self.radio.packet_charge_uc;
             let send_host_uc = self.radio.transfer_host_charge_uc / fill;
-            let recv_uc = self.radio.transfer_charge_uc(packets * fill, tx, false) / fill + codec_uc;
+            let recv_uc = self.radio.transfer_charge_uc(packets * fill) / fill + codec_uc;
             let conns = std::mem::take(&mut self.phones[v].conns);
             for &(u, rssi, weak) in &conns {
                 let u_idx = u as usize;
@@ -690,7 +783,7 @@ impl<'a> World<'a> {
                 let Some(attempts) = outcome else { continue };
                 self.phones[u_idx].step_charge_uc += recv_uc;
                 let retransmit_ms = f64::from(attempts - 1) * ci;
-                let delay = wait_hold + wait_ci + retransmit_ms + airtime * fill / (1.0 - load) + self.radio.host_processing_ms;
+                let delay = wait_hold + wait_ci + retransmit_ms + airtime * fill / (1.0 - load) + host_ms;
                 let nd = self.dist[v] + delay;
                 if !self.done[u_idx] && nd < self.dist[u_idx] {
                     self.dist[u_idx] = nd;
@@ -706,9 +799,7 @@ impl<'a> World<'a> {
         for &u in &reached {
             let u = u as usize;
             let latency = self.dist[u];
-            self.latency_all.record(latency);
-            self.latency_minute.record(latency);
-            self.delivered += 1;
+            self.score.delivered(latency);
             let sample = MetricSample::MessageDelivered { latency_ms: latency, hops: self.hops[u], bytes: bytes as u32 };
             self.phones[u].record(sample, now_ms);
         }
@@ -727,7 +818,7 @@ impl<'a> World<'a> {
                 table.backlog = max_backlog;
             }
             table.clock_ms = table.clock_ms.max(now_ms as f64);
-            let live: Vec<usize> = table.players.iter().copied().filter(|&p| self.phones[p].online(t)).collect();
+            let live: Vec<usize> = table.players.iter().copied().filter(|&p| self.phones[p].online(t) && self.phones[p].settings.radio_on).collect();
             if live.len() < 2 {
                 continue;
             }
@@ -760,7 +851,9 @@ impl<'a> World<'a> {
                     continue;
                 }
                 let validations = if cache { ops * (1.0 - self.consensus.vote_cache_hit_share) } else { ops };
-                let validate_ms = validations * self.consensus.validate_ms_per_op / if parallel { self.consensus.parallel_speedup } else { 1.0 };
+                // Every player validates; the round waits for the slowest CPU (throttled by heat).
+                let slowest = live.iter().map(|&q| self.radio.os.cpu_speed(self.phones[q].thermal)).fold(1.0, f64::min);
+                let validate_ms = validations * self.consensus.validate_ms_per_op / if parallel { self.consensus.parallel_speedup } else { 1.0 } / slowest;
                 let charge = validations * self.consensus.validate_charge_uc_per_op * if parallel { 1.0 + self.consensus.parallel_energy_overhead } else { 1.0 };
                 for &q in &live {
                     self.phones[q].step_charge_uc += charge;
@@ -788,7 +881,6 @@ impl<'a> World<'a> {
         let weak = direct.map_or_else(|| self.radio.weak_signal_failure(-80.0), f64::from);
         let (packets, airtime) = self.radio.transfer_airtime(bytes);
         let ci = self.radio.connection_interval_ms(self.phones[from].settings.priority());
-        let tx = self.phones[from].settings.advertising().1;
         let load = self.phones[from].load;
         let mut total = 0.0;
         for _ in 0..hops {
@@ -797,12 +889,12 @@ impl<'a> World<'a> {
                 total += self.radio_rng.range(0.0, ci) + airtime / (1.0 - load) + self.radio.host_processing_ms;
                 let outcome = self.attempt_transfer(weak, from, to);
                 let attempts = outcome.unwrap_or(self.radio.max_attempts);
-                let radio_uc = packets * self.radio.packet_charge_uc * self.radio.tx_current_factor(tx);
+                let radio_uc = packets * self.radio.packet_charge_uc;
                 self.phones[from].step_charge_uc += self.radio.transfer_host_charge_uc + radio_uc * f64::from(attempts);
                 self.phones[from].airtime_ms += airtime * f64::from(attempts);
                 total += f64::from(attempts - 1) * ci;
                 if outcome.is_some() {
-                    self.phones[to].step_charge_uc += self.radio.transfer_charge_uc(packets, tx, false);
+                    self.phones[to].step_charge_uc += self.radio.transfer_charge_uc(packets);
                     break;
                 }
                 // The transfer was lost: the round's phase times out and is sent again, a few
@@ -842,8 +934,9 @@ impl<'a> World<'a> {
         let dt_s = STEP_MS as f64 / 1000.0;
         let progress = t as f64 / (s.hours * 3600.0);
         let ambient = s.ambient_start_c + (s.ambient_end_c - s.ambient_start_c) * progress;
+        let os = &self.radio.os;
+        let critical_c = self.radio.thermal_thresholds_c[2];
         for i in 0..self.phones.len() {
-            let online = self.phones[i].online(t);
             let p = &mut self.phones[i];
             if p.dead {
                 continue;
@@ -854,33 +947,68 @@ impl<'a> World<'a> {
                     p.kill_check = None;
                     let heap = s.heap_base_mb + s.heap_cache_mb * (1.0 - f64::from(p.settings.trim_percent()) / 100.0);
                     let prob = if heap > 0.85 * s.heap_limit_mb { KILL_PROBABILITY.0 } else { KILL_PROBABILITY.1 };
-                    if online && draw < prob {
+                    if p.online(t) && draw < prob {
                         p.killed_until_s = t + RESTART_AFTER_KILL_S;
-                        p.settings = Settings::default();
-                        p.conns.clear();
-                        p.reported = Reported::default();
-                        if p.engine.is_some() {
-                            // The app restarts: its optimizer starts afresh (the configuration
-                            // was validated when the run was set up).
-                            p.engine = Engine::new(self.config.clone()).ok();
-                            p.next_tick_ms = now_ms + RESTART_AFTER_KILL_S * STEP_MS;
-                        }
+                        restart(p, &self.initial, &self.config, (t + RESTART_AFTER_KILL_S) * STEP_MS);
                         self.kills += 1;
                     }
                 }
             }
-            let mesh_ma = if online {
+            // A phone that shut down from heat boots again once it has cooled.
+            if let Some(at) = p.shut_down_at_s {
+                if t >= at + os.restart_after_shutdown_s && p.temp_c <= critical_c - os.restart_cooling_c {
+                    p.shut_down_at_s = None;
+                    restart(p, &self.initial, &self.config, now_ms);
+                }
+            }
+            let online = p.online(t);
+            let radio = online && p.settings.radio_on;
+            // The scan the OS really runs: caps, timeout, thermal limit, quota.
+            let sched = if radio {
                 let (m, on, off) = p.settings.scan();
-                let (am, tx) = p.settings.advertising();
-                self.radio.scan_current(m, on, off) + self.radio.adv_current(am, tx) + self.radio.connection_current(p.settings.priority(), p.conns.len())
+                let ctx = ScanContext {
+                    foreground: p.foreground,
+                    screen_off: p.screen_off,
+                    timed_out: now_ms.saturating_sub(p.scan_started_ms) >= os.scan_timeout_s * 1000,
+                    thermal_limited: p.thermal == ThermalState::Critical,
+                };
+                let sched = os.schedule(m, on, off, ctx);
+                let before = p.sched;
+                if sched.timed_out && !before.is_some_and(|b| b.timed_out) {
+                    self.scans_downgraded += 1;
+                }
+                if sched.capped && !before.is_some_and(|b| b.capped) {
+                    self.scans_capped += 1;
+                }
+                p.refused_share += sched.refused_per_s * dt_s;
+                while p.refused_share >= 1.0 {
+                    p.refused_share -= 1.0;
+                    self.scan_starts_refused += 1;
+                }
+                Some(sched)
             } else {
-                0.0
+                None
+            };
+            p.sched = sched;
+            let mesh_ma = match sched {
+                Some(sched) => {
+                    let (am, tx) = p.settings.advertising();
+                    self.radio.scan_current(&sched)
+                        + self.radio.adv_current(am, tx)
+                        + self.radio.connection_current(p.settings.priority(), p.conns.len())
+                }
+                None => 0.0,
             };
             let step_uc = mesh_ma * 1000.0 * dt_s + p.step_charge_uc;
             p.step_charge_uc = 0.0;
             p.charge_uc += step_uc;
             let mesh_mah = step_uc / 3.6e6;
-            let other_ma = if p.foreground { s.other_current_foreground_ma } else { s.other_current_background_ma };
+            let powered = p.shut_down_at_s.is_none();
+            let other_ma = match (powered, p.foreground) {
+                (false, _) => 0.0,
+                (true, true) => s.other_current_foreground_ma,
+                (true, false) => s.other_current_background_ma,
+            };
             let mut delta = -mesh_mah - other_ma * dt_s / 3600.0;
             if p.charging {
                 delta += s.charging_current_ma * dt_s / 3600.0;
@@ -891,20 +1019,42 @@ impl<'a> World<'a> {
                 p.dead = true;
                 p.empty_at_s = Some(t as f64);
                 p.conns.clear();
+                p.sched = None;
                 continue;
             }
             // Skin temperature relaxes towards ambient + R·P.
             let mesh_w = step_uc / 1e6 / dt_s * self.radio.battery_voltage;
-            let other_w = s.other_heat_w * if p.foreground { 1.0 } else { BACKGROUND_HEAT_SHARE };
-            let power_w = (other_w + p.heat_offset_w + mesh_w + if p.charging { CHARGING_HEAT_W } else { 0.0 }).max(0.0);
+            let other_w = if powered { s.other_heat_w * if p.foreground { 1.0 } else { BACKGROUND_HEAT_SHARE } + p.heat_offset_w } else { 0.0 };
+            let power_w = (other_w + mesh_w + if p.charging { CHARGING_HEAT_W } else { 0.0 }).max(0.0);
             let steady = ambient + self.radio.thermal_resistance_c_per_w * power_w;
             p.temp_c += (steady - p.temp_c) * (dt_s / self.radio.thermal_time_constant_s).min(1.0);
             p.thermal = self.radio.thermal_state(p.temp_c);
+            match p.thermal {
+                ThermalState::Serious => p.serious_s += 1,
+                ThermalState::Critical => p.critical_s += 1,
+                _ => {}
+            }
+            if powered && p.temp_c >= os.shutdown_c {
+                // Thermal shutdown: the phone turns itself off, the app with it.
+                p.shut_down_at_s = Some(t);
+                p.conns.clear();
+                p.sched = None;
+                self.shutdowns += 1;
+                continue;
+            }
             if !online {
                 continue;
             }
             let level = p.battery_mah / s.battery_capacity_mah * 100.0;
             p.power_save = !p.charging && s.os_power_save_at_percent > 0.0 && level <= s.os_power_save_at_percent;
+            // The scoreboard's view of the device state: a change here makes the knob changes
+            // that follow it "state-driven".
+            p.battery_band = battery_band(level, p.battery_band);
+            let state = (p.foreground, p.charging, p.battery_band, p.thermal, p.power_save);
+            if p.device_state.is_some_and(|d| d != state) {
+                p.state_changed_ms = Some(now_ms);
+            }
+            p.device_state = Some(state);
             // What an app hears from the platform: broadcasts on change.
             let pct = level.floor() as i64;
             if p.reported.battery_percent != Some(pct) || p.reported.charging != Some(p.charging) {
@@ -937,25 +1087,36 @@ impl<'a> World<'a> {
             if !self.phones[i].online(t) {
                 continue;
             }
+            let view = {
+                let p = &self.phones[i];
+                DeviceView {
+                    battery_percent: p.battery_mah / self.scenario.battery_capacity_mah * 100.0,
+                    charging: p.charging,
+                    foreground: p.foreground,
+                }
+            };
             let wanted: Vec<(Option<u64>, OptimizationAction)> = match self.policy {
-                Policy::StaticBalanced | Policy::StaticPerformance => Vec::new(),
-                Policy::BatteryModes if evaluate => {
-                    let p = &self.phones[i];
-                    let view = DeviceView {
-                        battery_percent: p.battery_mah / self.scenario.battery_capacity_mah * 100.0,
-                        charging: p.charging,
-                        foreground: p.foreground,
-                    };
-                    battery_mode(view).actions().into_iter().map(|a| (None, a)).collect()
+                Policy::RadioOff | Policy::StaticBalanced | Policy::StaticPerformance | Policy::OracleStatic => Vec::new(),
+                Policy::BatteryModes if evaluate => battery_mode(view).actions().into_iter().map(|a| (None, a)).collect(),
+                Policy::BitChat2026 if evaluate => {
+                    let p = &mut self.phones[i];
+                    let (actions, gate) = bitchat_2026_mode(view).settings(!p.conns.is_empty());
+                    p.settings.connect_min_rssi_dbm = Some(gate);
+                    actions.into_iter().map(|a| (None, a)).collect()
                 }
                 Policy::Threshold if evaluate => {
                     let p = &mut self.phones[i];
-                    p.monitor.tick(now_ms);
-                    let m = p.monitor.snapshot().metrics;
-                    threshold_actions(&m, self.scenario.slo_p95_latency_ms, self.config.target_consensus_ops_per_sec, self.scenario.heap_limit_mb)
-                        .into_iter()
-                        .map(|a| (None, a))
-                        .collect()
+                    match p.monitor.as_mut() {
+                        Some(monitor) => {
+                            monitor.tick(now_ms);
+                            let m = monitor.snapshot().metrics;
+                            threshold_actions(&m, self.scenario.slo_p95_latency_ms, self.config.target_consensus_ops_per_sec, self.scenario.heap_limit_mb)
+                                .into_iter()
+                                .map(|a| (None, a))
+                                .collect()
+                        }
+                        None => Vec::new(),
+                    }
                 }
                 Policy::MeshTune => {
                     let p = &mut self.phones[i];
@@ -987,11 +1148,15 @@ impl<'a> World<'a> {
                 if applied {
                     let p = &mut self.phones[i];
                     if matches!(action, OptimizationAction::SetScanMode { .. }) {
+                        // A new scan session: one start, and the timeout starts again.
                         p.scan_restarts_ms.push(now_ms);
+                        p.scan_started_ms = now_ms;
                     }
                     if p.settings.apply(&action) {
                         p.knob_changes += 1;
-                        p.last_change_ms = Some(now_ms);
+                        if p.state_changed_ms.is_some_and(|s| now_ms.saturating_sub(s) <= STATE_CHANGE_WINDOW_MS) {
+                            p.knob_changes_state += 1;
+                        }
                     }
                 } else {
                     self.refused += 1;
@@ -1008,15 +1173,19 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Whether the platform refuses an action, with the platform's reason.
+    /// Whether the platform refuses an action, with the platform's reason. A scan-mode change
+    /// is a scan start: refused when this app's starts in the last 30 s (its changes and its
+    /// duty cycle's starts) already used the quota.
     fn platform_refusal(&mut self, i: usize, action: &OptimizationAction, now_ms: u64) -> Option<String> {
+        let quota = self.radio.os.scan_starts_per_30s as usize;
         let p = &mut self.phones[i];
         match action {
             OptimizationAction::SetScanMode { .. } => {
                 p.scan_restarts_ms.retain(|&at| at + 30_000 > now_ms);
                 let (_, on, off) = p.settings.scan();
-                let cycle_starts = if off == 0 { 0 } else { (30_000 / u64::from(on + off)) as usize };
-                if p.scan_restarts_ms.len() + cycle_starts >= SCAN_STARTS_PER_30S {
+                let cycle_starts = if off == 0 { 0 } else { ((30_000 / u64::from(on + off)) as usize).min(quota) };
+                if p.scan_restarts_ms.len() + cycle_starts >= quota {
+                    self.scan_starts_refused += 1;
                     return Some("SCAN_FAILED_SCANNING_TOO_FREQUENTLY".to_owned());
                 }
                 None
@@ -1032,111 +1201,96 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Measures every policy the same way: a sustained breach is a phone's 60 s p95 over the
-    /// SLO for at least 60 s; its reaction time runs from the breach's start to the phone's
-    /// next knob change.
-    fn track_breaches(&mut self, now_ms: u64) {
-        let slo = self.scenario.slo_p95_latency_ms;
-        let min = u64::from(self.config.min_samples);
-        for p in &mut self.phones {
-            if p.dead {
-                continue;
-            }
-            p.monitor.tick(now_ms);
-            let m: PerformanceMetrics = p.monitor.snapshot().metrics;
-            let breach = m.network_latency.is_some_and(|l| l.count >= min && l.p95_ms > slo);
-            let b = &mut p.breach;
-            match (breach, b.started_ms) {
-                (true, None) => *b = BreachTracker { started_ms: Some(now_ms), sustained: false, answered: false },
-                (true, Some(start)) => {
-                    if now_ms - start >= 60_000 {
-                        b.sustained = true;
-                    }
-                    if b.sustained && !b.answered {
-                        if let Some(changed) = p.last_change_ms.filter(|&c| c >= start) {
-                            b.answered = true;
-                            self.reactions_s.push((changed - start) as f64 / 1000.0);
-                        }
-                    }
-                }
-                (false, Some(_)) => {
-                    if b.sustained && !b.answered {
-                        self.breaches_unanswered += 1;
-                    }
-                    *b = BreachTracker::default();
-                }
-                (false, None) => {}
-            }
-        }
-    }
-
-    fn close_minute(&mut self, sent: bool) {
-        let p95 = self.latency_minute.quantile(950);
-        if sent {
+    fn close_minute(&mut self) {
+        let (intended, on_time) = self.score.close_minute();
+        let minute_ratio = if intended == 0 { None } else { Some(ratio(on_time, intended)) };
+        if let Some(r) = minute_ratio {
             self.slo_minutes += 1;
-            if p95.is_some_and(|v| v <= self.scenario.slo_p95_latency_ms) {
+            if r >= self.scenario.target_on_time_ratio {
                 self.slo_met_minutes += 1;
             }
         }
-        self.latency_minute.clear();
         let cap = self.scenario.battery_capacity_mah;
         let n = self.phones.len() as f64;
         let battery = self.phones.iter().map(|p| p.battery_mah / cap * 100.0).sum::<f64>() / n;
-        let duty = self
-            .phones
-            .iter()
-            .map(|p| {
-                let (m, on, off) = p.settings.scan();
-                self.radio.scan_duty(m, on, off) * 100.0
-            })
-            .sum::<f64>()
-            / n;
-        self.series.p95_latency_ms.push(p95);
+        let duty = self.phones.iter().map(|p| p.sched.map_or(0.0, |s| s.own_listening_share()) * 100.0).sum::<f64>() / n;
+        self.series.on_time_ratio.push(minute_ratio);
         self.series.battery_percent.push(battery);
         self.series.scan_duty_percent.push(duty);
     }
 
-    fn finish(mut self, steps: u64) -> RunResult {
+    fn finish(self, steps: u64, seed: u64) -> RunResult {
+        let s = self.scenario;
         let n = self.phones.len() as f64;
         let hours = steps as f64 / 3600.0;
-        let cap = self.scenario.battery_capacity_mah;
-        for p in &mut self.phones {
-            if p.breach.sustained && !p.breach.answered {
-                self.breaches_unanswered += 1;
-            }
-        }
+        let phone_hours = n * hours;
+        let cap = s.battery_capacity_mah;
         let energy_mah: f64 = self.phones.iter().map(|p| p.charge_uc / 3.6e6).sum();
-        let mut reactions = self.reactions_s.clone();
-        reactions.sort_by(f64::total_cmp);
-        let empty: Vec<f64> = self.phones.iter().filter_map(|p| p.empty_at_s).collect();
+        let mesh_ma = energy_mah / phone_hours;
+        let on_time = self.score.on_time_count();
+        let phone_s = n * steps as f64;
+        let sum = |f: &dyn Fn(&Phone) -> u64| self.phones.iter().map(f).sum::<u64>() as f64;
         RunResult {
-            scenario: self.scenario.name.clone(),
+            scenario: s.name.clone(),
             policy: self.policy.name().to_owned(),
+            seed,
             phones: self.phones.len() as u32,
             hours,
             messages_sent: self.messages_sent,
-            delivery_ratio: if self.expected == 0 { 0.0 } else { self.delivered as f64 / self.expected as f64 },
-            p50_latency_ms: self.latency_all.quantile(500),
-            p95_latency_ms: self.latency_all.quantile(950),
-            slo_attainment: if self.slo_minutes == 0 { 0.0 } else { self.slo_met_minutes as f64 / self.slo_minutes as f64 },
-            energy_mah_per_phone: energy_mah / n,
-            energy_uah_per_delivered: if self.delivered == 0 { None } else { Some(energy_mah * 1000.0 / self.delivered as f64) },
+            intended_deliveries: self.score.intended_count(),
+            on_time_ratio: self.score.on_time_ratio(),
+            delivery_ratio: self.score.delivery_ratio(),
+            p50_latency_ms: self.score.latency_quantile_ms(0.5),
+            p95_latency_ms: self.score.latency_quantile_ms(0.95),
+            slo_attainment: ratio(self.slo_met_minutes, self.slo_minutes),
+            energy_per_on_time_uah: if on_time == 0 { None } else { Some(energy_mah * 1000.0 / on_time as f64) },
+            mesh_mah_per_phone_hour: mesh_ma,
+            battery_hours: cap / (s.standby_current_ma + mesh_ma).max(1e-9),
+            thermal_serious_share: sum(&|p| p.serious_s) / phone_s,
+            thermal_critical_share: sum(&|p| p.critical_s) / phone_s,
+            thermal_shutdowns: self.shutdowns,
+            scan_starts_refused: self.scan_starts_refused,
+            scans_downgraded_timeout: self.scans_downgraded,
+            scans_capped_background: self.scans_capped,
+            kills: self.kills,
+            knob_changes_per_phone_hour: sum(&|p| p.knob_changes) / phone_hours,
+            knob_changes_state_driven_per_phone_hour: sum(&|p| p.knob_changes_state) / phone_hours,
             battery_left_percent: self.phones.iter().map(|p| p.battery_mah / cap * 100.0).sum::<f64>() / n,
-            phones_empty: empty.len() as u32,
-            first_empty_h: empty.iter().copied().reduce(f64::min).map(|s| s / 3600.0),
-            knob_changes_per_phone_hour: self.phones.iter().map(|p| p.knob_changes as f64).sum::<f64>() / n / hours,
-            reaction_median_s: reactions.get(reactions.len() / 2).copied(),
-            breaches_answered: reactions.len() as u64,
-            breaches_unanswered: self.breaches_unanswered,
+            phones_empty: self.phones.iter().filter(|p| p.empty_at_s.is_some()).count() as u32,
             actions_reverted: self.reverted,
             actions_refused: self.refused,
-            kills: self.kills,
             consensus_ops_per_sec_per_table: if self.tables.is_empty() { None } else { Some(self.ops_finalized / self.tables.len() as f64 / (hours * 3600.0)) },
             energy_uah_per_op: if self.tables.is_empty() || self.ops_finalized <= 0.0 { None } else { Some(energy_mah * 1000.0 / self.ops_finalized) },
             consensus_ops_dropped: self.ops_dropped,
             series: self.series,
         }
     }
+}
+
+/// The app restarts (after a kill or a thermal shutdown): the policy's starting settings, no
+/// connections, a fresh optimizer, a new scan session from `at_ms`.
+fn restart(p: &mut Phone, initial: &Settings, config: &OptimizerConfig, at_ms: u64) {
+    p.settings = initial.clone();
+    p.conns.clear();
+    p.reported = Reported::default();
+    p.scan_started_ms = at_ms;
+    p.sched = None;
+    if p.engine.is_some() {
+        // The configuration was validated when the run was set up.
+        p.engine = Engine::new(config.clone()).ok();
+        p.next_tick_ms = at_ms;
+    }
+}
+
+/// The scoreboard's battery band for a level, from the current band: down at a threshold, up
+/// only [`BATTERY_BAND_HYSTERESIS`] points above it.
+pub fn battery_band(level_percent: f64, current: usize) -> usize {
+    let down = BATTERY_BANDS.iter().filter(|&&t| level_percent > t).count();
+    if down < current {
+        return down;
+    }
+    let up = BATTERY_BANDS.iter().filter(|&&t| level_percent > t + BATTERY_BAND_HYSTERESIS).count();
+    up.max(current)
 }
 
 /// Runs one scenario under one policy with a seed.
@@ -1147,4 +1301,9 @@ pub fn run(scenario: &Scenario, policy: Policy, seed: u64, progress: &mut dyn Fn
 /// Runs with a given radio model (model-sanity tests and what-if studies).
 pub fn run_with_model(scenario: &Scenario, policy: Policy, seed: u64, radio: RadioModel) -> Result<RunResult, String> {
     Ok(World::new(scenario, policy, seed, radio)?.run(&mut |_| {}))
+}
+
+/// Runs one fixed configuration (reported as `oracle-static`).
+pub fn run_fixed(scenario: &Scenario, config: &StaticConfig, seed: u64) -> Result<RunResult, String> {
+    Ok(World::with_fixed(scenario, config, seed, RadioModel::default())?.run(&mut |_| {}))
 }
