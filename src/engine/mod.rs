@@ -30,7 +30,7 @@ pub mod verification;
 use std::collections::VecDeque;
 
 use crate::metrics::collector::MetricsCollector;
-use crate::metrics::sample::is_valid_duration_ms as is_valid_latency;
+use crate::metrics::sample::is_valid_delivery;
 #[cfg(test)]
 use crate::metrics::sample::MAX_SAMPLE_DURATION_MS;
 use crate::snapshot::{OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};
@@ -178,7 +178,7 @@ impl Engine {
         // The hot path (every BLE delivery callback): a valid delivery while nothing is being
         // verified. It does exactly what the general path below does for such a sample.
         if let MetricSample::MessageDelivered { latency_ms, hops, bytes } = sample {
-            if is_valid_latency(latency_ms) && self.verifying.is_empty() {
+            if is_valid_delivery(latency_ms, hops) && self.verifying.is_empty() {
                 self.counters.samples_offered += 1;
                 self.counters.samples_accepted += 1;
                 self.now_ms = self.now_ms.max(at_ms);
@@ -637,13 +637,13 @@ impl Engine {
     }
 }
 
-/// Exactly `sample.validate()`, with the hot case decided inline: a delivery whose latency is
-/// valid (`metrics::sample::is_valid_duration_ms`) is valid, and everything else, including every invalid
-/// delivery, goes through `validate` (which names the bad field).
+/// Exactly `sample.validate()`, with the hot case decided inline: a delivery whose latency and
+/// hops are valid (`metrics::sample::is_valid_delivery`) is valid, and everything else,
+/// including every invalid delivery, goes through `validate` (which names the bad field).
 #[inline]
 fn check(sample: &MetricSample) -> Result<(), OptimizerError> {
     match sample {
-        MetricSample::MessageDelivered { latency_ms, .. } if is_valid_latency(*latency_ms) => Ok(()),
+        MetricSample::MessageDelivered { latency_ms, hops, .. } if is_valid_delivery(*latency_ms, *hops) => Ok(()),
         _ => sample.validate(),
     }
 }
@@ -706,8 +706,13 @@ mod tests {
         ];
         for latency_ms in edge {
             let sample = MetricSample::MessageDelivered { latency_ms, hops: 1, bytes: 1 };
-            assert_eq!(is_valid_latency(latency_ms), sample.validate().is_ok(), "{latency_ms}");
+            assert_eq!(is_valid_delivery(latency_ms, 1), sample.validate().is_ok(), "{latency_ms}");
             assert_eq!(check(&sample).is_ok(), sample.validate().is_ok(), "{latency_ms}");
+        }
+        for hops in [0, crate::metrics::sample::MAX_HOPS, crate::metrics::sample::MAX_HOPS + 1, u32::MAX] {
+            let sample = MetricSample::MessageDelivered { latency_ms: 10.0, hops, bytes: 1 };
+            assert_eq!(is_valid_delivery(10.0, hops), sample.validate().is_ok(), "{hops}");
+            assert_eq!(check(&sample).is_ok(), sample.validate().is_ok(), "{hops}");
         }
         let other = MetricSample::Battery { level_percent: 101.0, charging: false };
         assert_eq!(check(&other).map_err(|e| e.to_string()), other.validate().map_err(|e| e.to_string()));

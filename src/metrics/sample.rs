@@ -74,6 +74,22 @@ pub const MAX_SAMPLE_DURATION_MS: f64 = 86_400_000.0;
 pub const MAX_PEER_ID_BYTES: usize = 256;
 /// Largest heap figure accepted, in MB (1 TiB).
 pub const MAX_HEAP_MB: f64 = 1_048_576.0;
+/// Most hops a message may report: the mesh's TTL bound (`SetRelayPolicy.max_hops` at most),
+/// so that a wrapped negative (`(-1).toUInt()` from Kotlin is 4 294 967 295) is refused.
+pub const MAX_HOPS: u32 = crate::action::bounds::RELAY_MAX_HOPS.1;
+
+/// Whether a delivery's fields are valid (the engine's hot path decides it inline).
+#[inline(always)]
+pub(crate) fn is_valid_delivery(latency_ms: f64, hops: u32) -> bool {
+    is_valid_duration_ms(latency_ms) && hops <= MAX_HOPS
+}
+
+fn hops(field: &str, v: u32) -> Result<(), OptimizerError> {
+    if v > MAX_HOPS {
+        return Err(OptimizerError::sample(field, format!("{v} is over the mesh's TTL bound of {MAX_HOPS} hops")));
+    }
+    Ok(())
+}
 
 /// Whether `v` is a valid duration: finite, not negative, at most `MAX_SAMPLE_DURATION_MS`
 /// (NaN and infinities fail the range test). The engine's hot path uses it inline.
@@ -129,7 +145,11 @@ impl MetricSample {
     /// Checks the sample; the error names the field as `Variant.field`.
     pub fn validate(&self) -> Result<(), OptimizerError> {
         match self {
-            MetricSample::MessageDelivered { latency_ms, .. } => duration("MessageDelivered.latency_ms", *latency_ms),
+            MetricSample::MessageDelivered { latency_ms, hops: h, .. } => {
+                duration("MessageDelivered.latency_ms", *latency_ms)?;
+                hops("MessageDelivered.hops", *h)
+            }
+            MetricSample::MessageLost { hops: h } => hops("MessageLost.hops", *h),
             MetricSample::LinkRssi { peer_id, rssi_dbm } => {
                 if peer_id.is_empty() {
                     return Err(OptimizerError::sample("LinkRssi.peer_id", "is empty"));
@@ -195,8 +215,7 @@ impl MetricSample {
                 }
                 megabytes("ProcessUsage.resident_mb", *resident_mb)
             }
-            MetricSample::MessageLost { .. }
-            | MetricSample::PowerSaveMode { .. }
+            MetricSample::PowerSaveMode { .. }
             | MetricSample::Thermal { .. }
             | MetricSample::MemoryPressure { .. }
             | MetricSample::AppState { .. } => Ok(()),
@@ -220,6 +239,12 @@ mod tests {
         assert_eq!(field(MetricSample::MessageDelivered { latency_ms: f64::NAN, hops: 1, bytes: 1 }), "MessageDelivered.latency_ms");
         assert_eq!(field(MetricSample::MessageDelivered { latency_ms: -1.0, hops: 1, bytes: 1 }), "MessageDelivered.latency_ms");
         assert_eq!(field(MetricSample::MessageDelivered { latency_ms: f64::INFINITY, hops: 1, bytes: 1 }), "MessageDelivered.latency_ms");
+        // A wrapped negative from Kotlin ((-1).toUInt()) and one hop over the TTL bound.
+        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: 1.0, hops: u32::MAX, bytes: 1 }), "MessageDelivered.hops");
+        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: 1.0, hops: MAX_HOPS + 1, bytes: 1 }), "MessageDelivered.hops");
+        assert!(MetricSample::MessageDelivered { latency_ms: 1.0, hops: MAX_HOPS, bytes: 1 }.validate().is_ok());
+        assert_eq!(field(MetricSample::MessageLost { hops: u32::MAX }), "MessageLost.hops");
+        assert!(MetricSample::MessageLost { hops: MAX_HOPS }.validate().is_ok());
         assert_eq!(field(MetricSample::Battery { level_percent: 100.5, charging: false }), "Battery.level_percent");
         assert_eq!(field(MetricSample::Battery { level_percent: -0.1, charging: true }), "Battery.level_percent");
         assert_eq!(field(MetricSample::LinkRssi { peer_id: "a".into(), rssi_dbm: -128 }), "LinkRssi.rssi_dbm");

@@ -252,8 +252,11 @@ final class MisuseTests: XCTestCase {
     }
 
     let extremeIntegers: [(MetricSample, String?)] = [
-        (.messageDelivered(latencyMs: 1, hops: UInt32.max, bytes: UInt32.max), nil),
-        (.messageLost(hops: UInt32.max), nil),
+        (.messageDelivered(latencyMs: 1, hops: 16, bytes: UInt32.max), nil),
+        (.messageDelivered(latencyMs: 1, hops: UInt32.max, bytes: 1), "MessageDelivered.hops"),
+        (.messageDelivered(latencyMs: 1, hops: 17, bytes: 1), "MessageDelivered.hops"),
+        (.messageLost(hops: 16), nil),
+        (.messageLost(hops: UInt32.max), "MessageLost.hops"),
         (.peerCount(connected: UInt32.max, discovered: UInt32.max), nil),
         (.peerCount(connected: UInt32.max, discovered: 0), "PeerCount.connected"),
         (.peerCount(connected: 0, discovered: UInt32.max), nil),

@@ -31,6 +31,17 @@ class ErrorsTest {
             }
             assertEquals("MessageDelivered.latency_ms", nan.field)
 
+            // A negative hop count wrapped into UInt (what `(-1).toUInt()` gives) is refused,
+            // on the generated path and on the fast path alike.
+            val wrapped = assertFailsWith<OptimizerException.InvalidSample> {
+                optimizer.record(MetricSample.MessageDelivered(latencyMs = 10.0, hops = (-1).toUInt(), bytes = 1u))
+            }
+            assertEquals("MessageDelivered.hops", wrapped.field)
+            val fastWrapped = assertFailsWith<OptimizerException.InvalidSample> {
+                dev.meshtune.FastRecorder(optimizer).recordLost(hops = (-1).toUInt())
+            }
+            assertEquals("MessageLost.hops", fastWrapped.field)
+
             // A batch is all or nothing: one bad sample refuses the 3 good ones too.
             val batch = listOf(slowDelivery(), slowDelivery(), MetricSample.LinkRssi(peerId = "", rssiDbm = -60), slowDelivery())
             val b = assertFailsWith<OptimizerException.InvalidSample> { optimizer.recordBatch(batch) }
@@ -40,7 +51,7 @@ class ErrorsTest {
             optimizer.record(MetricSample.Battery(levelPercent = 80.0, charging = false))
             optimizer.record(slowDelivery())
             val c = optimizer.snapshot().counters
-            assertEquals(1uL + 1uL + 4uL, c.samplesRejected, "counters: $c")
+            assertEquals(1uL + 1uL + 2uL + 4uL, c.samplesRejected, "counters: $c")
             assertEquals(2uL, c.samplesAccepted, "counters: $c")
             assertCountersBalance(c)
             // Metrics are recomputed at ticks (see KnownBugsTest for why this is a poll).

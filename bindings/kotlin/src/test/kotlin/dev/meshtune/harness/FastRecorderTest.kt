@@ -112,8 +112,9 @@ class FastRecorderTest {
                 val mesh = optimizer.snapshot().metrics.meshPerformance
                 mesh.delivered == 2uL && mesh.lost == 1uL && mesh.meanHopCount == 3.0
             }
-            // UInt.MAX_VALUE travels as an unsigned 32-bit value, not as -1.
-            fast.recordDelivered(latencyMs = 1.0, hops = UInt.MAX_VALUE, bytes = UInt.MAX_VALUE)
+            // UInt.MAX_VALUE travels as an unsigned 32-bit value, not as -1 (hops are bounded by
+            // the mesh's TTL, 16, so the largest valid hop count goes with it).
+            fast.recordDelivered(latencyMs = 1.0, hops = 16u, bytes = UInt.MAX_VALUE)
             assertEquals(4uL, optimizer.snapshot().counters.samplesAccepted)
             optimizer.stop()
         }

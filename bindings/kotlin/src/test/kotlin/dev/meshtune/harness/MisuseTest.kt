@@ -340,8 +340,11 @@ class MisuseTest {
 
     /** The integer fields at their extremes (UInt.MAX_VALUE is u32::MAX in Rust). */
     private fun extremeIntegers(): List<Pair<MetricSample, String?>> = listOf(
-        MetricSample.MessageDelivered(latencyMs = 1.0, hops = UInt.MAX_VALUE, bytes = UInt.MAX_VALUE) to null,
-        MetricSample.MessageLost(hops = UInt.MAX_VALUE) to null,
+        MetricSample.MessageDelivered(latencyMs = 1.0, hops = 16u, bytes = UInt.MAX_VALUE) to null,
+        MetricSample.MessageDelivered(latencyMs = 1.0, hops = UInt.MAX_VALUE, bytes = 1u) to "MessageDelivered.hops",
+        MetricSample.MessageDelivered(latencyMs = 1.0, hops = 17u, bytes = 1u) to "MessageDelivered.hops",
+        MetricSample.MessageLost(hops = 16u) to null,
+        MetricSample.MessageLost(hops = UInt.MAX_VALUE) to "MessageLost.hops",
         MetricSample.PeerCount(connected = UInt.MAX_VALUE, discovered = UInt.MAX_VALUE) to null,
         MetricSample.PeerCount(connected = UInt.MAX_VALUE, discovered = 0u) to "PeerCount.connected",
         MetricSample.PeerCount(connected = 0u, discovered = UInt.MAX_VALUE) to null,
