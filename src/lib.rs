@@ -44,6 +44,7 @@ mod fastpath;
 mod ffi;
 pub mod metrics;
 pub mod platform;
+mod clock;
 mod runtime;
 pub mod snapshot;
 pub mod strategy;

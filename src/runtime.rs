@@ -19,8 +19,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{JoinHandle, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::clock::{Clock, WithSuspend};
 use crate::platform::process::ProcessSampler;
 use crate::{ActionListener, Engine, EngineEvent, MetricSample, OptimizerConfig, OptimizerError, OptimizerSnapshot};
 
@@ -73,7 +74,8 @@ struct Shared {
     stopped: AtomicBool,
     /// Released by `stop`, so that a listener holding the optimizer is not kept alive by it.
     listener: Mutex<Option<Arc<dyn ActionListener>>>,
-    clock: Instant,
+    /// Milliseconds since start, counting suspend: windows, drain rates and timeouts.
+    clock: Arc<dyn Clock>,
     rejected: AtomicU64,
     dropped: AtomicU64,
     events_dropped: AtomicU64,
@@ -82,7 +84,7 @@ struct Shared {
 
 impl Shared {
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.clock.now_ms()
     }
 
     fn queue_events(&self, events: Vec<EngineEvent>) {
@@ -126,6 +128,15 @@ pub(crate) struct Runtime {
 
 impl Runtime {
     pub(crate) fn start(config: OptimizerConfig, listener: Arc<dyn ActionListener>) -> Result<Runtime, OptimizerError> {
+        Self::start_with_clock(config, listener, Arc::new(WithSuspend::new()))
+    }
+
+    /// `start` on a given clock (tests drive a manual one across a simulated suspend).
+    pub(crate) fn start_with_clock(
+        config: OptimizerConfig,
+        listener: Arc<dyn ActionListener>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Runtime, OptimizerError> {
         let engine = Engine::new(config.clone())?;
         let cap = config.sample_queue_capacity as usize;
         let shared = Arc::new(Shared {
@@ -139,7 +150,7 @@ impl Runtime {
             dispatcher_done_cv: Condvar::new(),
             stopped: AtomicBool::new(false),
             listener: Mutex::new(Some(listener)),
-            clock: Instant::now(),
+            clock,
             rejected: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             events_dropped: AtomicU64::new(0),
@@ -439,6 +450,55 @@ mod tests {
             stop_timeout_ms,
             ..OptimizerConfig::default()
         }
+    }
+
+    #[derive(Default)]
+    struct Collects {
+        actions: Mutex<Vec<ActionEvent>>,
+        outcomes: Mutex<Vec<OutcomeEvent>>,
+    }
+
+    impl ActionListener for Collects {
+        fn on_action(&self, event: ActionEvent) {
+            self.actions.lock().unwrap().push(event);
+        }
+        fn on_outcome(&self, event: OutcomeEvent) {
+            self.outcomes.lock().unwrap().push(event);
+        }
+    }
+
+    #[test]
+    fn windows_and_timeouts_count_the_time_the_phone_slept() {
+        use crate::clock::{Clock, ManualClock};
+        let clock = Arc::new(ManualClock::default());
+        let listener = Arc::new(Collects::default());
+        let rt = super::Runtime::start_with_clock(config(1_000), listener.clone(), clock.clone()).unwrap();
+        let slow = MetricSample::MessageDelivered { latency_ms: 500.0, hops: 2, bytes: 100 };
+        rt.record_batch(vec![slow; 50]).unwrap();
+        // Awake: the loop ticks as the clock moves, and the window holds the deliveries.
+        clock.advance(20);
+        rt.wake_loop();
+        eventually("the window holds the 50 deliveries", || rt.snapshot().metrics.network_latency.is_some_and(|l| l.count == 50));
+        // Awake time passes in 100 ms steps until the engine proposes its latency repair.
+        eventually("a latency repair is proposed", || {
+            clock.advance(100);
+            rt.wake_loop();
+            std::thread::sleep(Duration::from_millis(2));
+            !listener.actions.lock().unwrap().is_empty()
+        });
+        assert!(clock.now_ms() < 30_000, "proposed after {} ms of awake time", clock.now_ms());
+        let action = listener.actions.lock().unwrap()[0].id;
+        assert!(listener.outcomes.lock().unwrap().is_empty(), "nothing is decided about it yet");
+        // The phone sleeps an hour: no thread runs, and the boot-time clock moves on. With an
+        // awake clock the samples would still be in the 60 s window and the unacknowledged
+        // action would still be waiting for its 10 s timeout.
+        clock.advance(3_600_000);
+        rt.wake_loop();
+        eventually("the hour of sleep emptied the 60 s window", || rt.snapshot().metrics.network_latency.is_none());
+        eventually("the action timed out unacknowledged", || {
+            listener.outcomes.lock().unwrap().iter().any(|o| matches!(o, OutcomeEvent::Unacknowledged { action_id, waited_ms } if *action_id == action && *waited_ms >= 3_600_000))
+        });
+        rt.stop();
     }
 
     fn spike(opt: &PerformanceOptimizer) {
