@@ -269,6 +269,7 @@ pub unsafe extern "C" fn meshtune_fast_record_batch(
         if n > MAX_FAST_BATCH {
             return FAST_BATCH_TOO_LARGE;
         }
+        let Some(optimizer) = lookup(handle) else { return FAST_UNKNOWN_HANDLE };
         // SAFETY: n <= MAX_FAST_BATCH, and the caller guarantees that each pointer addresses
         // the stated number of elements for the duration of this call (the slices do not
         // outlive it); null and misaligned pointers are refused inside `read_array`.
@@ -277,6 +278,19 @@ pub unsafe extern "C" fn meshtune_fast_record_batch(
             (Ok(c), Ok(d), Ok(i)) => (c, d, i),
             _ => return FAST_BAD_ARGUMENT,
         };
+        // A batch over the optimizer's capacity is answered without building it (a batch of
+        // MAX_FAST_BATCH samples would be about 670 MB, and a failed allocation aborts the
+        // process), with the answer record_batch gives: the first bad sample, else too large.
+        if n > optimizer.runtime().sample_queue_capacity() as usize {
+            for ((&code, d), i) in codes.iter().zip(doubles.chunks_exact(3)).zip(ints.chunks_exact(2)) {
+                match decode(code, [d[0], d[1], d[2]], [i[0], i[1]]) {
+                    Ok(s) if s.validate().is_err() => return FAST_INVALID_SAMPLE,
+                    Ok(_) => {}
+                    Err(st) => return st,
+                }
+            }
+            return FAST_BATCH_TOO_LARGE;
+        }
         let mut samples = Vec::with_capacity(n);
         for ((&code, d), i) in codes.iter().zip(doubles.chunks_exact(3)).zip(ints.chunks_exact(2)) {
             match decode(code, [d[0], d[1], d[2]], [i[0], i[1]]) {
@@ -284,10 +298,7 @@ pub unsafe extern "C" fn meshtune_fast_record_batch(
                 Err(st) => return st,
             }
         }
-        match lookup(handle) {
-            Some(optimizer) => status(optimizer.runtime().ingest_batch(samples, Refusals::Uncounted)),
-            None => FAST_UNKNOWN_HANDLE,
-        }
+        status(optimizer.runtime().ingest_batch(samples, Refusals::Uncounted))
     })
 }
 
