@@ -311,7 +311,14 @@ impl Runtime {
         self.shared.stopped.load(Ordering::Acquire)
     }
 
+    /// Stops and waits at most `stop_timeout_ms` for a listener call in progress.
     pub(crate) fn stop(&self) {
+        self.stop_with(true);
+    }
+
+    /// `stop`; `wait_for_listener` false never waits for the listener (drop, e.g. a Kotlin
+    /// `close()` on the main thread): the dispatcher then ends by itself once the call returns.
+    fn stop_with(&self, wait_for_listener: bool) {
         let s = &self.shared;
         s.stopped.store(true, Ordering::Release);
         lock(&s.signal).stop = true;
@@ -328,7 +335,7 @@ impl Runtime {
         // handle's lock while it waits for this very call.
         if std::thread::current().id() != self.dispatch_thread_id {
             let mut dispatch = lock(&self.dispatch_thread);
-            if let Some(h) = dispatch.take() {
+            if let Some(h) = dispatch.take().filter(|_| wait_for_listener) {
                 let timeout = Duration::from_millis(s.config.stop_timeout_ms);
                 let done = lock(&s.dispatcher_done);
                 let (done, _) = s
@@ -354,7 +361,8 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.stop();
+        // Dropping must not block the caller for a listener that is still busy.
+        self.stop_with(false);
     }
 }
 
@@ -499,6 +507,39 @@ mod tests {
             listener.outcomes.lock().unwrap().iter().any(|o| matches!(o, OutcomeEvent::Unacknowledged { action_id, waited_ms } if *action_id == action && *waited_ms >= 3_600_000))
         });
         rt.stop();
+    }
+
+    /// Blocks in `on_action` until released (or 20 s, a hang guard).
+    #[derive(Default)]
+    struct Blocks {
+        entered: std::sync::atomic::AtomicBool,
+        release: std::sync::atomic::AtomicBool,
+        left: std::sync::atomic::AtomicBool,
+    }
+
+    impl ActionListener for Blocks {
+        fn on_action(&self, _event: ActionEvent) {
+            self.entered.store(true, Ordering::SeqCst);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !self.release.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            self.left.store(true, Ordering::SeqCst);
+        }
+        fn on_outcome(&self, _event: OutcomeEvent) {}
+    }
+
+    #[test]
+    fn dropping_the_optimizer_does_not_wait_for_a_busy_listener() {
+        let listener = Arc::new(Blocks::default());
+        // stop() would wait ten minutes for this listener; drop must not wait at all.
+        let opt = start_optimizer(config(600_000), listener.clone()).unwrap();
+        spike(&opt);
+        eventually("the listener is inside on_action", || listener.entered.load(Ordering::SeqCst));
+        drop(opt);
+        assert!(!listener.left.load(Ordering::SeqCst), "drop returned only after the listener call ended");
+        listener.release.store(true, Ordering::SeqCst);
+        eventually("the listener call ends by itself", || listener.left.load(Ordering::SeqCst));
     }
 
     fn spike(opt: &PerformanceOptimizer) {
