@@ -56,4 +56,4 @@ pub use error::OptimizerError;
 pub use events::{ActionEvent, EngineEvent, OutcomeEvent, Priority, TargetMetric};
 pub use ffi::{default_optimizer_config, optimizer_config_from_json, start_optimizer, ActionListener, PerformanceOptimizer};
 pub use metrics::sample::{MemoryPressureLevel, MetricSample, ThermalState};
-pub use snapshot::{OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};
+pub use snapshot::{BackingOff, OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};

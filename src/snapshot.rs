@@ -7,6 +7,18 @@
 
 use crate::{ActionEvent, MemoryPressureLevel, OptimizationAction, ThermalState};
 
+/// A knob value that is backing off.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct BackingOff {
+    /// The value that is not proposed again until `until_ms`.
+    pub action: OptimizationAction,
+    /// Engine time at which it may be proposed again, ms.
+    pub until_ms: u64,
+    /// The app refused it (`report_action_result(applied = false)`); otherwise it was reverted
+    /// after it made its metric worse.
+    pub refused_by_app: bool,
+}
+
 /// Distribution of a duration over the statistics window (ms; quantiles within 1%).
 #[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
 pub struct LatencyStats {
@@ -162,6 +174,10 @@ pub struct OptimizerCounters {
 pub struct OptimizerSnapshot {
     /// Engine time of the snapshot, ms.
     pub now_ms: u64,
+    /// Knob values that are backing off and will not be proposed again before `until_ms`:
+    /// values the app refused (a fact about the phone, safety actions included) and values
+    /// reverted after measurement.
+    pub backing_off: Vec<BackingOff>,
     /// The metrics, including every sample recorded so far (windows expire at ticks).
     pub metrics: PerformanceMetrics,
     /// The value of every knob as the engine believes the app has it, in `Knob::ALL` order.

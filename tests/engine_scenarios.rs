@@ -4,7 +4,7 @@ mod common;
 
 use common::{delivered, run, Log, Rng};
 use meshtune::{
-    ConnectionPriority, Engine, EngineEvent, Knob, MemoryPressureLevel, MetricSample, OptimizationAction, OptimizerConfig,
+    ActionEvent, ConnectionPriority, Engine, EngineEvent, Knob, MemoryPressureLevel, MetricSample, OptimizationAction, OptimizerConfig,
     OptimizerError, OutcomeEvent, Priority, ScanMode, TargetMetric, ThermalState,
 };
 
@@ -488,4 +488,53 @@ fn while_a_refused_repair_backs_off_its_knob_follows_the_next_proposal() {
     assert!(low_power.at_ms < refused + backoff, "refused at {refused}, LowPower at {}", low_power.at_ms);
     assert_eq!(low_power.priority, Priority::Savings);
     assert_eq!(log.actions.iter().filter(|a| is_high(&a.action)).count(), 1, "High is not asked again while it backs off");
+}
+
+#[test]
+fn a_refused_safety_action_backs_off_instead_of_coming_back_every_tick() {
+    let mut e = engine();
+    let mut asked: Vec<ActionEvent> = Vec::new();
+    // 5 % battery, unplugged, for a minute of 500 ms ticks: the power strategy's safety
+    // actions. The app refuses every one (say its BLE stack cannot change the scan mode).
+    for t in (0..60_000u64).step_by(500) {
+        e.record(MetricSample::Battery { level_percent: 5.0, charging: false }, t).unwrap();
+        for ev in e.tick(t) {
+            if let EngineEvent::Action(a) = ev {
+                e.report_action_result(a.id, false, Some("not supported on this phone".into()), t + 10).unwrap();
+                asked.push(a);
+            }
+        }
+    }
+    assert!(asked.iter().any(|a| a.priority == Priority::Safety), "no safety action among {} actions", asked.len());
+    // Each refused value is asked for once, then backs off (backoff_base_ms, 120 s): within
+    // the minute no value comes back.
+    for (i, a) in asked.iter().enumerate() {
+        assert!(!asked[..i].iter().any(|b| b.action == a.action), "asked again after a refusal: {a:?} ({} actions in all)", asked.len());
+    }
+    // The snapshot says which values the app refused, and until when.
+    let snap = e.snapshot();
+    for a in &asked {
+        let b = snap.backing_off.iter().find(|b| b.action == a.action).unwrap_or_else(|| panic!("{a:?} not backing off: {:?}", snap.backing_off));
+        assert!(b.refused_by_app && b.until_ms >= 120_000 && b.until_ms > snap.now_ms);
+    }
+    // After the back-off the safety value is asked for once more, and refused again it backs
+    // off twice as long.
+    let first = asked.iter().find(|a| a.priority == Priority::Safety).unwrap().clone();
+    let mut again = Vec::new();
+    for t in (60_000..400_000u64).step_by(500) {
+        e.record(MetricSample::Battery { level_percent: 5.0, charging: false }, t).unwrap();
+        for ev in e.tick(t) {
+            if let EngineEvent::Action(a) = ev {
+                e.report_action_result(a.id, false, None, t + 10).unwrap();
+                if a.action == first.action {
+                    again.push(t);
+                }
+            }
+        }
+    }
+    assert!(!again.is_empty() && again.len() <= 2, "asked again at {again:?}");
+    assert!(again[0] >= 120_000, "asked again at {again:?}");
+    if let [a, b] = again[..] {
+        assert!(b - a >= 240_000, "the second back-off doubles: {again:?}");
+    }
 }

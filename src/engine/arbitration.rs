@@ -10,8 +10,9 @@
 //!    network, mesh-topology, consensus); within one strategy, its first proposal for the knob.
 //!
 //! The result depends only on the proposals and their order: arbitration is deterministic.
-//! Before it, the engine removes every non-safety proposal of a value that is backing off
-//! (reverted, or refused by the app), so that the knob follows the next proposal meanwhile.
+//! Before it, the engine removes every proposal of a value that is backing off (a reverted
+//! value, or one the app refused; a safety proposal only in the second case: the app cannot take
+//! it), so that the knob follows the next proposal meanwhile.
 //! Stability rules (dwell, rate cap, verification in progress) are applied afterwards, by the
 //! engine, to the winner.
 

@@ -33,7 +33,7 @@ use crate::metrics::collector::MetricsCollector;
 use crate::metrics::sample::is_valid_delivery;
 #[cfg(test)]
 use crate::metrics::sample::MAX_SAMPLE_DURATION_MS;
-use crate::snapshot::{OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};
+use crate::snapshot::{BackingOff, OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};
 use crate::strategy::{builtin_strategies, AdaptiveTick, OptimizationStrategy, Proposal, StrategyContext};
 use crate::{
     ActionEvent, EngineEvent, Knob, MetricSample, OptimizationAction, OptimizerConfig, OptimizerError, OutcomeEvent,
@@ -67,6 +67,16 @@ struct Backoff {
     value: OptimizationAction,
     until_ms: u64,
     level: u32,
+    /// The app refused the value (then even a safety proposal of it backs off: the app cannot
+    /// take it, and asking at every tick changes nothing).
+    refused: bool,
+}
+
+impl Backoff {
+    /// Whether `proposal` is held back by this back-off at `now`.
+    fn holds(&self, proposal: &Proposal, now: u64) -> bool {
+        self.value == proposal.action && now < self.until_ms && (self.refused || proposal.priority != Priority::Safety)
+    }
 }
 
 /// An action emitted and not yet acknowledged.
@@ -279,7 +289,7 @@ impl Engine {
             if !p.event.action.is_one_shot() {
                 k.value = p.previous;
             }
-            set_backoff(k, p.event.action.clone(), now, &self.config);
+            set_backoff(k, p.event.action.clone(), now, &self.config, true);
             self.push_outcome_later(OutcomeEvent::NotApplied { action_id, detail });
             return Ok(());
         }
@@ -358,11 +368,10 @@ impl Engine {
 
         // A value that is backing off (reverted, or refused by the app) does not compete: the
         // knob follows the next proposal meanwhile, instead of staying where it was because
-        // its winner is blocked. (Safety proposals are never held back.)
+        // its winner is blocked. A safety proposal is held back only by the app's own refusal of it.
         candidates.retain(|c| {
             let k = &self.knobs[c.proposal.action.knob().index()];
-            c.proposal.priority == Priority::Safety
-                || !k.backoff.as_ref().is_some_and(|b| b.value == c.proposal.action && now < b.until_ms)
+            !k.backoff.as_ref().is_some_and(|b| b.holds(&c.proposal, now))
         });
 
         // One winner per knob; knobs nobody proposes go back to their baseline.
@@ -423,6 +432,13 @@ impl Engine {
     pub fn snapshot(&self) -> OptimizerSnapshot {
         OptimizerSnapshot {
             now_ms: self.now_ms,
+            backing_off: self
+                .knobs
+                .iter()
+                .filter_map(|k| k.backoff.as_ref())
+                .filter(|b| self.now_ms < b.until_ms)
+                .map(|b| BackingOff { action: b.value.clone(), until_ms: b.until_ms, refused_by_app: b.refused })
+                .collect(),
             // Built now, so that a sample recorded just before shows (windows expire at ticks).
             metrics: self.collector.metrics(),
             profile: self.knobs.iter().map(|k| k.value.clone()).collect(),
@@ -522,7 +538,7 @@ impl Engine {
                     restore_action_id: restore_id,
                 }));
                 let reverted = self.knobs[v.knob.index()].value.clone();
-                set_backoff(&mut self.knobs[v.knob.index()], reverted, now, &self.config);
+                set_backoff(&mut self.knobs[v.knob.index()], reverted, now, &self.config, false);
                 let proposal = Proposal {
                     action: v.previous,
                     priority: v.priority,
@@ -574,12 +590,10 @@ impl Engine {
             }
             superseded = Some(id);
         }
+        if k.backoff.as_ref().is_some_and(|b| b.holds(&proposal, now)) {
+            return None;
+        }
         if !safety {
-            if let Some(b) = &k.backoff {
-                if b.value == proposal.action && now < b.until_ms {
-                    return None;
-                }
-            }
             let dwell = if one_shot { cfg.gc_min_interval_ms } else { cfg.min_dwell_ms };
             if k.last_change_ms.is_some_and(|t| now.saturating_sub(t) < dwell) {
                 return None;
@@ -648,14 +662,14 @@ fn check(sample: &MetricSample) -> Result<(), OptimizerError> {
     }
 }
 
-fn set_backoff(k: &mut KnobState, value: OptimizationAction, now: u64, cfg: &OptimizerConfig) {
+fn set_backoff(k: &mut KnobState, value: OptimizationAction, now: u64, cfg: &OptimizerConfig, refused: bool) {
     let level = match &k.backoff {
         Some(b) if b.value == value => b.level.saturating_add(1),
         _ => 0,
     };
     let factor = 1u64.checked_shl(level.min(32)).unwrap_or(u64::MAX);
     let wait = cfg.backoff_base_ms.saturating_mul(factor).min(cfg.backoff_max_ms);
-    k.backoff = Some(Backoff { value, until_ms: now.saturating_add(wait), level });
+    k.backoff = Some(Backoff { value, until_ms: now.saturating_add(wait), level, refused });
 }
 
 fn truncate_detail(mut s: String) -> String {
