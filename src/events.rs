@@ -95,7 +95,10 @@ pub enum OutcomeEvent {
     /// The app reported that it could not apply the action; the engine's belief about the knob
     /// was restored and the proposal backs off.
     NotApplied { action_id: u64, detail: Option<String> },
-    /// A safety change replaced the action before its verification ended.
+    /// Another change to the same knob, `by_action_id`, replaced the action before its
+    /// measurement ended: a higher class (safety over SLO repair over savings) within
+    /// `verification_window_ms`, or any allowed change after it (the long power measurements).
+    /// No effect is claimed.
     Superseded { action_id: u64, by_action_id: u64 },
     /// The app did not acknowledge within `ack_timeout_ms`; the engine assumes the action is in
     /// place but claims nothing about its effect.
