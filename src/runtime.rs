@@ -11,8 +11,10 @@
 //!   listener that panics (a Kotlin or Swift exception reaches Rust as a panic) is counted and
 //!   the next event is delivered; one that blocks only fills the bounded event queue, whose
 //!   overflow is dropped and counted. Ingestion and ticking go on either way.
-//! - `stop` is idempotent: it stops the loop, joins it, and waits up to `stop_timeout_ms` for
-//!   a listener call in progress (it does not wait when called from inside the listener).
+//! - `stop` is idempotent: it stops the loop, joins it, gives every open action its outcome
+//!   (queued actions are withdrawn as `NotApplied`, the rest end `Inconclusive`), and waits up
+//!   to `stop_timeout_ms` for the dispatcher to deliver them (not from inside the listener, and
+//!   not on drop). An action the event queue cannot hold is withdrawn the same way.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -87,21 +89,45 @@ impl Shared {
         self.clock.now_ms()
     }
 
-    fn queue_events(&self, events: Vec<EngineEvent>) {
+    /// Queues events for the dispatcher; returns the ids of the actions that could not be
+    /// queued (full queue, or stopped), which the caller withdraws from the engine.
+    fn queue_events(&self, events: Vec<EngineEvent>) -> Vec<u64> {
+        let mut undelivered = Vec::new();
         if events.is_empty() {
-            return;
+            return undelivered;
         }
         let cap = self.config.event_queue_capacity as usize;
         let mut q = lock(&self.events);
         for e in events {
             if q.len() >= cap || self.stopped.load(Ordering::Acquire) {
                 self.events_dropped.fetch_add(1, Ordering::Relaxed);
+                if let EngineEvent::Action(a) = &e {
+                    undelivered.push(a.id);
+                }
             } else {
                 q.push_back(e);
             }
         }
         drop(q);
         self.events_cv.notify_one();
+        undelivered
+    }
+
+    /// Every action that never reached the app: `NotApplied`, the belief restored (the
+    /// outcome leaves with the next tick, or with the final outcomes at stop).
+    fn withdraw(&self, ids: &[u64], reason: &str) {
+        if ids.is_empty() {
+            return;
+        }
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut core = lock(&self.core);
+            for &id in ids {
+                core.engine.withdraw(id, reason);
+            }
+        }));
+        if result.is_err() {
+            tracing::error!("meshtune engine panicked while withdrawing undelivered actions");
+        }
     }
 }
 
@@ -320,42 +346,80 @@ impl Runtime {
     /// `close()` on the main thread): the dispatcher then ends by itself once the call returns.
     fn stop_with(&self, wait_for_listener: bool) {
         let s = &self.shared;
-        s.stopped.store(true, Ordering::Release);
+        let first = !s.stopped.swap(true, Ordering::AcqRel);
         lock(&s.signal).stop = true;
         s.signal_cv.notify_all();
-        s.events_cv.notify_all();
         let loop_thread = lock(&self.loop_thread).take();
         if let Some(h) = loop_thread {
             if h.join().is_err() {
                 tracing::error!("meshtune loop thread ended with a panic");
             }
         }
-        // stop() from inside the listener does not touch the dispatcher's handle: the dispatcher
-        // exits when this call returns, and a stop() running on another thread may hold the
-        // handle's lock while it waits for this very call.
-        if std::thread::current().id() != self.dispatch_thread_id {
-            let mut dispatch = lock(&self.dispatch_thread);
-            if let Some(h) = dispatch.take().filter(|_| wait_for_listener) {
-                let timeout = Duration::from_millis(s.config.stop_timeout_ms);
-                let done = lock(&s.dispatcher_done);
-                let (done, _) = s
-                    .dispatcher_done_cv
-                    .wait_timeout_while(done, timeout, |d| !*d)
-                    .unwrap_or_else(|p| p.into_inner());
-                let finished = *done;
-                drop(done);
-                if finished {
-                    let _ = h.join();
-                } else {
-                    tracing::warn!("listener still busy after stop_timeout_ms; dispatcher detached");
-                }
-            }
+        if first {
+            self.close_engine();
         }
-        // The listener is not called again: release it (it may hold this optimizer).
-        lock(&s.listener).take();
-        // Whatever the listener will not see now is counted, not silently lost.
-        let left = lock(&s.events).drain(..).count() as u64;
-        s.events_dropped.fetch_add(left, Ordering::Relaxed);
+        s.events_cv.notify_all();
+        // stop() from inside the listener does not touch the dispatcher's handle: the dispatcher
+        // delivers the final outcomes when this call returns, then ends, and a stop() running on
+        // another thread may hold the handle's lock while it waits for this very call.
+        if std::thread::current().id() == self.dispatch_thread_id {
+            return;
+        }
+        let mut dispatch = lock(&self.dispatch_thread);
+        let Some(h) = dispatch.take() else { return };
+        if !wait_for_listener {
+            // Detached: it delivers the final outcomes and releases the listener by itself.
+            return;
+        }
+        let timeout = Duration::from_millis(s.config.stop_timeout_ms);
+        let done = lock(&s.dispatcher_done);
+        let (done, _) = s.dispatcher_done_cv.wait_timeout_while(done, timeout, |d| !*d).unwrap_or_else(|p| p.into_inner());
+        let finished = *done;
+        drop(done);
+        if finished {
+            let _ = h.join();
+        } else {
+            tracing::warn!("listener still busy after stop_timeout_ms; dispatcher detached");
+            // The listener is not called again: release it (it may hold this optimizer), and
+            // count what it will not see.
+            lock(&s.listener).take();
+            let left = lock(&s.events).drain(..).count() as u64;
+            s.events_dropped.fetch_add(left, Ordering::Relaxed);
+        }
+    }
+
+    /// Every action gets exactly one outcome, also at stop: the actions still queued never
+    /// reached the app and are withdrawn (`NotApplied`); every other open action ends
+    /// `Inconclusive` ([`Engine::close`]). These outcomes are what the dispatcher delivers last.
+    fn close_engine(&self) {
+        let s = &self.shared;
+        let withdrawn: Vec<u64> = {
+            let mut q = lock(&s.events);
+            let mut ids = Vec::new();
+            q.retain(|e| match e {
+                EngineEvent::Action(a) => {
+                    ids.push(a.id);
+                    false
+                }
+                EngineEvent::Outcome(_) => true,
+            });
+            ids
+        };
+        s.events_dropped.fetch_add(withdrawn.len() as u64, Ordering::Relaxed);
+        let finals = catch_unwind(AssertUnwindSafe(|| {
+            let mut core = lock(&s.core);
+            core.drain(&s.ingress);
+            for &id in &withdrawn {
+                core.engine.withdraw(id, "never delivered: the optimizer stopped first");
+            }
+            let now = s.now_ms();
+            core.engine.close(now)
+        }));
+        match finals {
+            // At most one outcome per open action (a few per knob): past the queue's capacity.
+            Ok(finals) => lock(&s.events).extend(finals),
+            Err(_) => tracing::error!("meshtune engine panicked while closing; final outcomes lost"),
+        }
     }
 }
 
@@ -402,7 +466,8 @@ fn engine_loop(s: &Shared) {
         match result {
             Ok(Some((events, next))) => {
                 next_tick = next;
-                s.queue_events(events);
+                let undelivered = s.queue_events(events);
+                s.withdraw(&undelivered, "never delivered: the event queue was full or the optimizer was stopping");
             }
             Ok(None) => {}
             Err(_) => {
@@ -418,11 +483,13 @@ fn dispatch_loop(s: &Shared) {
         let event = {
             let mut q = lock(&s.events);
             loop {
-                if s.stopped.load(Ordering::Acquire) {
-                    break None;
-                }
+                // After stop the queue holds only outcomes (stop withdrew the actions not yet
+                // delivered and appended the final outcomes): deliver them, then end.
                 if let Some(e) = q.pop_front() {
                     break Some(e);
+                }
+                if s.stopped.load(Ordering::Acquire) {
+                    break None;
                 }
                 q = s.events_cv.wait(q).unwrap_or_else(|p| p.into_inner());
             }
@@ -437,6 +504,11 @@ fn dispatch_loop(s: &Shared) {
             s.listener_failures.fetch_add(1, Ordering::Relaxed);
         }
     }
+    // The listener is not called again: release it (it may hold the optimizer), and count what
+    // it will not see.
+    lock(&s.listener).take();
+    let left = lock(&s.events).drain(..).count() as u64;
+    s.events_dropped.fetch_add(left, Ordering::Relaxed);
     *lock(&s.dispatcher_done) = true;
     s.dispatcher_done_cv.notify_all();
 }
@@ -530,6 +602,25 @@ mod tests {
     }
 
     #[test]
+    fn stop_delivers_the_final_outcomes_before_it_returns() {
+        let listener = Arc::new(Collects::default());
+        let opt = start_optimizer(config(10_000), listener.clone()).unwrap();
+        spike(&opt);
+        eventually("an action was delivered", || !listener.actions.lock().unwrap().is_empty());
+        // The app never acknowledges: stop() must still end every delivered action.
+        opt.stop();
+        let actions = listener.actions.lock().unwrap().clone();
+        let outcomes = listener.outcomes.lock().unwrap().clone();
+        for a in &actions {
+            assert_eq!(outcomes.iter().filter(|o| o.action_id() == a.id).count(), 1, "{a:?}: {outcomes:?}");
+        }
+        let c = opt.snapshot().counters;
+        let ended = c.outcomes_verified + c.outcomes_reverted + c.outcomes_inconclusive + c.outcomes_superseded
+            + c.outcomes_unacknowledged + c.actions_refused + c.actions_undelivered;
+        assert_eq!(c.actions_emitted, ended, "{c:?}");
+    }
+
+    #[test]
     fn dropping_the_optimizer_does_not_wait_for_a_busy_listener() {
         let listener = Arc::new(Blocks::default());
         // stop() would wait ten minutes for this listener; drop must not wait at all.
@@ -562,6 +653,7 @@ mod tests {
         optimizer: Mutex<Option<Arc<PerformanceOptimizer>>>,
         wait_for_outside_stop: bool,
         calls: AtomicUsize,
+        outcomes: AtomicUsize,
         stopped_inside: AtomicUsize,
     }
 
@@ -577,7 +669,9 @@ mod tests {
             opt.stop();
             self.stopped_inside.fetch_add(1, Ordering::SeqCst);
         }
-        fn on_outcome(&self, _event: OutcomeEvent) {}
+        fn on_outcome(&self, _event: OutcomeEvent) {
+            self.outcomes.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     fn stops_inside(wait_for_outside_stop: bool) -> Arc<StopsInside> {
@@ -585,12 +679,13 @@ mod tests {
             optimizer: Mutex::new(None),
             wait_for_outside_stop,
             calls: AtomicUsize::new(0),
+            outcomes: AtomicUsize::new(0),
             stopped_inside: AtomicUsize::new(0),
         })
     }
 
     #[test]
-    fn stop_from_inside_the_listener_releases_the_listener_and_counts_the_queued_events() {
+    fn stop_from_inside_the_listener_gives_every_action_one_outcome_then_releases_the_listener() {
         let listener = stops_inside(false);
         let opt = start_optimizer(config(2_000), listener.clone()).unwrap();
         *listener.optimizer.lock().unwrap() = Some(Arc::clone(&opt));
@@ -602,11 +697,19 @@ mod tests {
         // fix it kept it until the optimizer was freed: with a listener that holds the optimizer,
         // as above, neither was ever freed).
         eventually("the optimizer released the listener", || Arc::strong_count(&listener) == 1);
-        assert_eq!(listener.calls.load(Ordering::SeqCst), 1, "no listener call after stop");
+        assert_eq!(listener.calls.load(Ordering::SeqCst), 1, "no action is delivered after stop");
         let c = opt.snapshot().counters;
-        // Every event emitted was delivered (1) or counted as dropped.
-        assert_eq!(c.actions_emitted + c.outcomes_verified + c.outcomes_reverted + c.outcomes_inconclusive
-            + c.outcomes_superseded + c.outcomes_unacknowledged, 1 + c.events_dropped, "{c:?}");
+        // Every action emitted got exactly one outcome: the delivered one ends Inconclusive (the
+        // optimizer stopped before its acknowledgement), the ones still queued were withdrawn
+        // (NotApplied, counted as undelivered, and as dropped events).
+        let ended = c.outcomes_verified + c.outcomes_reverted + c.outcomes_inconclusive + c.outcomes_superseded
+            + c.outcomes_unacknowledged + c.actions_refused + c.actions_undelivered;
+        assert_eq!(c.actions_emitted, ended, "{c:?}");
+        assert!(c.actions_emitted > 1, "the spike gives several actions: {c:?}");
+        assert_eq!((c.outcomes_inconclusive, c.actions_undelivered), (1, c.actions_emitted - 1), "{c:?}");
+        assert_eq!(c.events_dropped, c.actions_undelivered, "{c:?}");
+        // The listener saw every outcome before it was released.
+        assert_eq!(listener.outcomes.load(Ordering::SeqCst) as u64, c.actions_emitted, "{c:?}");
         let weak: Weak<PerformanceOptimizer> = Arc::downgrade(&opt);
         drop(opt);
         assert!(weak.upgrade().is_none());

@@ -151,6 +151,9 @@ pub struct OptimizerCounters {
     pub actions_applied: u64,
     /// Actions acknowledged as not applied.
     pub actions_refused: u64,
+    /// Actions the runtime could not deliver to the app (its event queue was full, or the
+    /// optimizer stopped first): their outcome is `NotApplied` and the belief was restored.
+    pub actions_undelivered: u64,
     /// Outcomes emitted, by kind.
     pub outcomes_verified: u64,
     /// Reverted outcomes.

@@ -538,3 +538,73 @@ fn a_refused_safety_action_backs_off_instead_of_coming_back_every_tick() {
         assert!(b - a >= 240_000, "the second back-off doubles: {again:?}");
     }
 }
+
+#[test]
+fn close_gives_every_open_action_exactly_one_outcome() {
+    let mut e = engine();
+    for i in 0..20 {
+        e.record(delivered(400.0), i * 10).unwrap();
+    }
+    let actions: Vec<ActionEvent> = e
+        .tick(1_000)
+        .into_iter()
+        .filter_map(|x| match x {
+            EngineEvent::Action(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert!(actions.len() >= 2, "{actions:?}");
+    // One applied (now being measured), one refused (its NotApplied waits for the next tick),
+    // the rest never acknowledged.
+    e.report_action_result(actions[0].id, true, None, 1_100).unwrap();
+    e.report_action_result(actions[1].id, false, None, 1_100).unwrap();
+    let out = e.close(2_000);
+    for a in &actions {
+        let n = out.iter().filter(|x| matches!(x, EngineEvent::Outcome(o) if o.action_id() == a.id)).count();
+        assert_eq!(n, 1, "{a:?}: {out:?}");
+    }
+    assert!(out.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, .. }) if *action_id == actions[1].id)));
+    assert!(out.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::Inconclusive { action_id, reason, .. }) if *action_id == actions[0].id && reason.contains("stopped"))));
+    assert!(e.snapshot().pending_actions.is_empty());
+    assert!(e.close(3_000).is_empty(), "closing twice says nothing more");
+}
+
+#[test]
+fn a_withdrawn_action_restores_the_belief_without_backing_off() {
+    let mut e = engine();
+    for i in 0..20 {
+        e.record(delivered(400.0), i * 10).unwrap();
+    }
+    let batching = e
+        .tick(1_000)
+        .into_iter()
+        .find_map(|x| match x {
+            EngineEvent::Action(a) if is_batching_on(&a.action) => Some(a),
+            _ => None,
+        })
+        .unwrap();
+    assert!(e.withdraw(batching.id, "never delivered: the event queue was full"));
+    assert!(!e.withdraw(batching.id, "twice"), "only a pending action can be withdrawn");
+    assert_eq!(e.knob(Knob::MessageBatching), &OptimizationAction::baseline(Knob::MessageBatching));
+    assert_eq!(e.snapshot().counters.actions_undelivered, 1);
+    // Its outcome leaves with the next tick, nothing backs off (the app never refused it), and
+    // the same value is asked for again once the knob's dwell allows a change.
+    for i in 0..20 {
+        e.record(delivered(400.0), 1_000 + i * 10).unwrap();
+    }
+    let next = e.tick(2_000);
+    assert!(next.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, detail: Some(d) }) if *action_id == batching.id && d.contains("queue"))));
+    assert!(e.snapshot().backing_off.is_empty());
+    let mut again = None;
+    for t in (3_000..60_000u64).step_by(1_000) {
+        for i in 0..20 {
+            e.record(delivered(400.0), t - 1_000 + i * 10).unwrap();
+        }
+        if e.tick(t).iter().any(|x| matches!(x, EngineEvent::Action(a) if a.action == batching.action)) {
+            again = Some(t);
+            break;
+        }
+    }
+    let again = again.expect("asked for again");
+    assert!(again <= 1_000 + 30_000 + 2_000, "within the dwell (30 s) and a tick: {again}");
+}

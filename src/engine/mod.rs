@@ -323,6 +323,57 @@ impl Engine {
         Ok(())
     }
 
+    /// The action never reached the app (the runtime's event queue was full, or the optimizer
+    /// stopped first): the engine's belief about the knob is restored and the outcome is
+    /// `NotApplied` with `reason`, with the next tick (or [`Engine::close`]). Unlike a refusal
+    /// it does not back off: the app said nothing about the value. Returns false for an id that
+    /// is not awaiting its acknowledgement.
+    pub fn withdraw(&mut self, action_id: u64, reason: &str) -> bool {
+        let Some(pos) = self.pending.iter().position(|p| p.event.id == action_id) else {
+            return false;
+        };
+        let p = self.pending.remove(pos);
+        let k = &mut self.knobs[p.event.action.knob().index()];
+        if k.busy_with == Some(action_id) {
+            k.busy_with = None;
+        }
+        if !p.event.action.is_one_shot() && k.value == p.event.action {
+            k.value = p.previous;
+        }
+        self.counters.actions_undelivered += 1;
+        self.push_outcome_later(OutcomeEvent::NotApplied { action_id, detail: Some(reason.to_owned()) });
+        true
+    }
+
+    /// Ends every open action, as the optimizer stops: the outcomes not yet emitted, then
+    /// `Inconclusive` for each action still awaiting its acknowledgement or its measurement.
+    /// Afterwards every action the engine emitted has had exactly one outcome.
+    pub fn close(&mut self, now_ms: u64) -> Vec<EngineEvent> {
+        self.now_ms = self.now_ms.max(now_ms);
+        let mut out: Vec<OutcomeEvent> = self.deferred.drain(..).collect();
+        for p in self.pending.drain(..) {
+            out.push(OutcomeEvent::Inconclusive {
+                action_id: p.event.id,
+                metric: p.metric,
+                reason: "the optimizer stopped before the app acknowledged it".to_owned(),
+            });
+        }
+        for v in self.verifying.drain(..) {
+            out.push(OutcomeEvent::Inconclusive {
+                action_id: v.action_id,
+                metric: v.metric,
+                reason: "the optimizer stopped before the measurement ended".to_owned(),
+            });
+        }
+        for k in &mut self.knobs {
+            k.busy_with = None;
+        }
+        for o in &out {
+            self.count_outcome(o);
+        }
+        out.into_iter().map(EngineEvent::Outcome).collect()
+    }
+
     /// Outcomes decided outside `tick` (refusals) wait here and leave with the next tick.
     fn push_outcome_later(&mut self, outcome: OutcomeEvent) {
         self.deferred.push(outcome);
