@@ -5,11 +5,18 @@
 #
 #   scripts/generate-bindings.sh            # build + generate
 #   OUT=dir scripts/generate-bindings.sh    # generate elsewhere
+#   TEST_HOOKS=1 scripts/generate-bindings.sh   # the test command's build: adds the test-only
+#                                                # forced-panic switch (never for an app build:
+#                                                # its bindings would need the switch's symbols)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/bindings}
+FEATURES=bindgen
+if [ "${TEST_HOOKS:-0}" = 1 ]; then
+  FEATURES=bindgen,test-hooks
+fi
 
-cargo build --release --locked -p meshtune --lib --features bindgen --bin uniffi-bindgen
+cargo build --release --locked -p meshtune --lib --features "$FEATURES" --bin uniffi-bindgen
 LIB=target/release/libmeshtune.so
 [ -f "$LIB" ] || { echo "error: $LIB was not built" >&2; exit 1; }
 

@@ -31,7 +31,9 @@ fi
 cargo clippy --all-targets --locked -- -D warnings
 
 echo "==> [2/6] generate the Kotlin and Swift bindings from libmeshtune.so"
-bash scripts/generate-bindings.sh
+# With the test-only forced-panic switch (src/test_hooks.rs): the suites check that no panic
+# reaches the app.
+TEST_HOOKS=1 bash scripts/generate-bindings.sh
 
 echo "==> [3/6] Kotlin bindings on the JVM"
 SKIP_GENERATE=1 bash scripts/test-kotlin.sh

@@ -102,6 +102,8 @@ impl PerformanceOptimizer {
     }
 
     /// The optimizer's current view: metrics, knob profile, pending actions, counters.
+    /// Never panics: if building it fails (a bug), the last snapshot built is returned again,
+    /// with `counters.internal_panics` counting it.
     pub fn snapshot(&self) -> OptimizerSnapshot {
         self.runtime.snapshot()
     }
@@ -118,12 +120,31 @@ impl PerformanceOptimizer {
     /// fast-path calls with its handle are refused as unknown. Apps use `FastRecorder` and never
     /// need this number themselves.
     pub fn fast_path_handle(self: Arc<Self>) -> u64 {
-        *self.fast_handle.get_or_init(|| crate::fastpath::register(&self))
+        let this = Arc::clone(&self);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            *this.fast_handle.get_or_init(|| {
+                test_hook!("fast_path_handle");
+                crate::fastpath::register(&this)
+            })
+        })) {
+            Ok(handle) => handle,
+            // 0 is never a handle: the fast path refuses it as unknown, and FastRecorder then
+            // records through the generated calls.
+            Err(_) => {
+                self.runtime.count_internal_panic();
+                0
+            }
+        }
     }
 
     /// Stops the optimizer and joins its threads. Idempotent; later calls of the other methods
     /// return `Stopped` (snapshot keeps working).
     pub fn stop(&self) {
-        self.runtime.stop();
+        // Never panics into the app (Swift calls it with `try!`): the optimizer is marked
+        // stopped first, whatever happens after.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.runtime.stop())).is_err() {
+            tracing::error!("meshtune panicked while stopping; it is stopped");
+            self.runtime.count_internal_panic();
+        }
     }
 }

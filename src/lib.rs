@@ -35,6 +35,15 @@
 
 uniffi::setup_scaffolding!();
 
+/// A forced panic at `site` when the `test-hooks` feature is on (`src/test_hooks.rs`);
+/// nothing at all otherwise.
+macro_rules! test_hook {
+    ($site:literal) => {
+        #[cfg(feature = "test-hooks")]
+        crate::test_hooks::check($site);
+    };
+}
+
 pub mod action;
 pub mod config;
 pub mod engine;
@@ -46,6 +55,8 @@ pub mod metrics;
 pub mod platform;
 mod clock;
 mod runtime;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 pub mod snapshot;
 pub mod strategy;
 

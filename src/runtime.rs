@@ -82,6 +82,9 @@ struct Shared {
     dropped: AtomicU64,
     events_dropped: AtomicU64,
     listener_failures: AtomicU64,
+    internal_panics: AtomicU64,
+    /// The last snapshot built, returned again if building one panics.
+    last_snapshot: Mutex<OptimizerSnapshot>,
 }
 
 impl Shared {
@@ -164,6 +167,7 @@ impl Runtime {
         clock: Arc<dyn Clock>,
     ) -> Result<Runtime, OptimizerError> {
         let engine = Engine::new(config.clone())?;
+        let initial_snapshot = engine.snapshot();
         let cap = config.sample_queue_capacity as usize;
         let shared = Arc::new(Shared {
             core: Mutex::new(Core { engine, spare: Vec::with_capacity(cap.min(INITIAL_BUFFER)) }),
@@ -181,6 +185,8 @@ impl Runtime {
             dropped: AtomicU64::new(0),
             events_dropped: AtomicU64::new(0),
             listener_failures: AtomicU64::new(0),
+            internal_panics: AtomicU64::new(0),
+            last_snapshot: Mutex::new(initial_snapshot),
             config,
         });
         let spawn_err = |e: std::io::Error| OptimizerError::ThreadSpawn { reason: e.to_string() };
@@ -315,7 +321,32 @@ impl Runtime {
         core.engine.report_action_result(action_id, applied, detail, s.now_ms())
     }
 
+    /// The optimizer's view. Never panics: if building it panics (a bug), the last snapshot
+    /// built is returned again (its `now_ms` tells its age) with `internal_panics` counted.
     pub(crate) fn snapshot(&self) -> OptimizerSnapshot {
+        let s = &self.shared;
+        match catch_unwind(AssertUnwindSafe(|| self.build_snapshot())) {
+            Ok(snap) => {
+                *lock(&s.last_snapshot) = snap.clone();
+                snap
+            }
+            Err(_) => {
+                tracing::error!("meshtune panicked while building a snapshot; the last one is returned");
+                let n = self.count_internal_panic();
+                let mut snap = lock(&s.last_snapshot).clone();
+                snap.counters.internal_panics = n;
+                snap
+            }
+        }
+    }
+
+    /// Counts a panic caught at the boundary; returns the count.
+    pub(crate) fn count_internal_panic(&self) -> u64 {
+        self.shared.internal_panics.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn build_snapshot(&self) -> OptimizerSnapshot {
+        test_hook!("snapshot");
         let s = &self.shared;
         let mut snap = {
             let mut core = lock(&s.core);
@@ -330,6 +361,7 @@ impl Runtime {
         c.samples_offered += rejected + dropped;
         c.events_dropped += s.events_dropped.load(Ordering::Relaxed);
         c.listener_failures += s.listener_failures.load(Ordering::Relaxed);
+        c.internal_panics += s.internal_panics.load(Ordering::Relaxed);
         snap
     }
 
@@ -355,6 +387,7 @@ impl Runtime {
                 tracing::error!("meshtune loop thread ended with a panic");
             }
         }
+        test_hook!("stop");
         if first {
             self.close_engine();
         }
@@ -460,6 +493,7 @@ fn engine_loop(s: &Shared) {
             if let Some(sample) = sampler.as_mut().and_then(ProcessSampler::sample) {
                 engine.record_own(&sample, now);
             }
+            test_hook!("tick");
             let events = engine.tick(now);
             Some((events, now.saturating_add(engine.next_tick_interval_ms())))
         }));
@@ -471,6 +505,7 @@ fn engine_loop(s: &Shared) {
             }
             Ok(None) => {}
             Err(_) => {
+                s.internal_panics.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("meshtune engine panicked during a tick; continuing");
                 next_tick = s.now_ms().saturating_add(s.config.min_tick_interval_ms);
             }

@@ -170,6 +170,9 @@ pub struct OptimizerCounters {
     pub events_dropped: u64,
     /// Listener calls that panicked or threw.
     pub listener_failures: u64,
+    /// Panics inside MeshTune caught before they reached the app (in a tick, a snapshot, a
+    /// stop, the fast path's registration): each is a bug worth reporting; the optimizer went on.
+    pub internal_panics: u64,
 }
 
 /// A point-in-time view of the optimizer, for dashboards, logs and tests.

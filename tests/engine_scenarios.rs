@@ -608,3 +608,52 @@ fn a_withdrawn_action_restores_the_belief_without_backing_off() {
     let again = again.expect("asked for again");
     assert!(again <= 1_000 + 30_000 + 2_000, "within the dwell (30 s) and a tick: {again}");
 }
+
+/// A strategy that panics in `propose` while `armed` is set (a bug in a strategy, say an app's).
+struct PanicsWhenArmed(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl meshtune::strategy::OptimizationStrategy for PanicsWhenArmed {
+    fn name(&self) -> &str {
+        "panics"
+    }
+    fn should_apply(&mut self, _m: &meshtune::PerformanceMetrics, _c: &meshtune::strategy::StrategyContext<'_>) -> bool {
+        true
+    }
+    fn propose(&mut self, _m: &meshtune::PerformanceMetrics, _c: &meshtune::strategy::StrategyContext<'_>) -> Vec<meshtune::strategy::Proposal> {
+        assert!(!self.0.load(std::sync::atomic::Ordering::SeqCst), "a strategy's bug");
+        Vec::new()
+    }
+}
+
+#[test]
+fn a_panic_mid_tick_loses_no_outcome() {
+    let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut e = engine();
+    e.add_strategy(Box::new(PanicsWhenArmed(armed.clone())));
+    for i in 0..20 {
+        e.record(delivered(400.0), i * 10).unwrap();
+    }
+    let actions: Vec<ActionEvent> = e
+        .tick(1_000)
+        .into_iter()
+        .filter_map(|x| match x {
+            EngineEvent::Action(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    // One refused (its NotApplied waits for the next tick), one left to time out.
+    e.report_action_result(actions[0].id, false, None, 1_100).unwrap();
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The tick that would return NotApplied (and the Unacknowledged of the rest, after
+    // ack_timeout_ms) panics in the strategy: the runtime catches it.
+    let later = 1_000 + OptimizerConfig::default().ack_timeout_ms + 1;
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.tick(later)));
+    assert!(caught.is_err());
+    armed.store(false, std::sync::atomic::Ordering::SeqCst);
+    let next = e.tick(later + 1_000);
+    for a in &actions {
+        let n = next.iter().filter(|x| matches!(x, EngineEvent::Outcome(o) if o.action_id() == a.id)).count();
+        assert_eq!(n, 1, "{a:?} in {next:?}");
+    }
+    assert!(next.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, .. }) if *action_id == actions[0].id)));
+}

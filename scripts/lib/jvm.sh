@@ -36,7 +36,7 @@ jvm_kotlin_bindings() {
       exit 1
     fi
     echo "==> building libmeshtune and generating the bindings"
-    bash scripts/generate-bindings.sh >/dev/null
+    TEST_HOOKS=1 bash scripts/generate-bindings.sh >/dev/null
   fi
   local f
   for f in target/bindings/kotlin/dev/meshtune/meshtune.kt target/release/libmeshtune.so; do

@@ -209,7 +209,7 @@ swift_generated_bindings() {
   else
     command -v cargo >/dev/null 2>&1 || die "cargo not found; install Rust (https://rustup.rs) and retry"
     step "scripts/generate-bindings.sh"
-    "$REPO/scripts/generate-bindings.sh"
+    TEST_HOOKS=1 "$REPO/scripts/generate-bindings.sh"
   fi
   local f
   for f in "$GEN/MeshTune.swift" "$GEN/MeshTuneFFI.h" "$GEN/MeshTuneFFI.modulemap" "$REPO/target/release/libmeshtune.so"; do

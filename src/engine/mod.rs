@@ -119,7 +119,10 @@ pub struct Engine {
     engaged: Vec<String>,
     counters: OptimizerCounters,
     metrics: PerformanceMetrics,
-    deferred: Vec<OutcomeEvent>,
+    /// Events decided and not yet returned: outcomes decided outside `tick` (refusals,
+    /// withdrawals), and what a tick decided before a panic cut it short (a strategy's, say).
+    /// They leave with the next tick that completes, or with [`Engine::close`].
+    outbox: Vec<EngineEvent>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -167,7 +170,7 @@ impl Engine {
             engaged: Vec::new(),
             counters: OptimizerCounters::default(),
             metrics,
-            deferred: Vec::new(),
+            outbox: Vec::new(),
         })
     }
 
@@ -350,7 +353,24 @@ impl Engine {
     /// Afterwards every action the engine emitted has had exactly one outcome.
     pub fn close(&mut self, now_ms: u64) -> Vec<EngineEvent> {
         self.now_ms = self.now_ms.max(now_ms);
-        let mut out: Vec<OutcomeEvent> = self.deferred.drain(..).collect();
+        let mut out: Vec<OutcomeEvent> = Vec::new();
+        for ev in std::mem::take(&mut self.outbox) {
+            match ev {
+                EngineEvent::Outcome(o) => out.push(o),
+                // Emitted by a tick that panicked before returning it: the app never saw it.
+                EngineEvent::Action(a) => {
+                    if let Some(pos) = self.pending.iter().position(|p| p.event.id == a.id) {
+                        let p = self.pending.remove(pos);
+                        let k = &mut self.knobs[p.event.action.knob().index()];
+                        if !p.event.action.is_one_shot() && k.value == p.event.action {
+                            k.value = p.previous;
+                        }
+                        self.counters.actions_undelivered += 1;
+                        out.push(OutcomeEvent::NotApplied { action_id: a.id, detail: Some("never delivered: the optimizer stopped first".to_owned()) });
+                    }
+                }
+            }
+        }
         for p in self.pending.drain(..) {
             out.push(OutcomeEvent::Inconclusive {
                 action_id: p.event.id,
@@ -376,7 +396,7 @@ impl Engine {
 
     /// Outcomes decided outside `tick` (refusals) wait here and leave with the next tick.
     fn push_outcome_later(&mut self, outcome: OutcomeEvent) {
-        self.deferred.push(outcome);
+        self.outbox.push(EngineEvent::Outcome(outcome));
     }
 }
 
@@ -389,10 +409,12 @@ impl Engine {
         self.counters.ticks += 1;
         self.collector.advance(now);
         self.metrics = self.collector.metrics();
-        let mut events: Vec<EngineEvent> = self.deferred.drain(..).map(EngineEvent::Outcome).collect();
-
+        let mut events: Vec<EngineEvent> = Vec::new();
         self.expire_acks(now, &mut events);
         self.finish_verifications(now, &mut events);
+        // What is decided is kept in the outbox at once, so that a panic later in this tick
+        // (a strategy's, say) loses none of it: the next tick returns it.
+        self.outbox.append(&mut events);
 
         // Strategies propose.
         let mut candidates: Vec<Candidate> = Vec::new();
@@ -459,7 +481,9 @@ impl Engine {
                 }
                 None => held_back |= wanted,
             }
+            self.outbox.append(&mut events);
         }
+        let events = std::mem::take(&mut self.outbox);
 
         // Busy (tick at the minimum interval): something changed, waits for the app or for a
         // measurement, or a wanted change is held back by a dwell, the rate cap or a back-off.

@@ -1,0 +1,58 @@
+package dev.meshtune.harness
+
+import dev.meshtune.FastRecorder
+import dev.meshtune.MetricSample
+import dev.meshtune.meshtuneTestArmPanic
+import dev.meshtune.startOptimizer
+import dev.meshtune.use
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
+import kotlin.test.assertEquals
+import kotlin.test.assertTrue
+
+/**
+ * No panic inside MeshTune reaches the app. The library the tests load is built with the
+ * test-only switch `meshtuneTestArmPanic` (cargo feature `test-hooks`, never in an app build),
+ * which makes the next call that reaches a named place panic.
+ */
+class PanicTest {
+
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    fun `a panic in snapshot, a tick, the fast path's registration or stop does not reach the app`() {
+        startOptimizer(fastConfig(), RecordingListener()).use { optimizer ->
+            optimizer.record(MetricSample.Battery(levelPercent = 80.0, charging = false))
+            val before = optimizer.snapshot()
+
+            // snapshot(): the last snapshot built comes back, and the panic is counted.
+            meshtuneTestArmPanic("snapshot")
+            val again = optimizer.snapshot()
+            assertEquals(1uL, again.counters.internalPanics)
+            assertEquals(before.nowMs, again.nowMs, "the last snapshot built")
+            assertEquals(1uL, optimizer.snapshot().counters.internalPanics, "then fresh ones again")
+
+            // A tick: the loop goes on ticking.
+            val ticks = optimizer.snapshot().counters.ticks
+            meshtuneTestArmPanic("tick")
+            eventually("a tick panicked and later ticks ran") {
+                val c = optimizer.snapshot().counters
+                c.internalPanics == 2uL && c.ticks > ticks + 1uL
+            }
+
+            // The fast path's registration: FastRecorder records through the generated calls.
+            meshtuneTestArmPanic("fast_path_handle")
+            val fast = FastRecorder(optimizer)
+            fast.record(MetricSample.Battery(levelPercent = 79.0, charging = false))
+            fast.recordDelivered(latencyMs = 20.0, hops = 2u, bytes = 100u)
+            val c = optimizer.snapshot().counters
+            assertEquals(3uL, c.internalPanics)
+            assertEquals(3uL, c.samplesAccepted, "counters: $c")
+
+            // stop(): it returns, and the optimizer is stopped.
+            meshtuneTestArmPanic("stop")
+            optimizer.stop()
+            assertTrue(optimizer.isStopped())
+            assertEquals(4uL, optimizer.snapshot().counters.internalPanics)
+        }
+    }
+}

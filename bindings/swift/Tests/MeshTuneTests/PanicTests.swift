@@ -1,0 +1,34 @@
+// No panic inside MeshTune reaches the app. The generated Swift calls the non-throwing
+// `snapshot()`, `stop()` and `isStopped()` with `try!`, so a Rust panic there would end the
+// process: this test would then not fail, it would crash the test run. The library the tests
+// load is built with the test-only switch `meshtuneTestArmPanic` (cargo feature `test-hooks`,
+// never in an app build).
+import Foundation
+import MeshTune
+import XCTest
+
+final class PanicTests: XCTestCase {
+    func testAPanicInSnapshotATickOrStopDoesNotReachTheApp() throws {
+        let optimizer = try startOptimizer(config: fastConfig(), listener: RecordingListener())
+        try optimizer.record(sample: .battery(levelPercent: 80, charging: false))
+        let before = optimizer.snapshot()
+
+        meshtuneTestArmPanic(site: "snapshot")
+        let again = optimizer.snapshot()
+        XCTAssertEqual(again.counters.internalPanics, 1)
+        XCTAssertEqual(again.nowMs, before.nowMs, "the last snapshot built comes back")
+        XCTAssertEqual(optimizer.snapshot().counters.internalPanics, 1, "then fresh ones again")
+
+        let ticks = optimizer.snapshot().counters.ticks
+        meshtuneTestArmPanic(site: "tick")
+        XCTAssertTrue(waitUntil {
+            let c = optimizer.snapshot().counters
+            return c.internalPanics == 2 && c.ticks > ticks + 1
+        }, "a tick panicked and later ticks ran")
+
+        meshtuneTestArmPanic(site: "stop")
+        optimizer.stop()
+        XCTAssertTrue(optimizer.isStopped())
+        XCTAssertEqual(optimizer.snapshot().counters.internalPanics, 3)
+    }
+}
