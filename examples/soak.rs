@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use meshtune::{
+    ListenerError,
     start_optimizer, ActionEvent, ActionListener, MemoryPressureLevel, MetricSample, OptimizerConfig, OptimizerError,
     OutcomeEvent, PerformanceOptimizer, Priority, ThermalState,
 };
@@ -80,14 +81,15 @@ struct Listener {
 }
 
 impl ActionListener for Listener {
-    fn on_action(&self, event: ActionEvent) {
+    fn on_action(&self, event: ActionEvent) -> Result<(), ListenerError> {
         let t = self.start.lock().unwrap().map_or(0.0, |s| s.elapsed().as_secs_f64());
         self.actions.lock().unwrap().push((t, event.at_ms, event.priority, event.strategy.clone()));
         if let Some(tx) = self.to_app.lock().unwrap().as_ref() {
             let _ = tx.send(event);
         }
+        Ok(())
     }
-    fn on_outcome(&self, event: OutcomeEvent) {
+    fn on_outcome(&self, event: OutcomeEvent) -> Result<(), ListenerError> {
         let kind = match event {
             OutcomeEvent::Verified { .. } => "verified",
             OutcomeEvent::Reverted { .. } => "reverted",
@@ -97,6 +99,7 @@ impl ActionListener for Listener {
             OutcomeEvent::Unacknowledged { .. } => "unacknowledged",
         };
         *self.outcomes.lock().unwrap().entry(kind).or_default() += 1;
+        Ok(())
     }
 }
 

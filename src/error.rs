@@ -77,3 +77,20 @@ impl OptimizerError {
         OptimizerError::InvalidConfig { field: field.to_owned(), reason: reason.into() }
     }
 }
+
+/// What a listener call failed with. Kotlin sees `ListenerException`, Swift `ListenerError`. A
+/// listener may throw it; any other exception a Kotlin listener throws arrives as `Failed` too
+/// (uniffi maps unexpected foreign errors into it), so a throwing listener is an error value,
+/// counted in `listener_failures`, never a panic.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
+pub enum ListenerError {
+    /// The listener failed; `reason` is what the platform said (the exception's message).
+    #[error("the listener failed: {reason}")]
+    Failed { reason: String },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for ListenerError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        ListenerError::Failed { reason: e.reason }
+    }
+}

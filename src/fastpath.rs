@@ -316,7 +316,7 @@ pub extern "C" fn meshtune_fast_sample_queue_capacity(handle: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{start_optimizer, ActionEvent, ActionListener, OptimizerConfig, OutcomeEvent};
+    use crate::{start_optimizer, ActionEvent, ActionListener, ListenerError, OptimizerConfig, OutcomeEvent};
 
     /// The encoder the Kotlin side implements, written here to check that decoding inverts it.
     /// The match is exhaustive: a new `MetricSample` variant fails to compile until it is given
@@ -437,8 +437,8 @@ mod tests {
 
     struct Quiet;
     impl ActionListener for Quiet {
-        fn on_action(&self, _event: ActionEvent) {}
-        fn on_outcome(&self, _event: OutcomeEvent) {}
+        fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> { Ok(()) }
+        fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> { Ok(()) }
     }
 
     fn optimizer(capacity: u32) -> Arc<PerformanceOptimizer> {

@@ -5,20 +5,21 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::runtime::Runtime;
-use crate::{ActionEvent, MetricSample, OptimizerConfig, OptimizerError, OptimizerSnapshot, OutcomeEvent};
+use crate::{ActionEvent, ListenerError, MetricSample, OptimizerConfig, OptimizerError, OptimizerSnapshot, OutcomeEvent};
 
 /// Receives the optimizer's decisions. Implemented by the app (in Kotlin, Swift or Rust).
 ///
 /// Calls arrive on MeshTune's dispatcher thread, one at a time, in order. Apply the action (on
 /// your own thread if you like) and call `report_action_result` with its id. A listener that
-/// throws or panics is counted in `listener_failures` and does not stop the optimizer; one that
-/// blocks delays only later events (which are dropped and counted once the queue is full).
+/// throws (any exception, in Kotlin; `ListenerError`, in Swift), returns an error or panics is
+/// counted in `listener_failures` and does not stop the optimizer; one that blocks delays only
+/// later events (which are dropped and counted once the queue is full).
 #[uniffi::export(with_foreign)]
 pub trait ActionListener: Send + Sync {
     /// Apply this action, then acknowledge it.
-    fn on_action(&self, event: ActionEvent);
+    fn on_action(&self, event: ActionEvent) -> Result<(), ListenerError>;
     /// What became of an earlier action.
-    fn on_outcome(&self, event: OutcomeEvent);
+    fn on_outcome(&self, event: OutcomeEvent) -> Result<(), ListenerError>;
 }
 
 /// A running optimizer. Create it with `start_optimizer`; call `stop` (or drop it) when done.

@@ -8,13 +8,16 @@
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
-//! use meshtune::{start_optimizer, ActionEvent, ActionListener, MetricSample, OptimizerConfig, OutcomeEvent};
+//! use meshtune::{start_optimizer, ActionEvent, ActionListener, ListenerError, MetricSample, OptimizerConfig, OutcomeEvent};
 //!
 //! #[derive(Default)]
 //! struct Log(Mutex<Vec<ActionEvent>>);
 //! impl ActionListener for Log {
-//!     fn on_action(&self, event: ActionEvent) { self.0.lock().unwrap().push(event) }
-//!     fn on_outcome(&self, _event: OutcomeEvent) {}
+//!     fn on_action(&self, event: ActionEvent) -> Result<(), ListenerError> {
+//!         self.0.lock().unwrap().push(event);
+//!         Ok(())
+//!     }
+//!     fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> { Ok(()) }
 //! }
 //!
 //! let listener = Arc::new(Log::default());
@@ -63,7 +66,7 @@ pub mod strategy;
 pub use action::{AdvertiseMode, ConnectionPriority, Knob, OptimizationAction, ScanMode, TxPower};
 pub use config::OptimizerConfig;
 pub use engine::Engine;
-pub use error::OptimizerError;
+pub use error::{ListenerError, OptimizerError};
 pub use events::{ActionEvent, EngineEvent, OutcomeEvent, Priority, TargetMetric};
 pub use ffi::{default_optimizer_config, optimizer_config_from_json, start_optimizer, ActionListener, PerformanceOptimizer};
 pub use metrics::sample::{MemoryPressureLevel, MetricSample, ThermalState};

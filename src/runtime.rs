@@ -535,8 +535,15 @@ fn dispatch_loop(s: &Shared) {
             EngineEvent::Action(a) => listener.on_action(a),
             EngineEvent::Outcome(o) => listener.on_outcome(o),
         }));
-        if outcome.is_err() {
-            s.listener_failures.fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                s.listener_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "listener call failed");
+            }
+            Err(_) => {
+                s.listener_failures.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
     // The listener is not called again: release it (it may hold the optimizer), and count what
@@ -555,7 +562,7 @@ mod tests {
     use std::sync::{Arc, Mutex, Weak};
     use std::time::{Duration, Instant};
 
-    use crate::{start_optimizer, ActionEvent, ActionListener, MetricSample, OptimizerConfig, OutcomeEvent, PerformanceOptimizer};
+    use crate::{start_optimizer, ActionEvent, ActionListener, ListenerError, MetricSample, OptimizerConfig, OutcomeEvent, PerformanceOptimizer};
 
     fn config(stop_timeout_ms: u64) -> OptimizerConfig {
         OptimizerConfig {
@@ -574,11 +581,13 @@ mod tests {
     }
 
     impl ActionListener for Collects {
-        fn on_action(&self, event: ActionEvent) {
+        fn on_action(&self, event: ActionEvent) -> Result<(), ListenerError> {
             self.actions.lock().unwrap().push(event);
+            Ok(())
         }
-        fn on_outcome(&self, event: OutcomeEvent) {
+        fn on_outcome(&self, event: OutcomeEvent) -> Result<(), ListenerError> {
             self.outcomes.lock().unwrap().push(event);
+            Ok(())
         }
     }
 
@@ -625,15 +634,16 @@ mod tests {
     }
 
     impl ActionListener for Blocks {
-        fn on_action(&self, _event: ActionEvent) {
+        fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> {
             self.entered.store(true, Ordering::SeqCst);
             let deadline = Instant::now() + Duration::from_secs(20);
             while !self.release.load(Ordering::SeqCst) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
             }
             self.left.store(true, Ordering::SeqCst);
+            Ok(())
         }
-        fn on_outcome(&self, _event: OutcomeEvent) {}
+        fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> { Ok(()) }
     }
 
     #[test]
@@ -693,9 +703,9 @@ mod tests {
     }
 
     impl ActionListener for StopsInside {
-        fn on_action(&self, _event: ActionEvent) {
+        fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
-            let Some(opt) = self.optimizer.lock().unwrap().clone() else { return };
+            let Some(opt) = self.optimizer.lock().unwrap().clone() else { return Ok(()) };
             if self.wait_for_outside_stop {
                 eventually("stop() from outside has begun", || opt.is_stopped());
                 // Let the outside stop() reach its wait for this listener call.
@@ -703,9 +713,11 @@ mod tests {
             }
             opt.stop();
             self.stopped_inside.fetch_add(1, Ordering::SeqCst);
+            Ok(())
         }
-        fn on_outcome(&self, _event: OutcomeEvent) {
+        fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> {
             self.outcomes.fetch_add(1, Ordering::SeqCst);
+            Ok(())
         }
     }
 

@@ -9,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use meshtune::{start_optimizer, ActionEvent, ActionListener, OptimizerConfig, OutcomeEvent};
+use meshtune::{start_optimizer, ActionEvent, ActionListener, ListenerError, OptimizerConfig, OutcomeEvent};
 
 struct Counting;
 
@@ -45,8 +45,8 @@ const FAST_BATCH_TOO_LARGE: i32 = 4;
 
 struct Quiet;
 impl ActionListener for Quiet {
-    fn on_action(&self, _event: ActionEvent) {}
-    fn on_outcome(&self, _event: OutcomeEvent) {}
+    fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> { Ok(()) }
+    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> { Ok(()) }
 }
 
 #[test]

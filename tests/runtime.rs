@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::delivered;
 use meshtune::{
+    ListenerError,
     start_optimizer, ActionEvent, ActionListener, MetricSample, OptimizerConfig, OptimizerError, OutcomeEvent,
     PerformanceOptimizer,
 };
@@ -37,11 +38,13 @@ struct Collect {
 }
 
 impl ActionListener for Collect {
-    fn on_action(&self, event: ActionEvent) {
+    fn on_action(&self, event: ActionEvent) -> Result<(), ListenerError> {
         self.actions.lock().unwrap().push(event);
+        Ok(())
     }
-    fn on_outcome(&self, event: OutcomeEvent) {
+    fn on_outcome(&self, event: OutcomeEvent) -> Result<(), ListenerError> {
         self.outcomes.lock().unwrap().push(event);
+        Ok(())
     }
 }
 
@@ -68,11 +71,11 @@ fn actions_reach_the_listener_and_acknowledgements_lead_to_outcomes() {
 
 struct Panics(AtomicU64);
 impl ActionListener for Panics {
-    fn on_action(&self, _event: ActionEvent) {
+    fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         panic!("listener bug");
     }
-    fn on_outcome(&self, _event: OutcomeEvent) {
+    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> {
         panic!("listener bug");
     }
 }
@@ -94,10 +97,11 @@ fn a_listener_that_panics_on_every_call_does_not_stop_the_optimizer() {
 
 struct Blocks;
 impl ActionListener for Blocks {
-    fn on_action(&self, _event: ActionEvent) {
+    fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> {
         std::thread::sleep(Duration::from_millis(300));
+        Ok(())
     }
-    fn on_outcome(&self, _event: OutcomeEvent) {}
+    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> { Ok(()) }
 }
 
 #[test]
@@ -133,15 +137,16 @@ fn stop_is_idempotent_and_later_calls_are_refused() {
 
 struct StopsItself(Mutex<Option<Arc<PerformanceOptimizer>>>, AtomicU64);
 impl ActionListener for StopsItself {
-    fn on_action(&self, _event: ActionEvent) {
+    fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> {
         if let Some(opt) = self.0.lock().unwrap().take() {
             // Recording and stopping from inside the listener must neither deadlock nor panic.
             let _ = opt.record(delivered(1.0));
             opt.stop();
             self.1.store(1, Ordering::SeqCst);
         }
+        Ok(())
     }
-    fn on_outcome(&self, _event: OutcomeEvent) {}
+    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> { Ok(()) }
 }
 
 #[test]
@@ -232,4 +237,34 @@ fn a_batch_larger_than_the_queue_is_refused_as_such() {
     assert_eq!(c.samples_rejected, 11);
     assert_eq!(c.samples_offered, c.samples_accepted + c.samples_rejected + c.samples_dropped);
     opt.stop();
+}
+
+/// Fails every call with an error value (what a throwing Kotlin listener becomes).
+struct Fails(std::sync::atomic::AtomicU64);
+
+impl ActionListener for Fails {
+    fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(ListenerError::Failed { reason: "the app's radio code threw".to_owned() })
+    }
+    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(ListenerError::Failed { reason: "and again".to_owned() })
+    }
+}
+
+#[test]
+fn a_listener_that_returns_an_error_is_counted_and_the_optimizer_goes_on() {
+    let listener = Arc::new(Fails(std::sync::atomic::AtomicU64::new(0)));
+    let opt = start_optimizer(fast_config(), listener.clone()).unwrap();
+    opt.record_batch(vec![MetricSample::MessageDelivered { latency_ms: 500.0, hops: 2, bytes: 100 }; 50]).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while listener.0.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(std::time::Instant::now() < deadline, "the listener was never called twice");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    opt.stop();
+    let c = opt.snapshot().counters;
+    assert_eq!(c.listener_failures, listener.0.load(std::sync::atomic::Ordering::SeqCst), "{c:?}");
+    assert_eq!(c.internal_panics, 0, "an error value is not a panic: {c:?}");
 }

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::delivered;
 use meshtune::{
+    ListenerError,
     start_optimizer, ActionEvent, ActionListener, MemoryPressureLevel, MetricSample, OptimizerConfig, OptimizerError,
     OutcomeEvent, PerformanceOptimizer,
 };
@@ -189,14 +190,16 @@ impl Sleepy {
 }
 
 impl ActionListener for Sleepy {
-    fn on_action(&self, event: ActionEvent) {
+    fn on_action(&self, event: ActionEvent) -> Result<(), ListenerError> {
         self.call();
         if let Some(opt) = self.optimizer.lock().unwrap().as_ref() {
             let _ = opt.report_action_result(event.id, true, None);
         }
+        Ok(())
     }
-    fn on_outcome(&self, _event: OutcomeEvent) {
+    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> {
         self.call();
+        Ok(())
     }
 }
 
@@ -296,7 +299,7 @@ struct Panics {
 }
 
 impl ActionListener for Panics {
-    fn on_action(&self, event: ActionEvent) {
+    fn on_action(&self, event: ActionEvent) -> Result<(), ListenerError> {
         if self.calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
             if let Some(opt) = self.optimizer.lock().unwrap().as_ref() {
                 let _ = opt.report_action_result(event.id, true, None);
@@ -304,7 +307,7 @@ impl ActionListener for Panics {
         }
         panic!("stress: listener panics on an action");
     }
-    fn on_outcome(&self, _event: OutcomeEvent) {
+    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         panic!("stress: listener panics on an outcome");
     }
@@ -373,11 +376,13 @@ fn a_listener_that_panics_on_every_call_under_load() {
 struct Idle(u64);
 
 impl ActionListener for Idle {
-    fn on_action(&self, _event: ActionEvent) {
+    fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> {
         std::thread::sleep(Duration::from_millis(self.0));
+        Ok(())
     }
-    fn on_outcome(&self, _event: OutcomeEvent) {
+    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> {
         std::thread::sleep(Duration::from_millis(self.0));
+        Ok(())
     }
 }
 
