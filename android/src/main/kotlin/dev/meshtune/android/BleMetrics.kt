@@ -120,7 +120,9 @@ class BleMetrics(
         sink.record(
             MetricSample.MessageDelivered(
                 latencyMs = latencyMs,
-                hops = hops.coerceAtLeast(0).toUInt(),
+                // A negative hop count is passed on as it is (wrapped), and the core refuses it
+                // naming MessageDelivered.hops: the glue does not decide what a bad value means.
+                hops = hops.toUInt(),
                 bytes = bytes.coerceAtLeast(0).toUInt(),
             ),
         )
@@ -128,7 +130,7 @@ class BleMetrics(
 
     /** A mesh message is known lost (TTL expired, no acknowledgement in time) after [hops] hops. */
     fun messageLost(hops: Int) = diagnostics.guard("messageLost") {
-        sink.record(MetricSample.MessageLost(hops = hops.coerceAtLeast(0).toUInt()))
+        sink.record(MetricSample.MessageLost(hops = hops.toUInt()))
     }
 
     /** Peers connected now and known (connected ones included). */

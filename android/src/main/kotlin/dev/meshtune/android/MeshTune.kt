@@ -52,9 +52,10 @@ class MeshTune private constructor(
 
     /**
      * Every action, in order. With an applier the actions here are already applied and
-     * acknowledged (watch them); without one, apply each and call [acknowledge]. A channel
-     * buffers up to [Options.eventBuffer] actions until they are collected (the oldest is
-     * dropped beyond that, and the engine then counts it unacknowledged): collect it once.
+     * acknowledged (watch them; beyond [Options.eventBuffer] uncollected ones the oldest is
+     * dropped from this flow); without one, apply each and call [acknowledge]: then an action
+     * that finds [Options.eventBuffer] uncollected ones is acknowledged NotApplied for you
+     * ("never delivered"), and the core restores its belief. Collect it once.
      */
     val actions: Flow<ActionEvent> get() = listener.actionChannel.receiveAsFlow()
 
@@ -117,7 +118,11 @@ class MeshTune private constructor(
         val diagnostics: Diagnostics,
         eventBuffer: Int,
     ) : ActionListener {
-        val actionChannel = Channel<ActionEvent>(eventBuffer, BufferOverflow.DROP_OLDEST)
+        // Without an applier the app applies what it collects from [actions]: an action the
+        // channel cannot hold never reaches it, so it is acknowledged NotApplied (the core
+        // restores its belief), as the iOS session does. With an applier the flow only observes.
+        val actionChannel =
+            Channel<ActionEvent>(eventBuffer, if (applier == null) BufferOverflow.SUSPEND else BufferOverflow.DROP_OLDEST)
         val outcomeChannel = Channel<OutcomeEvent>(eventBuffer, BufferOverflow.DROP_OLDEST)
         private val ready = CountDownLatch(1)
 
@@ -135,8 +140,14 @@ class MeshTune private constructor(
         }
 
         override fun onAction(event: ActionEvent) = diagnostics.guard("action ${event.id} not handled") {
-            actionChannel.trySend(event)
-            val a = applier ?: return@guard
+            val delivered = actionChannel.trySend(event).isSuccess
+            val a = applier
+            if (a == null) {
+                if (!delivered) {
+                    acknowledge(event.id, ApplyResult.NotApplied("never delivered: the actions flow was full (Options.eventBuffer)"))
+                }
+                return@guard
+            }
             val result = try {
                 a.apply(event.action)
             } catch (t: Throwable) {

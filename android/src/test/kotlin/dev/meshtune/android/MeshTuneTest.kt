@@ -146,3 +146,49 @@ private val OutcomeEvent.actionId: ULong
         is OutcomeEvent.Superseded -> actionId
         is OutcomeEvent.Unacknowledged -> actionId
     }
+
+/** The overflow and logging contract of the facade, against the real core. */
+@RunWith(RobolectricTestRunner::class)
+@Config(sdk = [34], manifest = Config.NONE)
+class MeshTuneOverflowTest {
+    private val app: Application = RuntimeEnvironment.getApplication()
+    private val fastConfig = OptimizerConfig(minTickIntervalMs = 10uL, maxTickIntervalMs = 50uL, sampleProcess = false)
+
+    @Test
+    fun withoutAnApplierAnActionTheFlowCannotHoldIsNotAppliedAndTheBeliefRestored() {
+        // A buffer of one, never collected: the first action waits in it, the next find it full.
+        val config = fastConfig.copy(ackTimeoutMs = 600_000uL) // the buffered action stays pending
+        val mt = MeshTune.start(app, config, applier = null, MeshTune.Options(heapIntervalMs = 0, appState = false, eventBuffer = 1))
+        try {
+            repeat(200) { mt.ble.messageDelivered(latencyMs = 500.0, hops = 2, bytes = 100) }
+            eventually("actions beyond the buffer were acknowledged NotApplied") { mt.snapshot().counters.actionsRefused >= 1uL }
+            val c = mt.snapshot().counters
+            assertTrue(c.actionsEmitted >= 2uL, "counters: $c")
+            // The one in the buffer is delivered (and still pending); the refused ones are not.
+            val first = runBlocking { withTimeout(20_000) { mt.actions.first() } }
+            val pending = mt.snapshot().pendingActions.map { it.id }
+            assertTrue(first.id in pending, "pending: $pending")
+            assertTrue(pending.size.toULong() <= c.actionsEmitted - c.actionsRefused, "pending: $pending, counters: $c")
+        } finally {
+            mt.stop()
+        }
+    }
+
+    @Test
+    fun refusedSamplesAreCountedAndLoggedAtMostOncePerInterval() {
+        org.robolectric.shadows.ShadowLog.clear()
+        val mt = MeshTune.start(app, fastConfig, applier = null, MeshTune.Options(heapIntervalMs = 0, appState = false))
+        try {
+            // 5 000 deliveries with a negative hop count: the core refuses each, naming the field.
+            repeat(5_000) { mt.ble.messageDelivered(latencyMs = 10.0, hops = -1, bytes = 100) }
+            assertEquals(5_000L, mt.diagnostics.problemCount, "every refusal is counted")
+            assertEquals(4_999L, mt.diagnostics.suppressedCount, "all but the first are not logged")
+            assertTrue(mt.diagnostics.lastProblem!!.contains("MessageDelivered.hops"), "${mt.diagnostics.lastProblem}")
+            val lines = org.robolectric.shadows.ShadowLog.getLogsForTag(Diagnostics.TAG).filter { it.msg.contains("refused") }
+            assertEquals(1, lines.size, "logcat: ${lines.map { it.msg }}")
+            assertEquals(5_000uL, mt.snapshot().counters.samplesRejected)
+        } finally {
+            mt.stop()
+        }
+    }
+}
