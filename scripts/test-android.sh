@@ -8,6 +8,7 @@
 #
 #   scripts/test-android.sh                   # generate the bindings + test
 #   SKIP_GENERATE=1 scripts/test-android.sh   # test against the bindings already generated
+#   scripts/test-android.sh bench             # the facade's per-sample benchmark instead (BENCHMARKS.md)
 #
 # Needs cargo (for the generation), Java 17+ and Maven. When Java or Maven is missing it installs
 # them from Debian's packages if run as root, and otherwise stops with an error. Robolectric's
@@ -16,7 +17,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 POM="$ROOT/android/host-test/pom.xml"
-[ $# = 0 ] || { echo "usage: $0 (no arguments; SKIP_GENERATE=1 to reuse the generated bindings)" >&2; exit 2; }
+MODE=${1:-test}
+case "$MODE" in
+  test | bench) ;;
+  *) echo "usage: $0 [test|bench] (SKIP_GENERATE=1 to reuse the generated bindings)" >&2; exit 2 ;;
+esac
 
 # shellcheck source=lib/jvm.sh
 source scripts/lib/jvm.sh
@@ -29,8 +34,14 @@ fi
 
 REPORTS="$ROOT/android/host-test/target/surefire-reports"
 rm -rf "$REPORTS"
-echo "==> mvn test (android/host-test: compile against android-all API 34, Robolectric tests)"
 status=0
+if [ "$MODE" = bench ]; then
+  echo "==> facade benchmark (android/host-test, FacadeBenchmark under Robolectric)"
+  mvn -B -q -Dstyle.color=never -f "$POM" -Dtest=FacadeBenchmark -Dsurefire.failIfNoSpecifiedTests=false test || status=$?
+  cat "$REPORTS"/dev.meshtune.android.FacadeBenchmark-output.txt 2>/dev/null | grep -A2 '^FacadeBenchmark' || true
+  exit "$status"
+fi
+echo "==> mvn test (android/host-test: compile against android-all API 34, Robolectric tests)"
 mvn -B -q -Dstyle.color=never -f "$POM" \
   -Dorg.slf4j.simpleLogger.log.org.apache.maven.plugin.surefire=info test || status=$?
 if [ "$status" != 0 ] && [ -d "$REPORTS" ]; then
