@@ -5,6 +5,7 @@ import android.os.Looper
 import dev.meshtune.ActionEvent
 import dev.meshtune.ActionListener
 import dev.meshtune.LogLevel
+import dev.meshtune.MeshTuneJvm
 import dev.meshtune.MetricSample
 import dev.meshtune.OptimizerConfig
 import dev.meshtune.OptimizerException
@@ -192,6 +193,8 @@ class MeshTune private constructor(
             options: Options = Options(),
         ): MeshTune {
             val diagnostics = Diagnostics()
+            // Every listener call on one long-lived thread (thread-locals persist).
+            diagnostics.guard("keepListenerThreadAttached") { MeshTuneJvm.keepListenerThreadAttached() }
             options.logLevel?.let { level -> diagnostics.guard("initLogging") { initLogging(level) } }
             val listener = Listener(applier, diagnostics, options.eventBuffer)
             val optimizer = startOptimizer(config, listener)

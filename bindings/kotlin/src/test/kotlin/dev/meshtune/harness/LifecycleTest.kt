@@ -82,8 +82,8 @@ class LifecycleTest {
         val latency = assertNotNull(snapshot.metrics.networkLatency)
         assertEquals(500.0, latency.p95Ms, 500.0 * 0.01)
         // Listener calls come from MeshTune's dispatcher, never from a thread that records.
-        // (JNA attaches the native thread for each callback, so Kotlin sees a fresh "Thread-N"
-        // name each time, not "meshtune-dispatch".)
+        // (Unless MeshTuneJvm.keepListenerThreadAttached() was called, JNA attaches the native
+        // thread for each callback, so Kotlin sees a fresh "Thread-N" name each time.)
         val recordingThreads = (workers.map { it.name } + Thread.currentThread().name).toSet()
         assertTrue(listener.callerThreads.none { it in recordingThreads }, "callers: ${listener.callerThreads}")
 
