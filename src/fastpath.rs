@@ -350,6 +350,12 @@ mod tests {
             MetricSample::MessageDelivered { latency_ms: 12.5, hops: 3, bytes: 512 },
             MetricSample::MessageDelivered { latency_ms: 0.0, hops: 0, bytes: u32::MAX },
             MetricSample::MessageDelivered { latency_ms: f64::NAN, hops: u32::MAX, bytes: 0 },
+            // The largest valid values travel too.
+            MetricSample::MessageDelivered {
+                latency_ms: 1.0,
+                hops: crate::metrics::sample::MAX_HOPS,
+                bytes: crate::metrics::sample::MAX_MESSAGE_BYTES,
+            },
             MetricSample::MessageLost { hops: 7 },
             MetricSample::LinkRssi { peer_id: "p".into(), rssi_dbm: -60 },
             MetricSample::PeerCount { connected: 2, discovered: 9 },
@@ -479,7 +485,7 @@ mod tests {
         assert_eq!(batch(h, &every), FAST_OK);
         let c = o.snapshot().counters;
         assert_eq!(c.samples_accepted, 1 + every.len() as u64, "{c:?}");
-        assert_eq!(o.snapshot().metrics.mesh_performance.delivered, 1 + 2);
+        assert_eq!(o.snapshot().metrics.mesh_performance.delivered, 1 + 2, "the two valid deliveries of every_variant");
         o.stop();
     }
 

@@ -191,7 +191,7 @@ impl Engine {
         // The hot path (every BLE delivery callback): a valid delivery while nothing is being
         // verified. It does exactly what the general path below does for such a sample.
         if let MetricSample::MessageDelivered { latency_ms, hops, bytes } = sample {
-            if is_valid_delivery(latency_ms, hops) && self.verifying.is_empty() {
+            if is_valid_delivery(latency_ms, hops, bytes) && self.verifying.is_empty() {
                 self.counters.samples_offered += 1;
                 self.counters.samples_accepted += 1;
                 self.now_ms = self.now_ms.max(at_ms);
@@ -732,7 +732,7 @@ impl Engine {
 #[inline]
 fn check(sample: &MetricSample) -> Result<(), OptimizerError> {
     match sample {
-        MetricSample::MessageDelivered { latency_ms, hops, .. } if is_valid_delivery(*latency_ms, *hops) => Ok(()),
+        MetricSample::MessageDelivered { latency_ms, hops, bytes } if is_valid_delivery(*latency_ms, *hops, *bytes) => Ok(()),
         _ => sample.validate(),
     }
 }
@@ -795,12 +795,17 @@ mod tests {
         ];
         for latency_ms in edge {
             let sample = MetricSample::MessageDelivered { latency_ms, hops: 1, bytes: 1 };
-            assert_eq!(is_valid_delivery(latency_ms, 1), sample.validate().is_ok(), "{latency_ms}");
+            assert_eq!(is_valid_delivery(latency_ms, 1, 1), sample.validate().is_ok(), "{latency_ms}");
             assert_eq!(check(&sample).is_ok(), sample.validate().is_ok(), "{latency_ms}");
+        }
+        for bytes in [0, crate::metrics::sample::MAX_MESSAGE_BYTES, crate::metrics::sample::MAX_MESSAGE_BYTES + 1, u32::MAX] {
+            let sample = MetricSample::MessageDelivered { latency_ms: 10.0, hops: 1, bytes };
+            assert_eq!(is_valid_delivery(10.0, 1, bytes), sample.validate().is_ok(), "{bytes}");
+            assert_eq!(check(&sample).is_ok(), sample.validate().is_ok(), "{bytes}");
         }
         for hops in [0, crate::metrics::sample::MAX_HOPS, crate::metrics::sample::MAX_HOPS + 1, u32::MAX] {
             let sample = MetricSample::MessageDelivered { latency_ms: 10.0, hops, bytes: 1 };
-            assert_eq!(is_valid_delivery(10.0, hops), sample.validate().is_ok(), "{hops}");
+            assert_eq!(is_valid_delivery(10.0, hops, 1), sample.validate().is_ok(), "{hops}");
             assert_eq!(check(&sample).is_ok(), sample.validate().is_ok(), "{hops}");
         }
         let other = MetricSample::Battery { level_percent: 101.0, charging: false };

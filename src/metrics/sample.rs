@@ -78,10 +78,26 @@ pub const MAX_HEAP_MB: f64 = 1_048_576.0;
 /// so that a wrapped negative (`(-1).toUInt()` from Kotlin is 4 294 967 295) is refused.
 pub const MAX_HOPS: u32 = crate::action::bounds::RELAY_MAX_HOPS.1;
 
+/// Largest message a delivery may report, bytes (64 MiB: far above any mesh message, far below
+/// a wrapped negative).
+pub const MAX_MESSAGE_BYTES: u32 = 64 * 1024 * 1024;
+/// Most peers a count may report (a phone keeps a few dozen connections and discovers thousands
+/// in a stadium at most).
+pub const MAX_PEERS: u32 = 65_535;
+/// Most operations one consensus round may report.
+pub const MAX_ROUND_OPERATIONS: u32 = 1_000_000;
+
 /// Whether a delivery's fields are valid (the engine's hot path decides it inline).
 #[inline(always)]
-pub(crate) fn is_valid_delivery(latency_ms: f64, hops: u32) -> bool {
-    is_valid_duration_ms(latency_ms) && hops <= MAX_HOPS
+pub(crate) fn is_valid_delivery(latency_ms: f64, hops: u32, bytes: u32) -> bool {
+    is_valid_duration_ms(latency_ms) && hops <= MAX_HOPS && bytes <= MAX_MESSAGE_BYTES
+}
+
+fn at_most(field: &str, v: u32, max: u32) -> Result<(), OptimizerError> {
+    if v > max {
+        return Err(OptimizerError::sample(field, format!("{v} is over {max}")));
+    }
+    Ok(())
 }
 
 fn hops(field: &str, v: u32) -> Result<(), OptimizerError> {
@@ -145,9 +161,10 @@ impl MetricSample {
     /// Checks the sample; the error names the field as `Variant.field`.
     pub fn validate(&self) -> Result<(), OptimizerError> {
         match self {
-            MetricSample::MessageDelivered { latency_ms, hops: h, .. } => {
+            MetricSample::MessageDelivered { latency_ms, hops: h, bytes } => {
                 duration("MessageDelivered.latency_ms", *latency_ms)?;
-                hops("MessageDelivered.hops", *h)
+                hops("MessageDelivered.hops", *h)?;
+                at_most("MessageDelivered.bytes", *bytes, MAX_MESSAGE_BYTES)
             }
             MetricSample::MessageLost { hops: h } => hops("MessageLost.hops", *h),
             MetricSample::LinkRssi { peer_id, rssi_dbm } => {
@@ -166,6 +183,8 @@ impl MetricSample {
                 Ok(())
             }
             MetricSample::PeerCount { connected, discovered } => {
+                at_most("PeerCount.connected", *connected, MAX_PEERS)?;
+                at_most("PeerCount.discovered", *discovered, MAX_PEERS)?;
                 if connected > discovered {
                     return Err(OptimizerError::sample(
                         "PeerCount.connected",
@@ -178,10 +197,11 @@ impl MetricSample {
                 duration("ConnectionEstablished.duration_ms", *duration_ms)
             }
             MetricSample::PeerDiscovered { duration_ms } => duration("PeerDiscovered.duration_ms", *duration_ms),
-            MetricSample::ConsensusRound { proposal_ms, vote_ms, finalization_ms, .. } => {
+            MetricSample::ConsensusRound { proposal_ms, vote_ms, finalization_ms, operations } => {
                 duration("ConsensusRound.proposal_ms", *proposal_ms)?;
                 duration("ConsensusRound.vote_ms", *vote_ms)?;
-                duration("ConsensusRound.finalization_ms", *finalization_ms)
+                duration("ConsensusRound.finalization_ms", *finalization_ms)?;
+                at_most("ConsensusRound.operations", *operations, MAX_ROUND_OPERATIONS)
             }
             MetricSample::Battery { level_percent, .. } => {
                 if !level_percent.is_finite() || !(0.0..=100.0).contains(level_percent) {
@@ -245,6 +265,15 @@ mod tests {
         assert!(MetricSample::MessageDelivered { latency_ms: 1.0, hops: MAX_HOPS, bytes: 1 }.validate().is_ok());
         assert_eq!(field(MetricSample::MessageLost { hops: u32::MAX }), "MessageLost.hops");
         assert!(MetricSample::MessageLost { hops: MAX_HOPS }.validate().is_ok());
+        // Every other integer field has a bound too: the largest value passes, one more fails.
+        assert!(MetricSample::MessageDelivered { latency_ms: 1.0, hops: 1, bytes: MAX_MESSAGE_BYTES }.validate().is_ok());
+        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: 1.0, hops: 1, bytes: MAX_MESSAGE_BYTES + 1 }), "MessageDelivered.bytes");
+        assert!(MetricSample::PeerCount { connected: MAX_PEERS, discovered: MAX_PEERS }.validate().is_ok());
+        assert_eq!(field(MetricSample::PeerCount { connected: 0, discovered: MAX_PEERS + 1 }), "PeerCount.discovered");
+        assert_eq!(field(MetricSample::PeerCount { connected: u32::MAX, discovered: u32::MAX }), "PeerCount.connected");
+        let round = |operations| MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 1.0, operations };
+        assert!(round(MAX_ROUND_OPERATIONS).validate().is_ok());
+        assert_eq!(field(round(MAX_ROUND_OPERATIONS + 1)), "ConsensusRound.operations");
         assert_eq!(field(MetricSample::Battery { level_percent: 100.5, charging: false }), "Battery.level_percent");
         assert_eq!(field(MetricSample::Battery { level_percent: -0.1, charging: true }), "Battery.level_percent");
         assert_eq!(field(MetricSample::LinkRssi { peer_id: "a".into(), rssi_dbm: -128 }), "LinkRssi.rssi_dbm");

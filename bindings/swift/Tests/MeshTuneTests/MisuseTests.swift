@@ -255,15 +255,18 @@ final class MisuseTests: XCTestCase {
     }
 
     let extremeIntegers: [(MetricSample, String?)] = [
-        (.messageDelivered(latencyMs: 1, hops: 16, bytes: UInt32.max), nil),
+        (.messageDelivered(latencyMs: 1, hops: 16, bytes: 67_108_864), nil),
+        (.messageDelivered(latencyMs: 1, hops: 1, bytes: UInt32.max), "MessageDelivered.bytes"),
         (.messageDelivered(latencyMs: 1, hops: UInt32.max, bytes: 1), "MessageDelivered.hops"),
         (.messageDelivered(latencyMs: 1, hops: 17, bytes: 1), "MessageDelivered.hops"),
         (.messageLost(hops: 16), nil),
         (.messageLost(hops: UInt32.max), "MessageLost.hops"),
-        (.peerCount(connected: UInt32.max, discovered: UInt32.max), nil),
+        (.peerCount(connected: 65_535, discovered: 65_535), nil),
+        (.peerCount(connected: UInt32.max, discovered: UInt32.max), "PeerCount.connected"),
         (.peerCount(connected: UInt32.max, discovered: 0), "PeerCount.connected"),
-        (.peerCount(connected: 0, discovered: UInt32.max), nil),
-        (.consensusRound(proposalMs: 1, voteMs: 1, finalizationMs: 1, operations: UInt32.max), nil),
+        (.peerCount(connected: 0, discovered: UInt32.max), "PeerCount.discovered"),
+        (.consensusRound(proposalMs: 1, voteMs: 1, finalizationMs: 1, operations: 1_000_000), nil),
+        (.consensusRound(proposalMs: 1, voteMs: 1, finalizationMs: 1, operations: UInt32.max), "ConsensusRound.operations"),
         (.linkRssi(peerId: "p", rssiDbm: Int32.min), "LinkRssi.rssi_dbm"),
         (.linkRssi(peerId: "p", rssiDbm: Int32.max), "LinkRssi.rssi_dbm"),
         // The largest values each rule accepts.

@@ -112,9 +112,14 @@ class FastRecorderTest {
                 val mesh = optimizer.snapshot().metrics.meshPerformance
                 mesh.delivered == 2uL && mesh.lost == 1uL && mesh.meanHopCount == 3.0
             }
-            // UInt.MAX_VALUE travels as an unsigned 32-bit value, not as -1 (hops are bounded by
-            // the mesh's TTL, 16, so the largest valid hop count goes with it).
-            fast.recordDelivered(latencyMs = 1.0, hops = 16u, bytes = UInt.MAX_VALUE)
+            // Values above Int.MAX_VALUE travel as unsigned 32-bit values, not as negatives: the
+            // largest valid ones (16 hops, 64 MiB) are accepted, UInt.MAX_VALUE bytes is refused
+            // by name, as the generated record refuses it.
+            fast.recordDelivered(latencyMs = 1.0, hops = 16u, bytes = 67_108_864u)
+            val e = kotlin.test.assertFailsWith<dev.meshtune.OptimizerException.InvalidSample> {
+                fast.recordDelivered(latencyMs = 1.0, hops = 1u, bytes = UInt.MAX_VALUE)
+            }
+            assertEquals("MessageDelivered.bytes", e.field)
             assertEquals(4uL, optimizer.snapshot().counters.samplesAccepted)
             optimizer.stop()
         }

@@ -343,15 +343,18 @@ class MisuseTest {
 
     /** The integer fields at their extremes (UInt.MAX_VALUE is u32::MAX in Rust). */
     private fun extremeIntegers(): List<Pair<MetricSample, String?>> = listOf(
-        MetricSample.MessageDelivered(latencyMs = 1.0, hops = 16u, bytes = UInt.MAX_VALUE) to null,
+        MetricSample.MessageDelivered(latencyMs = 1.0, hops = 16u, bytes = 67_108_864u) to null,
+        MetricSample.MessageDelivered(latencyMs = 1.0, hops = 1u, bytes = UInt.MAX_VALUE) to "MessageDelivered.bytes",
         MetricSample.MessageDelivered(latencyMs = 1.0, hops = UInt.MAX_VALUE, bytes = 1u) to "MessageDelivered.hops",
         MetricSample.MessageDelivered(latencyMs = 1.0, hops = 17u, bytes = 1u) to "MessageDelivered.hops",
         MetricSample.MessageLost(hops = 16u) to null,
         MetricSample.MessageLost(hops = UInt.MAX_VALUE) to "MessageLost.hops",
-        MetricSample.PeerCount(connected = UInt.MAX_VALUE, discovered = UInt.MAX_VALUE) to null,
+        MetricSample.PeerCount(connected = 65_535u, discovered = 65_535u) to null,
+        MetricSample.PeerCount(connected = UInt.MAX_VALUE, discovered = UInt.MAX_VALUE) to "PeerCount.connected",
         MetricSample.PeerCount(connected = UInt.MAX_VALUE, discovered = 0u) to "PeerCount.connected",
-        MetricSample.PeerCount(connected = 0u, discovered = UInt.MAX_VALUE) to null,
-        MetricSample.ConsensusRound(proposalMs = 1.0, voteMs = 1.0, finalizationMs = 1.0, operations = UInt.MAX_VALUE) to null,
+        MetricSample.PeerCount(connected = 0u, discovered = UInt.MAX_VALUE) to "PeerCount.discovered",
+        MetricSample.ConsensusRound(proposalMs = 1.0, voteMs = 1.0, finalizationMs = 1.0, operations = 1_000_000u) to null,
+        MetricSample.ConsensusRound(proposalMs = 1.0, voteMs = 1.0, finalizationMs = 1.0, operations = UInt.MAX_VALUE) to "ConsensusRound.operations",
         MetricSample.LinkRssi(peerId = "p", rssiDbm = Int.MIN_VALUE) to "LinkRssi.rssi_dbm",
         MetricSample.LinkRssi(peerId = "p", rssiDbm = Int.MAX_VALUE) to "LinkRssi.rssi_dbm",
         // The largest values each rule accepts.
@@ -408,7 +411,7 @@ class MisuseTest {
             assertEquals(accepted, c.samplesAccepted, "counters: $c")
             assertEquals(0uL, c.samplesDropped, "counters: $c")
             assertEquals(accepted + rejected, c.samplesOffered, "accepted + rejected = offered: $c")
-            // The accepted extremes (u32::MAX hops, bytes and operations; a day-long latency;
+            // The accepted extremes (the largest hops, bytes, peers and operations; a day-long latency;
             // a 1 TiB heap) leave no NaN or infinity in the metrics, through ticks as well.
             val ticks = c.ticks
             eventually("two more ticks") { optimizer.snapshot().counters.ticks >= ticks + 2uL }
