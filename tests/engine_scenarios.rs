@@ -539,20 +539,24 @@ fn a_refused_safety_action_backs_off_instead_of_coming_back_every_tick() {
     }
 }
 
-#[test]
-fn close_gives_every_open_action_exactly_one_outcome() {
-    let mut e = engine();
+/// 20 slow deliveries, then the first tick at 1 s: the latency repair's actions.
+fn latency_repair(e: &mut Engine) -> Vec<ActionEvent> {
     for i in 0..20 {
         e.record(delivered(400.0), i * 10).unwrap();
     }
-    let actions: Vec<ActionEvent> = e
-        .tick(1_000)
+    e.tick(1_000)
         .into_iter()
         .filter_map(|x| match x {
             EngineEvent::Action(a) => Some(a),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn close_gives_every_open_action_exactly_one_outcome() {
+    let mut e = engine();
+    let actions = latency_repair(&mut e);
     assert!(actions.len() >= 2, "{actions:?}");
     // One applied (now being measured), one refused (its NotApplied waits for the next tick),
     // the rest never acknowledged.
@@ -630,17 +634,7 @@ fn a_panic_mid_tick_loses_no_outcome() {
     let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut e = engine();
     e.add_strategy(Box::new(PanicsWhenArmed(armed.clone())));
-    for i in 0..20 {
-        e.record(delivered(400.0), i * 10).unwrap();
-    }
-    let actions: Vec<ActionEvent> = e
-        .tick(1_000)
-        .into_iter()
-        .filter_map(|x| match x {
-            EngineEvent::Action(a) => Some(a),
-            _ => None,
-        })
-        .collect();
+    let actions = latency_repair(&mut e);
     // One refused (its NotApplied waits for the next tick), one left to time out.
     e.report_action_result(actions[0].id, false, None, 1_100).unwrap();
     armed.store(true, std::sync::atomic::Ordering::SeqCst);
