@@ -74,6 +74,10 @@ struct Shared {
     dispatcher_done: Mutex<bool>,
     dispatcher_done_cv: Condvar,
     stopped: AtomicBool,
+    /// Set once `stop` has queued the final outcomes (or gave up trying): the dispatcher ends
+    /// when the queue is empty and this is set, not before, so that it cannot leave between
+    /// `stopped` and the final outcomes.
+    closed: AtomicBool,
     /// Released by `stop`, so that a listener holding the optimizer is not kept alive by it.
     listener: Mutex<Option<Arc<dyn ActionListener>>>,
     /// Milliseconds since start, counting suspend: windows, drain rates and timeouts.
@@ -102,7 +106,9 @@ impl Shared {
         let cap = self.config.event_queue_capacity as usize;
         let mut q = lock(&self.events);
         for e in events {
-            if q.len() >= cap || self.stopped.load(Ordering::Acquire) {
+            // Once stopped no action goes out (it is withdrawn); outcomes still do.
+            let action = matches!(e, EngineEvent::Action(_));
+            if q.len() >= cap || (action && self.stopped.load(Ordering::Acquire)) {
                 self.events_dropped.fetch_add(1, Ordering::Relaxed);
                 if let EngineEvent::Action(a) = &e {
                     undelivered.push(a.id);
@@ -179,6 +185,7 @@ impl Runtime {
             dispatcher_done: Mutex::new(false),
             dispatcher_done_cv: Condvar::new(),
             stopped: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             listener: Mutex::new(Some(listener)),
             clock,
             rejected: AtomicU64::new(0),
@@ -379,6 +386,20 @@ impl Runtime {
     fn stop_with(&self, wait_for_listener: bool) {
         let s = &self.shared;
         let first = !s.stopped.swap(true, Ordering::AcqRel);
+        /// Lets the dispatcher end however this stop ends (a panic included).
+        struct Closed<'a>(&'a Shared);
+        impl Drop for Closed<'_> {
+            fn drop(&mut self) {
+                // Under the queue's lock, so that the dispatcher cannot check the flag and then
+                // miss the wake-up.
+                let _q = lock(&self.0.events);
+                self.0.closed.store(true, Ordering::Release);
+                self.0.events_cv.notify_all();
+            }
+        }
+        // Only the first stop closes: a second one must not let the dispatcher end while the
+        // first is still queueing the final outcomes.
+        let closed = first.then(|| Closed(s));
         lock(&s.signal).stop = true;
         s.signal_cv.notify_all();
         let loop_thread = lock(&self.loop_thread).take();
@@ -391,7 +412,7 @@ impl Runtime {
         if first {
             self.close_engine();
         }
-        s.events_cv.notify_all();
+        drop(closed);
         // stop() from inside the listener does not touch the dispatcher's handle: the dispatcher
         // delivers the final outcomes when this call returns, then ends, and a stop() running on
         // another thread may hold the handle's lock while it waits for this very call.
@@ -523,7 +544,7 @@ fn dispatch_loop(s: &Shared) {
                 if let Some(e) = q.pop_front() {
                     break Some(e);
                 }
-                if s.stopped.load(Ordering::Acquire) {
+                if s.closed.load(Ordering::Acquire) {
                     break None;
                 }
                 q = s.events_cv.wait(q).unwrap_or_else(|p| p.into_inner());
@@ -648,21 +669,24 @@ mod tests {
 
     #[test]
     fn stop_delivers_the_final_outcomes_before_it_returns() {
-        let listener = Arc::new(Collects::default());
-        let opt = start_optimizer(config(10_000), listener.clone()).unwrap();
-        spike(&opt);
-        eventually("an action was delivered", || !listener.actions.lock().unwrap().is_empty());
-        // The app never acknowledges: stop() must still end every delivered action.
-        opt.stop();
-        let actions = listener.actions.lock().unwrap().clone();
-        let outcomes = listener.outcomes.lock().unwrap().clone();
-        for a in &actions {
-            assert_eq!(outcomes.iter().filter(|o| o.action_id() == a.id).count(), 1, "{a:?}: {outcomes:?}");
+        // Many times over: the dispatcher must not end between `stopped` and the final outcomes.
+        for _ in 0..100 {
+            let listener = Arc::new(Collects::default());
+            let opt = start_optimizer(config(10_000), listener.clone()).unwrap();
+            spike(&opt);
+            eventually("an action was delivered", || !listener.actions.lock().unwrap().is_empty());
+            // The app never acknowledges: stop() must still end every delivered action.
+            opt.stop();
+            let actions = listener.actions.lock().unwrap().clone();
+            let outcomes = listener.outcomes.lock().unwrap().clone();
+            for a in &actions {
+                assert_eq!(outcomes.iter().filter(|o| o.action_id() == a.id).count(), 1, "{a:?}: {outcomes:?}");
+            }
+            let c = opt.snapshot().counters;
+            let ended = c.outcomes_verified + c.outcomes_reverted + c.outcomes_inconclusive + c.outcomes_superseded
+                + c.outcomes_unacknowledged + c.actions_refused + c.actions_undelivered;
+            assert_eq!(c.actions_emitted, ended, "{c:?}");
         }
-        let c = opt.snapshot().counters;
-        let ended = c.outcomes_verified + c.outcomes_reverted + c.outcomes_inconclusive + c.outcomes_superseded
-            + c.outcomes_unacknowledged + c.actions_refused + c.actions_undelivered;
-        assert_eq!(c.actions_emitted, ended, "{c:?}");
     }
 
     #[test]
