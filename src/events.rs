@@ -100,8 +100,10 @@ pub enum OutcomeEvent {
     /// `verification_window_ms`, or any allowed change after it (the long power measurements).
     /// No effect is claimed.
     Superseded { action_id: u64, by_action_id: u64 },
-    /// The app did not acknowledge within `ack_timeout_ms`; the engine assumes the action is in
-    /// place but claims nothing about its effect.
+    /// The app did not acknowledge within `ack_timeout_ms`. The engine does not assume the
+    /// action took effect: its belief returns to what the app last confirmed (a strategy that
+    /// still wants the value asks again), and a late acknowledgement still sets it. No effect
+    /// is claimed.
     Unacknowledged { action_id: u64, waited_ms: u64 },
 }
 

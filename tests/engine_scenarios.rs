@@ -374,8 +374,49 @@ fn acknowledged_actions_get_exactly_one_outcome_and_unacknowledged_ones_expire()
     let later = e.tick(1_000 + e.config().ack_timeout_ms);
     for id in ids {
         assert!(later.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::Unacknowledged { action_id, .. }) if *action_id == id)));
-        assert!(matches!(e.report_action_result(id, true, None, 20_000), Err(OptimizerError::UnknownAction { .. })));
     }
+    // An id the engine never emitted is still an error.
+    assert!(matches!(e.report_action_result(424_242, true, None, 20_000), Err(OptimizerError::UnknownAction { .. })));
+}
+
+#[test]
+fn an_unacknowledged_action_is_not_assumed_applied_and_a_late_acknowledgement_still_counts() {
+    let mut e = engine();
+    let actions = latency_repair(&mut e);
+    assert!(actions.len() >= 2, "{actions:?}");
+    let (a, b) = (actions[0].clone(), actions[1].clone());
+    let (ka, kb) = (a.action.knob(), b.action.knob());
+    assert_eq!(e.knob(ka), &a.action, "believed while waiting for the app");
+    // No answer within ack_timeout_ms (10 s; the dwell, 30 s, keeps these repair knobs from
+    // being asked again yet): Unacknowledged, and the belief is what the app last confirmed.
+    let timeout = e.config().ack_timeout_ms;
+    let expired = e.tick(1_000 + timeout);
+    for x in [&a, &b] {
+        assert!(expired.iter().any(|ev| matches!(ev, EngineEvent::Outcome(OutcomeEvent::Unacknowledged { action_id, .. }) if *action_id == x.id)));
+    }
+    assert_eq!(e.knob(ka), &OptimizationAction::baseline(ka));
+    assert_eq!(e.knob(kb), &OptimizationAction::baseline(kb));
+    // A late acknowledgement of `a`: the app has it after all. The belief follows, with no
+    // second outcome.
+    e.report_action_result(a.id, true, None, 2_000 + timeout).unwrap();
+    assert_eq!(e.knob(ka), &a.action);
+    // `b` is still wanted (the mesh is still slow): once the dwell allows, the engine asks again.
+    let mut asked_again = None;
+    let mut outcomes_of_a = 0;
+    for t in ((2_000 + timeout)..(60_000 + timeout)).step_by(1_000) {
+        for i in 0..10 {
+            e.record(delivered(400.0), t + i * 10).unwrap();
+        }
+        for ev in e.tick(t + 500) {
+            match ev {
+                EngineEvent::Action(x) if x.action == b.action && asked_again.is_none() => asked_again = Some(x.at_ms),
+                EngineEvent::Outcome(o) if o.action_id() == a.id => outcomes_of_a += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(asked_again.is_some(), "the unacknowledged value was never asked for again");
+    assert_eq!(outcomes_of_a, 0, "a late acknowledgement gets no second outcome");
 }
 
 #[test]

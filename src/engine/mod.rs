@@ -123,7 +123,13 @@ pub struct Engine {
     /// withdrawals), and what a tick decided before a panic cut it short (a strategy's, say).
     /// They leave with the next tick that completes, or with [`Engine::close`].
     outbox: Vec<EngineEvent>,
+    /// Actions whose acknowledgement timed out, newest last (at most [`TIMED_OUT_REMEMBERED`]):
+    /// a late acknowledgement still tells the engine what the app has.
+    timed_out: std::collections::VecDeque<Pending>,
 }
+
+/// Timed-out actions remembered for a late acknowledgement.
+const TIMED_OUT_REMEMBERED: usize = 64;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -171,6 +177,7 @@ impl Engine {
             counters: OptimizerCounters::default(),
             metrics,
             outbox: Vec::new(),
+            timed_out: std::collections::VecDeque::new(),
         })
     }
 
@@ -268,7 +275,9 @@ impl Engine {
 
     /// The app's acknowledgement of action `action_id`: applied, or not (with the platform's
     /// reason in `detail`). Applied actions are then verified; refused ones restore the
-    /// engine's belief about the knob and back off.
+    /// engine's belief about the knob and back off. A late acknowledgement (after
+    /// `ack_timeout_ms`, when the outcome `Unacknowledged` was already given) still sets the
+    /// belief to what the app has, unless the knob has changed since; it gets no second outcome.
     pub fn report_action_result(
         &mut self,
         action_id: u64,
@@ -277,6 +286,18 @@ impl Engine {
         at_ms: u64,
     ) -> Result<(), OptimizerError> {
         let Some(pos) = self.pending.iter().position(|p| p.event.id == action_id) else {
+            if let Some(late) = self.timed_out.iter().position(|p| p.event.id == action_id) {
+                let p = self.timed_out.remove(late).ok_or(OptimizerError::UnknownAction { action_id })?;
+                self.now_ms = self.now_ms.max(at_ms);
+                let k = &mut self.knobs[p.event.action.knob().index()];
+                let unchanged_since = k.value == p.previous && k.busy_with.is_none();
+                if applied && !p.event.action.is_one_shot() && unchanged_since {
+                    k.value = p.event.action.clone();
+                    k.last_change_ms = Some(self.now_ms);
+                }
+                // Counted once already, as unacknowledged: not again as applied or refused.
+                return Ok(());
+            }
             return Err(OptimizerError::UnknownAction { action_id });
         };
         self.now_ms = self.now_ms.max(at_ms);
@@ -555,8 +576,18 @@ impl Engine {
             if k.busy_with == Some(p.event.id) {
                 k.busy_with = None;
             }
+            // Never assume an unacknowledged action took effect: the belief goes back to what
+            // the app last confirmed, so a strategy that still wants the value asks again, and
+            // a late acknowledgement can still say otherwise.
+            if !p.event.action.is_one_shot() && k.value == p.event.action {
+                k.value = p.previous.clone();
+            }
             tracing::warn!(action_id = p.event.id, waited, "action not acknowledged in time");
             events.push(EngineEvent::Outcome(OutcomeEvent::Unacknowledged { action_id: p.event.id, waited_ms: waited }));
+            if self.timed_out.len() >= TIMED_OUT_REMEMBERED {
+                self.timed_out.pop_front();
+            }
+            self.timed_out.push_back(p);
         }
     }
 
