@@ -520,6 +520,9 @@ impl<'a> World<'a> {
         let conn_tx = self.radio.os.connection_tx_dbm;
         let threshold = self.radio.sensitivity_dbm + self.radio.disconnect_margin_db;
         let mut in_range = Vec::new();
+        // The path loss of each pair in range, for the discovery pass (positions do not move
+        // within a topology update).
+        let mut in_range_loss: Vec<f64> = Vec::new();
         // Pass 1: who hears whom, and the load on the air around each phone.
         for i in 0..n {
             for j in (i + 1)..n {
@@ -556,6 +559,7 @@ impl<'a> World<'a> {
                         pair.in_range_since_ms = Some(now_ms);
                     }
                     in_range.push((i, j));
+                    in_range_loss.push(loss);
                 } else {
                     *pair = Pair::default();
                 }
@@ -576,13 +580,10 @@ impl<'a> World<'a> {
         let scan_duty: Vec<f64> = self.phones.iter().map(|p| p.sched.map_or(0.0, |s| s.listening_share())).collect();
         let adv_int: Vec<f64> = self.phones.iter().map(|p| self.radio.adv_interval_ms(p.settings.advertising().0)).collect();
         let mut candidates: Vec<(f32, u32, u32)> = Vec::new();
-        for &(i, j) in &in_range {
+        for (&(i, j), &loss) in in_range.iter().zip(&in_range_loss) {
             let idx = i * n + j;
             if !self.pairs[idx].discovered {
                 // i discovers j only if it hears j's advertising, and the other way round.
-                let (dx, dy) = (self.phones[i].pos.0 - self.phones[j].pos.0, self.phones[i].pos.1 - self.phones[j].pos.1);
-                let loss = self.radio.path_loss_1m_db + 10.0 * self.radio.path_loss_exponent * (dx * dx + dy * dy).sqrt().max(0.1).log10()
-                    - f64::from(self.shadowing_db[idx]);
                 let sens = self.radio.sensitivity_dbm;
                 let rate = |scanner: usize, adv: usize, heard: bool| {
                     if heard {
