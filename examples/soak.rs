@@ -91,8 +91,9 @@ impl ActionListener for Listener {
     }
     fn on_outcome(&self, event: OutcomeEvent) -> Result<(), ListenerError> {
         let kind = match event {
-            OutcomeEvent::Verified { .. } => "verified",
-            OutcomeEvent::Reverted { .. } => "reverted",
+            OutcomeEvent::Improved { .. } => "improved",
+            OutcomeEvent::NoEffect { .. } => "no_effect",
+            OutcomeEvent::Worse { .. } => "worse",
             OutcomeEvent::Inconclusive { .. } => "inconclusive",
             OutcomeEvent::NotApplied { .. } => "not_applied",
             OutcomeEvent::Superseded { .. } => "superseded",

@@ -65,8 +65,27 @@ macro_rules! optimizer_config {
 }
 
 optimizer_config! {
-    /// Network SLO: p95 end-to-end message latency, in ms. Default 100.
+    /// Network SLO, the deadline: a message is on time when it arrives within this many ms
+    /// (a lost one never is). The network repair keeps the share of messages on time at
+    /// `target_on_time_ratio`; with the default 0.95 this is the p95 latency, counting lost
+    /// messages as infinitely late. Default 100.
     target_p95_latency_ms: f64 = 100.0,
+    /// Network SLO: the share of messages (delivered and lost) that must arrive within
+    /// `target_p95_latency_ms`. Judged with a 95 % interval, never on a point estimate.
+    /// Default 0.95.
+    target_on_time_ratio: f64 = 0.95,
+    /// Battery capacity of the phone, mAh: turns the measured battery drain into the phone's
+    /// current, against which the mesh's share of the heat is judged (phones have about
+    /// 3 300–5 000 mAh). Default 4 000.
+    battery_capacity_mah: f64 = 4_000.0,
+    /// At thermal Serious, radio work is shed only when it is a material part of the heat: when
+    /// shedding it would save at least this share of the phone's measured current (by the cost
+    /// table of `strategy::costs`). At Critical it is always shed. Default 0.1.
+    thermal_material_share: f64 = 0.1,
+    /// Thermal hysteresis: after the OS thermal state falls below Serious (or Critical), the
+    /// power strategy keeps the hotter band's mode this long, so a state that flickers at a
+    /// band's edge moves the knobs once. Default 120 000.
+    thermal_exit_hold_ms: u64 = 120_000,
     /// p95 time to discover a peer that came into range, in ms. The latency repair buys
     /// continuous low-latency scanning only while discovery is slower than this. Default 10 000.
     target_discovery_p95_ms: f64 = 10_000.0,
@@ -120,10 +139,15 @@ optimizer_config! {
     repair_hold_max_ms: u64 = 3_600_000,
     /// A breach this soon after a release counts as a relapse. Default 600 000.
     repair_relapse_window_ms: u64 = 600_000,
-    /// How long an acknowledged action's metric is watched before its outcome. Default 30 000.
+    /// How long an acknowledged action's metric is watched at least before its outcome (an
+    /// on-time ratio is then watched until it has the samples its comparison needs, at most
+    /// `verification_max_ms`). Default 30 000.
     verification_window_ms: u64 = 30_000,
     /// Verification window for power actions (battery drain needs longer). Default 600 000.
     power_verification_window_ms: u64 = 600_000,
+    /// Longest measurement of an on-time ratio: when the samples its comparison needs have not
+    /// come by then, it is judged once on what came (often `Inconclusive`). Default 600 000.
+    verification_max_ms: u64 = 600_000,
     /// A metric worse by more than this percentage after an action reverts it. Default 10.
     revert_tolerance_percent: f64 = 10.0,
     /// First back-off after a revert or a refusal; doubles on each repeat. Default 120 000.
@@ -204,6 +228,10 @@ impl OptimizerConfig {
     /// Checks every field; the first error names the field.
     pub fn validate(&self) -> Result<(), OptimizerError> {
         positive("target_p95_latency_ms", self.target_p95_latency_ms)?;
+        ratio("target_on_time_ratio", self.target_on_time_ratio)?;
+        ratio("thermal_material_share", self.thermal_material_share)?;
+        positive("battery_capacity_mah", self.battery_capacity_mah)?;
+        duration("thermal_exit_hold_ms", self.thermal_exit_hold_ms, 0)?;
         positive("target_discovery_p95_ms", self.target_discovery_p95_ms)?;
         positive("max_heap_mb", self.max_heap_mb)?;
         positive("target_consensus_ops_per_sec", self.target_consensus_ops_per_sec)?;
@@ -255,6 +283,13 @@ impl OptimizerConfig {
         }
         duration("verification_window_ms", self.verification_window_ms, 1)?;
         duration("power_verification_window_ms", self.power_verification_window_ms, 1)?;
+        duration("verification_max_ms", self.verification_max_ms, 1)?;
+        if self.verification_max_ms < self.verification_window_ms {
+            return Err(OptimizerError::config(
+                "verification_max_ms",
+                format!("{} is below verification_window_ms ({})", self.verification_max_ms, self.verification_window_ms),
+            ));
+        }
         positive("revert_tolerance_percent", self.revert_tolerance_percent)?;
         duration("backoff_base_ms", self.backoff_base_ms, 1)?;
         duration("backoff_max_ms", self.backoff_max_ms, 1)?;
@@ -377,6 +412,8 @@ mod tests {
             (r#"{"no_such_key": 1}"#, "no_such_key"),
             (r#"{"window_ms": -5}"#, "window_ms"),
             (r#"{"hysteresis_ratio": 1.0}"#, "hysteresis_ratio"),
+            (r#"{"target_on_time_ratio": 1.0}"#, "target_on_time_ratio"),
+            (r#"{"target_on_time_ratio": 0}"#, "target_on_time_ratio"),
             (r#"{"consensus_batch_min": 70}"#, "consensus_batch_min"),
             (r#"[1, 2]"#, "(document)"),
             (r#"{"window_ms": "#, "(document)"),

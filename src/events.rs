@@ -32,12 +32,15 @@ pub enum TargetMetric {
     BatteryDrainPercentPerHour,
     /// p95 time to discover a peer that came into range (lower is better).
     P95DiscoveryMs,
+    /// Share of messages, delivered and lost, that arrived within the deadline
+    /// (`target_p95_latency_ms`); a lost message is never on time (higher is better).
+    OnTimeRatio,
 }
 
 impl TargetMetric {
     /// Whether a larger value is an improvement.
     pub fn higher_is_better(self) -> bool {
-        matches!(self, TargetMetric::ConsensusOpsPerSec)
+        matches!(self, TargetMetric::ConsensusOpsPerSec | TargetMetric::OnTimeRatio)
     }
 
     /// A short name for reasons and logs.
@@ -50,6 +53,7 @@ impl TargetMetric {
             TargetMetric::P95FinalizationMs => "p95 finalization (ms)",
             TargetMetric::BatteryDrainPercentPerHour => "battery drain (%/h)",
             TargetMetric::P95DiscoveryMs => "p95 discovery (ms)",
+            TargetMetric::OnTimeRatio => "on-time ratio",
         }
     }
 }
@@ -72,25 +76,76 @@ pub struct ActionEvent {
     pub priority: Priority,
 }
 
+/// A 95 % interval for the change a measurement found, `after - before`, in the metric's units.
+#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+pub struct ChangeInterval {
+    /// Lower bound.
+    pub low: f64,
+    /// Upper bound.
+    pub high: f64,
+}
+
 /// What became of an action. Every action gets exactly one outcome.
+///
+/// In the measured outcomes, `shared_with` lists the other actions whose measurement of the
+/// same metric overlapped this one (the knobs of one power mode, say): the change measured is
+/// theirs jointly, not this action's alone. A latency repair changes one knob at a time, so its
+/// list is empty.
+///
+/// The three measured outcomes follow one fixed rule per metric, decided once, when the
+/// measurement ends (no re-testing until a result passes): an on-time ratio is compared as a
+/// proportion (Newcombe's interval for the difference), a p95 by its order-statistic interval, and
+/// the other metrics by `revert_tolerance_percent`. See `docs/verification.md`.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum OutcomeEvent {
-    /// The action was applied and its metric measured over the verification window; the
-    /// change is what was measured (it may be small, or negative within the tolerance).
-    Verified { action_id: u64, metric: TargetMetric, before: f64, after: f64, improvement_percent: f64 },
-    /// The metric worsened beyond `revert_tolerance_percent`: the previous value is restored by
-    /// the action `restore_action_id`, emitted in the same tick, and the proposal backs off.
-    Reverted {
+    /// The metric got better, beyond the interval's doubt: `before` is the level settled
+    /// before the breach (not the extreme that triggered the action), `after` the level
+    /// measured since, over `samples_after` samples.
+    Improved {
         action_id: u64,
         metric: TargetMetric,
         before: f64,
         after: f64,
         improvement_percent: f64,
-        reason: String,
-        restore_action_id: u64,
+        interval: Option<ChangeInterval>,
+        samples_before: u64,
+        samples_after: u64,
+        shared_with: Vec<u64>,
     },
-    /// Not enough data to tell (too few samples before or after, or a changed context such as a
-    /// charger plugged in during a power measurement). No effect is claimed.
+    /// Measured, and no change that matters: the interval lies within the margin (for an
+    /// on-time ratio, half of `1 - target_on_time_ratio`), or the change is inside
+    /// `revert_tolerance_percent`. A repair that bought nothing is taken back by
+    /// `restore_action_id` (emitted in the same tick) and backs off; other actions stay.
+    NoEffect {
+        action_id: u64,
+        metric: TargetMetric,
+        before: f64,
+        after: f64,
+        interval: Option<ChangeInterval>,
+        samples_before: u64,
+        samples_after: u64,
+        restore_action_id: Option<u64>,
+        shared_with: Vec<u64>,
+    },
+    /// The metric got worse beyond doubt (or beyond `revert_tolerance_percent`): the previous
+    /// value is restored by the action `restore_action_id`, emitted in the same tick, and the
+    /// proposal backs off. A safety change or a return to the baseline is kept
+    /// (`restore_action_id` None): the worse metric is the price of protection, or the
+    /// strategy sees the breach and repairs it.
+    Worse {
+        action_id: u64,
+        metric: TargetMetric,
+        before: f64,
+        after: f64,
+        improvement_percent: f64,
+        interval: Option<ChangeInterval>,
+        reason: String,
+        restore_action_id: Option<u64>,
+        shared_with: Vec<u64>,
+    },
+    /// Not enough data to tell (too few samples before or after, an interval too wide for any
+    /// conclusion, a recovery that cannot be told from the action's effect, or a changed
+    /// context such as a charger plugged in during a power measurement). No effect is claimed.
     Inconclusive { action_id: u64, metric: TargetMetric, reason: String },
     /// The app reported that it could not apply the action; the engine's belief about the knob
     /// was restored and the proposal backs off.
@@ -111,8 +166,9 @@ impl OutcomeEvent {
     /// The action this outcome is about.
     pub fn action_id(&self) -> u64 {
         match self {
-            OutcomeEvent::Verified { action_id, .. }
-            | OutcomeEvent::Reverted { action_id, .. }
+            OutcomeEvent::Improved { action_id, .. }
+            | OutcomeEvent::NoEffect { action_id, .. }
+            | OutcomeEvent::Worse { action_id, .. }
             | OutcomeEvent::Inconclusive { action_id, .. }
             | OutcomeEvent::NotApplied { action_id, .. }
             | OutcomeEvent::Superseded { action_id, .. }

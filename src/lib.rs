@@ -67,7 +67,7 @@ pub use action::{AdvertiseMode, ConnectionPriority, Knob, OptimizationAction, Sc
 pub use config::OptimizerConfig;
 pub use engine::Engine;
 pub use error::{ListenerError, OptimizerError};
-pub use events::{ActionEvent, EngineEvent, OutcomeEvent, Priority, TargetMetric};
+pub use events::{ActionEvent, ChangeInterval, EngineEvent, OutcomeEvent, Priority, TargetMetric};
 pub use ffi::{default_optimizer_config, optimizer_config_from_json, start_optimizer, ActionListener, PerformanceOptimizer};
 pub use metrics::sample::{MemoryPressureLevel, MetricSample, ThermalState};
 pub use snapshot::{BackingOff, OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};

@@ -619,13 +619,16 @@ mod tests {
         let listener = Arc::new(Collects::default());
         let rt = super::Runtime::start_with_clock(config(1_000), listener.clone(), clock.clone()).unwrap();
         let slow = MetricSample::MessageDelivered { latency_ms: 500.0, hops: 2, bytes: 100 };
-        rt.record_batch(vec![slow; 50]).unwrap();
+        let mut samples = vec![slow; 50];
+        samples.push(MetricSample::MemoryPressure { level: crate::MemoryPressureLevel::Critical });
+        rt.record_batch(samples).unwrap();
         // Awake: the loop ticks as the clock moves, and the window holds the deliveries.
         clock.advance(20);
         rt.wake_loop();
         eventually("the window holds the 50 deliveries", || rt.snapshot().metrics.network_latency.is_some_and(|l| l.count == 50));
-        // Awake time passes in 100 ms steps until the engine proposes its latency repair.
-        eventually("a latency repair is proposed", || {
+        // Awake time passes in 100 ms steps until the engine acts (the memory strategy's safety
+        // actions come at once; a latency repair would wait for a second block of messages).
+        eventually("an action is proposed", || {
             clock.advance(100);
             rt.wake_loop();
             std::thread::sleep(Duration::from_millis(2));
@@ -683,7 +686,7 @@ mod tests {
                 assert_eq!(outcomes.iter().filter(|o| o.action_id() == a.id).count(), 1, "{a:?}: {outcomes:?}");
             }
             let c = opt.snapshot().counters;
-            let ended = c.outcomes_verified + c.outcomes_reverted + c.outcomes_inconclusive + c.outcomes_superseded
+            let ended = c.outcomes_improved + c.outcomes_no_effect + c.outcomes_worse + c.outcomes_inconclusive + c.outcomes_superseded
                 + c.outcomes_unacknowledged + c.actions_refused + c.actions_undelivered;
             assert_eq!(c.actions_emitted, ended, "{c:?}");
         }
@@ -702,9 +705,13 @@ mod tests {
         eventually("the listener call ends by itself", || listener.left.load(Ordering::SeqCst));
     }
 
+    /// Late messages and critical memory pressure: several actions in one tick (a latency
+    /// repair, which changes one knob at a time, and the memory strategy's safety actions).
     fn spike(opt: &PerformanceOptimizer) {
         let slow = MetricSample::MessageDelivered { latency_ms: 500.0, hops: 2, bytes: 100 };
-        opt.record_batch(vec![slow; 50]).unwrap();
+        let mut samples = vec![slow; 50];
+        samples.push(MetricSample::MemoryPressure { level: crate::MemoryPressureLevel::Critical });
+        opt.record_batch(samples).unwrap();
     }
 
     /// Polls `cond` until it holds; fails after 20 s (a hang guard, not a timing assertion).
@@ -773,7 +780,7 @@ mod tests {
         // Every action emitted got exactly one outcome: the delivered one ends Inconclusive (the
         // optimizer stopped before its acknowledgement), the ones still queued were withdrawn
         // (NotApplied, counted as undelivered, and as dropped events).
-        let ended = c.outcomes_verified + c.outcomes_reverted + c.outcomes_inconclusive + c.outcomes_superseded
+        let ended = c.outcomes_improved + c.outcomes_no_effect + c.outcomes_worse + c.outcomes_inconclusive + c.outcomes_superseded
             + c.outcomes_unacknowledged + c.actions_refused + c.actions_undelivered;
         assert_eq!(c.actions_emitted, ended, "{c:?}");
         assert!(c.actions_emitted > 1, "the spike gives several actions: {c:?}");

@@ -80,6 +80,10 @@ pub struct MeshPerformance {
     pub lost: u64,
     /// lost / (delivered + lost); 0 when there was no traffic.
     pub loss_ratio: f64,
+    /// Messages delivered within the deadline (`target_p95_latency_ms`) in the window.
+    pub on_time: u64,
+    /// on_time / (delivered + lost): a lost message is never on time. None without traffic.
+    pub on_time_ratio: Option<f64>,
     /// Mean hops of delivered messages.
     pub mean_hop_count: Option<f64>,
     /// Payload bytes delivered per second.
@@ -111,6 +115,9 @@ pub struct DeviceState {
     pub memory_pressure: MemoryPressureLevel,
     /// Whether the app is in the foreground (assumed true until told otherwise).
     pub foreground: bool,
+    /// Battery drain over the last 30 minutes, percent per hour, when the phone stayed
+    /// unplugged and the readings span at least a minute.
+    pub battery_drain_percent_per_hour: Option<f64>,
 }
 
 /// Everything strategies decide on, built afresh at every tick.
@@ -154,10 +161,12 @@ pub struct OptimizerCounters {
     /// Actions the runtime could not deliver to the app (its event queue was full, or the
     /// optimizer stopped first): their outcome is `NotApplied` and the belief was restored.
     pub actions_undelivered: u64,
-    /// Outcomes emitted, by kind.
-    pub outcomes_verified: u64,
-    /// Reverted outcomes.
-    pub outcomes_reverted: u64,
+    /// Outcomes emitted, by kind: `Improved`.
+    pub outcomes_improved: u64,
+    /// `NoEffect` outcomes.
+    pub outcomes_no_effect: u64,
+    /// `Worse` outcomes (each reverted).
+    pub outcomes_worse: u64,
     /// Inconclusive outcomes.
     pub outcomes_inconclusive: u64,
     /// Superseded outcomes.

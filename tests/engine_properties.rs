@@ -199,10 +199,17 @@ fn finite_snapshot(s: &OptimizerSnapshot) -> Result<(), TestCaseError> {
 }
 
 fn finite_outcome(o: &OutcomeEvent) -> Result<(), TestCaseError> {
-    if let OutcomeEvent::Verified { before, after, improvement_percent, .. }
-    | OutcomeEvent::Reverted { before, after, improvement_percent, .. } = o
-    {
-        prop_assert!(before.is_finite() && after.is_finite() && improvement_percent.is_finite(), "{:?}", o);
+    match o {
+        OutcomeEvent::Improved { before, after, improvement_percent, interval, .. }
+        | OutcomeEvent::Worse { before, after, improvement_percent, interval, .. } => {
+            prop_assert!(before.is_finite() && after.is_finite() && improvement_percent.is_finite(), "{:?}", o);
+            prop_assert!(interval.is_none_or(|i| i.low.is_finite() && i.high.is_finite() && i.low <= i.high), "{:?}", o);
+        }
+        OutcomeEvent::NoEffect { before, after, interval, .. } => {
+            prop_assert!(before.is_finite() && after.is_finite(), "{:?}", o);
+            prop_assert!(interval.is_none_or(|i| i.low.is_finite() && i.high.is_finite() && i.low <= i.high), "{:?}", o);
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -236,8 +243,8 @@ impl Seen {
                     finite_outcome(&o)?;
                     let id = o.action_id();
                     prop_assert!(self.emitted_set.contains(&id), "outcome for an action never emitted: {:?}", o);
-                    if let OutcomeEvent::Reverted { restore_action_id, .. } = &o {
-                        restores.push(*restore_action_id);
+                    if let OutcomeEvent::Worse { restore_action_id: Some(r), .. } | OutcomeEvent::NoEffect { restore_action_id: Some(r), .. } = &o {
+                        restores.push(*r);
                     }
                     if let OutcomeEvent::NotApplied { .. } = &o {
                         prop_assert!(self.refused.contains(&id), "NotApplied for an action not refused: {:?}", o);
@@ -249,7 +256,7 @@ impl Seen {
             }
         }
         for r in restores {
-            prop_assert!(actions.contains(&r), "restore action {} not emitted with its Reverted outcome", r);
+            prop_assert!(actions.contains(&r), "restore action {} not emitted with its Worse or NoEffect outcome", r);
         }
         Ok(actions)
     }
@@ -261,7 +268,7 @@ impl Seen {
         prop_assert_eq!(c.actions_emitted, self.emitted.len() as u64);
         prop_assert_eq!(c.actions_applied, self.applied.len() as u64);
         prop_assert_eq!(c.actions_refused, self.refused.len() as u64);
-        let counted = c.outcomes_verified + c.outcomes_reverted + c.outcomes_inconclusive + c.outcomes_superseded + c.outcomes_unacknowledged;
+        let counted = c.outcomes_improved + c.outcomes_no_effect + c.outcomes_worse + c.outcomes_inconclusive + c.outcomes_superseded + c.outcomes_unacknowledged;
         let seen = self.outcomes.values().flatten().filter(|o| !matches!(o, OutcomeEvent::NotApplied { .. })).count() as u64;
         prop_assert_eq!(counted, seen, "outcome counters disagree with the outcomes emitted: {:?}", c);
         // Bounded state: at most one action pending per knob.

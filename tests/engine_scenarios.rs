@@ -12,31 +12,56 @@ fn engine() -> Engine {
     Engine::new(OptimizerConfig::default()).unwrap()
 }
 
-fn is_batching_on(a: &OptimizationAction) -> bool {
-    matches!(a, OptimizationAction::SetMessageBatching { enabled: true, .. })
+fn is_compression_on(a: &OptimizationAction) -> bool {
+    matches!(a, OptimizationAction::SetCompression { enabled: true, .. })
+}
+
+/// A message lost (its end-to-end receipt never came).
+fn lost() -> MetricSample {
+    MetricSample::MessageLost { hops: 0 }
 }
 
 #[test]
-fn latency_spike_gives_a_network_action_within_two_ticks() {
+fn a_late_spike_gives_a_network_action_within_two_ticks() {
     let mut e = engine();
     let mut log = Log::default();
-    // Healthy traffic first.
+    // On time first.
     run(&mut e, &mut log, 0, 20_000, 1_000, |_| (0..10).map(|_| delivered(40.0)).collect());
-    assert!(log.find(is_batching_on).is_none());
-    // Spike: two ticks later at the latest, latency repair is out, quoting metric and target.
-    run(&mut e, &mut log, 20_000, 22_000, 1_000, |_| (0..10).map(|_| delivered(450.0)).collect());
-    let a = log.find(is_batching_on).expect("batching within two ticks");
+    assert!(log.actions.is_empty(), "{:?}", log.actions);
+    // Late: two ticks later at the latest, the first repair move (the cheapest) is out,
+    // quoting the on-time ratio, the deadline and the target.
+    run(&mut e, &mut log, 20_000, 40_000, 1_000, |_| (0..10).map(|_| delivered(450.0)).collect());
+    let a = log.find(is_compression_on).expect("a repair").clone();
+    assert!(a.at_ms <= 20_000 + 60_000, "{}", a.at_ms);
     assert_eq!(a.strategy, "network");
     assert_eq!(a.priority, Priority::SloRepair);
-    assert!(a.reason.contains("p95 latency") && a.reason.contains("target 100"), "{}", a.reason);
+    assert!(a.reason.contains("on-time ratio") && a.reason.contains("within 100 ms") && a.reason.contains("target 0.95"), "{}", a.reason);
+}
+
+#[test]
+fn losses_rising_with_latency_unchanged_trigger_a_repair() {
+    let mut e = engine();
+    let mut log = Log::default();
+    // Every delivered message arrives in 40 ms throughout; the survivors' p95 never moves.
+    run(&mut e, &mut log, 0, 60_000, 1_000, |_| (0..10).map(|_| delivered(40.0)).collect());
+    assert!(log.actions.is_empty());
+    // Then a third of the messages are lost: the survivors look as fast as ever.
+    run(&mut e, &mut log, 60_000, 120_000, 1_000, |_| {
+        let mut v: Vec<_> = (0..10).map(|_| delivered(40.0)).collect();
+        v.extend((0..5).map(|_| lost()));
+        v
+    });
+    assert_eq!(e.snapshot().metrics.network_latency.map(|l| l.p95_ms.round()), Some(40.0), "survivors unchanged");
+    let a = log.find(is_compression_on).expect("losses alone trigger the repair");
+    assert!(a.reason.contains("lost"), "{}", a.reason);
 }
 
 fn is_scan_fast(a: &OptimizationAction) -> bool {
     matches!(a, OptimizationAction::SetScanMode { mode: ScanMode::LowLatency, .. })
 }
 
-/// Slow latency, and a peer discovered every step after `discovery_ms`.
-fn slow_with_discovery(discovery_ms: f64) -> impl FnMut(u64) -> Vec<MetricSample> {
+/// All messages late, and a peer discovered every step after `discovery_ms`.
+fn late_with_discovery(discovery_ms: f64) -> impl FnMut(u64) -> Vec<MetricSample> {
     move |_| {
         let mut v: Vec<_> = (0..10).map(|_| delivered(300.0)).collect();
         v.push(MetricSample::PeerDiscovered { duration_ms: discovery_ms });
@@ -44,55 +69,64 @@ fn slow_with_discovery(discovery_ms: f64) -> impl FnMut(u64) -> Vec<MetricSample
     }
 }
 
-#[test]
-fn latency_repair_escalates_by_cost_only_while_the_breach_lasts() {
-    let is_more_conns = |a: &OptimizationAction| matches!(a, OptimizationAction::SetMaxConnections { .. });
-    // A breach that lasts while peers are found slowly: cheap knobs first, then connections,
-    // then the scanner, which is verified against discovery.
-    let mut e = engine();
-    let mut log = Log::default();
-    run(&mut e, &mut log, 0, 20_000, 1_000, slow_with_discovery(30_000.0));
-    assert!(log.find(is_batching_on).is_some());
-    assert!(log.find(|a| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High })).is_some());
-    assert!(log.find(is_more_conns).is_none() && log.find(is_scan_fast).is_none(), "stage 1 only");
-    // Peers are found in 30 s until the scanner is on, then in 2 s.
-    for t in (20_000..400_000).step_by(1_000) {
-        let discovery_ms = if log.find(is_scan_fast).is_some() { 2_000.0 } else { 30_000.0 };
-        run(&mut e, &mut log, t, t + 1_000, 1_000, slow_with_discovery(discovery_ms));
-    }
-    let conns = log.find(is_more_conns).expect("stage 2").at_ms;
-    let scan = log.find(is_scan_fast).expect("stage 3").clone();
-    assert!(scan.at_ms > conns, "{} then {}", conns, scan.at_ms);
-    assert!(scan.reason.contains("stage 3/3") && scan.reason.contains("p95 discovery 30000 ms > target 10000 ms"), "{}", scan.reason);
-    // Discovery got faster under the scanner: verified against discovery, not latency.
-    match log.outcome_for(scan.id).as_slice() {
-        [OutcomeEvent::Verified { metric, before, after, .. }] => {
-            assert_eq!(*metric, TargetMetric::P95DiscoveryMs);
-            assert!(*after < *before, "{before} -> {after}");
+/// The knob of each repair move, in the order the moves were first asked for.
+fn move_order(log: &Log) -> Vec<Knob> {
+    let mut order = Vec::new();
+    for a in log.actions.iter().filter(|a| a.strategy == "network") {
+        if !order.contains(&a.action.knob()) {
+            order.push(a.action.knob());
         }
-        other => panic!("expected Verified for the scanner, got {other:?}"),
     }
-    // A breach that the cheap stage fixes never pays for continuous scanning.
+    order
+}
+
+#[test]
+fn repair_moves_come_one_at_a_time_cheapest_first_and_each_is_measured() {
+    // A breach no setting fixes (the stream does not depend on the knobs), with slow discovery:
+    // the moves come one at a time in the cost table's order, each measured alone; none helps,
+    // so each is NoEffect, taken back, and the next one is tried.
     let mut e = engine();
     let mut log = Log::default();
-    run(&mut e, &mut log, 0, 5_000, 1_000, slow_with_discovery(30_000.0));
+    run(&mut e, &mut log, 0, 900_000, 1_000, late_with_discovery(30_000.0));
+    assert_eq!(
+        move_order(&log),
+        [Knob::Compression, Knob::Advertising, Knob::MaxConnections, Knob::ConnectionPriority, Knob::ScanMode],
+        "{:?}",
+        log.actions
+    );
+    // Never two repair moves in flight at once: each move's outcome comes before the next move.
+    let network: Vec<&ActionEvent> = log.actions.iter().filter(|a| a.strategy == "network").collect();
+    for pair in network.windows(2) {
+        let ended = log.outcomes.iter().find(|(_, o)| o.action_id() == pair[0].id).map(|(t, _)| *t);
+        assert!(ended.is_some_and(|t| t <= pair[1].at_ms), "{:?} overlaps {:?}", pair[0], pair[1]);
+    }
+    for a in &network {
+        match log.outcome_for(a.id).as_slice() {
+            [OutcomeEvent::NoEffect { metric: TargetMetric::OnTimeRatio, restore_action_id: Some(_), .. }] => {}
+            [OutcomeEvent::Inconclusive { .. }] => {}
+            other => panic!("{a:?}: a move that changes nothing must not claim an effect: {other:?}"),
+        }
+    }
+    // A breach that ends by itself after the first move never pays for the scanner.
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 5_000, 1_000, late_with_discovery(30_000.0));
     run(&mut e, &mut log, 5_000, 600_000, 1_000, |_| (0..10).map(|_| delivered(40.0)).collect());
-    assert!(log.find(is_batching_on).is_some());
+    assert!(log.find(is_compression_on).is_some());
     assert!(log.find(is_scan_fast).is_none(), "{:?}", log.actions);
 }
 
 #[test]
 fn the_scanner_is_not_bought_when_discovery_is_fast_or_the_phone_saves_power() {
-    let is_more_conns = |a: &OptimizationAction| matches!(a, OptimizationAction::SetMaxConnections { .. });
-    // Peers are found within 2 s: the latency is not the scanner's to fix.
+    // Peers are found within 2 s: the lateness is not the scanner's to fix.
     let mut e = engine();
     let mut log = Log::default();
-    run(&mut e, &mut log, 0, 600_000, 1_000, slow_with_discovery(2_000.0));
-    assert!(log.find(is_more_conns).is_some(), "the repair escalated to stage 2");
+    run(&mut e, &mut log, 0, 900_000, 1_000, late_with_discovery(2_000.0));
+    assert!(log.find(|a| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High })).is_some());
     assert!(log.find(is_scan_fast).is_none(), "{:?}", log.actions);
 
     // Discovery is slow, but the app is in the background (or the OS saves power, or the
-    // battery is low): the repair keeps its cheap knobs and never scans continuously.
+    // battery is low): the repair tries its other moves and never scans continuously.
     for saving in [
         MetricSample::AppState { foreground: false },
         MetricSample::PowerSaveMode { enabled: true },
@@ -100,20 +134,19 @@ fn the_scanner_is_not_bought_when_discovery_is_fast_or_the_phone_saves_power() {
     ] {
         let mut e = engine();
         let mut log = Log::default();
-        let mut feed = slow_with_discovery(30_000.0);
-        run(&mut e, &mut log, 0, 600_000, 1_000, |t| {
+        let mut feed = late_with_discovery(30_000.0);
+        run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
             let mut v = feed(t);
             if t % 60_000 == 0 {
                 v.push(saving.clone());
             }
             v
         });
-        assert!(log.find(is_batching_on).is_some(), "{saving:?}");
-        assert!(log.find(is_more_conns).is_some(), "{saving:?}");
+        assert!(log.find(is_compression_on).is_some(), "{saving:?}");
         assert!(log.find(is_scan_fast).is_none(), "{saving:?}: {:?}", log.actions);
         // Back in the foreground, unplugged above the low threshold: the scanner is bought.
         if let MetricSample::AppState { .. } = saving {
-            run(&mut e, &mut log, 600_000, 900_000, 1_000, |t| {
+            run(&mut e, &mut log, 900_000, 1_500_000, 1_000, |t| {
                 let mut v = feed(t);
                 if t % 60_000 == 0 {
                     v.push(MetricSample::AppState { foreground: true });
@@ -126,25 +159,27 @@ fn the_scanner_is_not_bought_when_discovery_is_fast_or_the_phone_saves_power() {
 }
 
 #[test]
-fn recovery_relaxes_only_after_the_exit_threshold_and_the_dwell() {
+fn a_repair_is_kept_after_recovery_until_the_device_state_changes() {
     let mut e = engine();
     let mut log = Log::default();
-    run(&mut e, &mut log, 0, 10_000, 1_000, |_| (0..10).map(|_| delivered(300.0)).collect());
-    let on = log.find(is_batching_on).expect("repair").clone();
-    // Latency falls to 90 ms: below target, above the exit threshold (80): repair holds.
-    run(&mut e, &mut log, 10_000, 200_000, 1_000, |_| (0..10).map(|_| delivered(90.0)).collect());
-    assert!(log.find(|a| matches!(a, OptimizationAction::SetMessageBatching { enabled: false, .. })).is_none());
-    // Below the exit threshold: relaxed, after the dwell since the change.
-    run(&mut e, &mut log, 200_000, 400_000, 1_000, |_| (0..10).map(|_| delivered(30.0)).collect());
-    let off = log
-        .find(|a| matches!(a, OptimizationAction::SetMessageBatching { enabled: false, .. }))
-        .expect("relaxed after recovery");
+    run(&mut e, &mut log, 0, 25_000, 1_000, |_| (0..10).map(|_| delivered(300.0)).collect());
+    let on = log.find(is_compression_on).expect("repair").clone();
+    // On time again, for longer than the repair hold: the repair stays (releasing it is what
+    // would bring the breach back), and nothing else moves.
+    run(&mut e, &mut log, 10_000, 1_000_000, 1_000, |_| (0..10).map(|_| delivered(30.0)).collect());
+    assert!(is_compression_on(e.knob(Knob::Compression)), "{:?}", log.actions);
+    assert_eq!(log.actions.iter().filter(|a| a.action.knob() == Knob::Compression).count(), 1, "{:?}", log.actions);
+    // The app goes to the background: a new device state, and the repair is released.
+    run(&mut e, &mut log, 1_000_000, 1_100_000, 1_000, |t| {
+        let mut v: Vec<_> = (0..10).map(|_| delivered(30.0)).collect();
+        if t == 1_000_000 {
+            v.push(MetricSample::AppState { foreground: false });
+        }
+        v
+    });
+    let off = log.find(|a| matches!(a, OptimizationAction::SetCompression { enabled: false, .. })).expect("released");
     assert_eq!(off.strategy, "baseline");
-    assert!(off.at_ms >= on.at_ms + e.config().min_dwell_ms);
-    assert!(off.at_ms > 200_000, "not before the window shows recovery");
-    // The repair itself was measured: latency dropped while it was on? Here the stream did not
-    // depend on it, so the honest outcome is a measured change within tolerance, not a claim.
-    assert!(matches!(log.outcome_for(on.id)[..], [OutcomeEvent::Verified { .. }]));
+    assert!(off.at_ms >= 1_000_000 && off.at_ms >= on.at_ms + e.config().min_dwell_ms);
 }
 
 #[test]
@@ -173,7 +208,7 @@ fn charger_plugged_gives_balanced_or_low_latency_scanning() {
 }
 
 #[test]
-fn thermal_critical_overrides_latency_repair_but_batching_is_used() {
+fn thermal_critical_overrides_the_radio_repair_but_compression_is_used() {
     let mut e = engine();
     let mut log = Log::default();
     run(&mut e, &mut log, 0, 300_000, 1_000, |t| {
@@ -183,10 +218,59 @@ fn thermal_critical_overrides_latency_repair_but_batching_is_used() {
         }
         v
     });
-    assert!(log.find(|a| matches!(a, OptimizationAction::SetScanMode { mode: ScanMode::LowLatency, .. })).is_none());
-    assert!(log.find(|a| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High })).is_none());
+    assert!(log.find(is_scan_fast).is_none());
+    assert!(log.find(|a| matches!(a, OptimizationAction::SetAdvertising { mode: meshtune::AdvertiseMode::LowLatency, .. })).is_none());
     assert!(matches!(e.knob(Knob::ScanMode), OptimizationAction::SetScanMode { mode: ScanMode::LowPower, .. }));
-    assert!(is_batching_on(e.knob(Knob::MessageBatching)));
+    assert!(log.find(is_compression_on).is_some(), "{:?}", log.actions);
+}
+
+#[test]
+fn thermal_serious_sheds_radio_work_only_when_it_is_a_material_part_of_the_heat() {
+    // The phone drains 10 %/h of 4 000 mAh (400 mA); balanced radio work is about 0.8 mA of it.
+    let drain = |t: u64| MetricSample::Battery { level_percent: 90.0 - t as f64 / 360_000.0, charging: false };
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
+        let mut v = vec![drain(t), delivered(30.0)];
+        if t == 600_000 {
+            v.push(MetricSample::Thermal { state: ThermalState::Serious });
+        }
+        v
+    });
+    assert!(log.actions.iter().all(|a| a.priority != Priority::Safety), "shed though not material: {:?}", log.actions);
+    let scan = e.snapshot().profile[Knob::ScanMode.index()].clone();
+    assert_eq!(scan, OptimizationAction::baseline(Knob::ScanMode));
+    // A phone that draws little (1 %/h, 40 mA): shedding saves about 2.3 mA, 6 % of it; still
+    // not material at the 10 % default, but it is at a 1 % threshold: the saver mode comes as
+    // safety.
+    let config = OptimizerConfig { thermal_material_share: 0.01, ..OptimizerConfig::default() };
+    let mut e = Engine::new(config).unwrap();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
+        let mut v = vec![MetricSample::Battery { level_percent: 90.0 - t as f64 / 3_600_000.0, charging: false }, delivered(30.0)];
+        if t == 600_000 {
+            v.push(MetricSample::Thermal { state: ThermalState::Serious });
+        }
+        v
+    });
+    let shed = log.find(|a| matches!(a, OptimizationAction::SetScanMode { mode: ScanMode::LowPower, .. })).expect("shed");
+    assert_eq!(shed.priority, Priority::Safety);
+    assert!(shed.reason.contains("thermal state Serious") && shed.reason.contains("mA of the phone's"), "{}", shed.reason);
+}
+
+#[test]
+fn a_thermal_state_flickering_at_a_band_edge_moves_the_knobs_once() {
+    let mut e = engine();
+    let mut log = Log::default();
+    // Critical for 5 s out of every 20 s for ten minutes.
+    run(&mut e, &mut log, 0, 600_000, 1_000, |t| {
+        let state = if t % 20_000 < 5_000 { ThermalState::Critical } else { ThermalState::Fair };
+        vec![MetricSample::Thermal { state }]
+    });
+    for knob in [Knob::ScanMode, Knob::Advertising, Knob::ConnectionPriority, Knob::MaxConnections] {
+        let n = log.actions.iter().filter(|a| a.action.knob() == knob).count();
+        assert_eq!(n, 1, "{knob:?} changed {n} times: {:?}", log.actions);
+    }
 }
 
 #[test]
@@ -263,41 +347,152 @@ fn slow_finalization_with_low_throughput_holds_the_batch() {
 }
 
 #[test]
-fn mean_hops_above_max_gives_a_relay_policy() {
+fn cutting_relays_that_lowers_survivors_hops_and_latency_but_loses_messages_is_worse_and_reverted() {
+    // The topology strategy (not built in; an app may add it) tightens the relay policy when
+    // the mean hop count is high. Here that drops the long routes: the survivors get shorter
+    // and faster, and a third of the messages are lost.
     let mut e = engine();
+    e.add_strategy(Box::new(meshtune::strategy::MeshTopologyStrategy::default()));
     let mut log = Log::default();
-    run(&mut e, &mut log, 0, 3_000, 1_000, |_| {
-        (0..10).map(|_| MetricSample::MessageDelivered { latency_ms: 50.0, hops: 5, bytes: 100 }).collect()
-    });
-    let relay = log.find(|a| matches!(a, OptimizationAction::SetRelayPolicy { .. })).expect("relay policy");
-    assert_eq!(relay.action, OptimizationAction::SetRelayPolicy { max_hops: 4, min_rssi_dbm: -85 });
-    assert!(relay.reason.contains("mean hop count 5.00"), "{}", relay.reason);
+    let mut t = 0;
+    while t < 400_000 {
+        let tight = matches!(e.knob(Knob::RelayPolicy), OptimizationAction::SetRelayPolicy { max_hops: 4, .. });
+        for i in 0..12u64 {
+            let s = match (tight, i % 3) {
+                (false, 0) => MetricSample::MessageDelivered { latency_ms: 90.0, hops: 6, bytes: 100 },
+                (false, _) => MetricSample::MessageDelivered { latency_ms: 40.0, hops: 3, bytes: 100 },
+                (true, 0) => lost(),
+                (true, _) => MetricSample::MessageDelivered { latency_ms: 40.0, hops: 3, bytes: 100 },
+            };
+            e.record(s, t + i * 50).unwrap();
+        }
+        t += 1_000;
+        let events = e.tick(t);
+        for a in log.take(t, events) {
+            e.report_action_result(a.id, true, None, t).unwrap();
+        }
+    }
+    let relay = log.find(|a| matches!(a, OptimizationAction::SetRelayPolicy { max_hops: 4, .. })).expect("relay policy").clone();
+    assert!(relay.reason.contains("mean hop count 4.00"), "{}", relay.reason);
+    match log.outcome_for(relay.id).as_slice() {
+        [OutcomeEvent::Worse { metric: TargetMetric::OnTimeRatio, before, after, restore_action_id: Some(r), interval: Some(i), .. }] => {
+            assert!(*before > 0.99 && (*after - 2.0 / 3.0).abs() < 0.02, "{before} -> {after}");
+            assert!(i.high < 0.0, "{i:?}");
+            let restore = log.actions.iter().find(|a| a.id == *r).expect("restore emitted");
+            assert_eq!(restore.action, OptimizationAction::baseline(Knob::RelayPolicy));
+        }
+        other => panic!("expected Worse and a revert, got {other:?}"),
+    }
 }
 
 #[test]
-fn an_action_that_makes_latency_worse_is_reverted_and_backs_off() {
+fn an_action_that_makes_on_time_delivery_worse_is_reverted_and_backs_off() {
     let mut e = engine();
     let mut log = Log::default();
-    run(&mut e, &mut log, 0, 5_000, 1_000, |_| (0..10).map(|_| delivered(150.0)).collect());
-    let on = log.find(is_batching_on).expect("repair").clone();
-    // The app applied it and latency got much worse. (The five repair actions are reverted one
-    // by one as the rate cap frees slots, so within about a minute of the verification.)
-    run(&mut e, &mut log, 5_000, 70_000, 1_000, |_| (0..10).map(|_| delivered(400.0)).collect());
+    let late_share = |on: bool| if on { 0.8 } else { 0.4 };
+    // 40 % late, then 80 % late once compression is on (say the codec stalls the radio).
+    let mut t = 0;
+    let mut k = 0u64;
+    while t < 400_000 {
+        let share = late_share(is_compression_on(e.knob(Knob::Compression)));
+        for _ in 0..10 {
+            k += 1;
+            let late = (k % 10) as f64 / 10.0 < share;
+            e.record(delivered(if late { 300.0 } else { 40.0 }), t).unwrap();
+        }
+        t += 1_000;
+        let events = e.tick(t);
+        for a in log.take(t, events) {
+            e.report_action_result(a.id, true, None, t).unwrap();
+        }
+    }
+    let on = log.find(is_compression_on).expect("repair").clone();
     let outcomes = log.outcome_for(on.id);
-    let [OutcomeEvent::Reverted { before, after, improvement_percent, restore_action_id, reason, .. }] = outcomes[..] else {
-        panic!("expected one Reverted outcome, got {outcomes:?}");
+    let [OutcomeEvent::Worse { before, after, improvement_percent, restore_action_id: Some(restore_action_id), reason, .. }] = outcomes[..] else {
+        panic!("expected one Worse outcome, got {outcomes:?}");
     };
-    assert!(*before < 160.0 && *after > 390.0, "{before} {after}");
-    assert!(*improvement_percent < -100.0);
-    assert!(reason.contains("p95 latency"));
+    assert!((*before - 0.6).abs() < 0.02 && (*after - 0.2).abs() < 0.02, "{before} {after}");
+    assert!((*improvement_percent + 40.0).abs() < 2.0, "in percentage points: {improvement_percent}");
+    assert!(reason.contains("on-time ratio"), "{reason}");
     let restore = log.actions.iter().find(|a| a.id == *restore_action_id).expect("restore action emitted");
-    assert_eq!(restore.action, OptimizationAction::baseline(Knob::MessageBatching));
-    // Back-off: the same repair is not proposed again for at least backoff_base_ms after the
-    // revert.
-    let backoff_end = restore.at_ms + e.config().backoff_base_ms;
-    run(&mut e, &mut log, 70_000, backoff_end - 1_000, 1_000, |_| (0..10).map(|_| delivered(400.0)).collect());
-    let again = log.actions.iter().filter(|a| is_batching_on(&a.action)).count();
-    assert_eq!(again, 1, "batching re-proposed during back-off");
+    assert_eq!(restore.action, OptimizationAction::baseline(Knob::Compression));
+    // Back-off: compression is not asked for again for backoff_base_ms after the revert.
+    let again: Vec<u64> = log.actions.iter().filter(|a| is_compression_on(&a.action)).map(|a| a.at_ms).collect();
+    assert!(again.iter().skip(1).all(|&at| at >= restore.at_ms + e.config().backoff_base_ms), "{again:?}");
+}
+
+#[test]
+fn a_no_effect_action_is_no_effect_never_improved() {
+    // 50 % late whatever the knobs: every move is measured against a steady level.
+    let mut e = engine();
+    let mut log = Log::default();
+    let mut k = 0u64;
+    run(&mut e, &mut log, 0, 1_200_000, 1_000, |_| {
+        (0..10)
+            .map(|_| {
+                k += 1;
+                delivered(if k % 2 == 0 { 300.0 } else { 40.0 })
+            })
+            .collect()
+    });
+    let measured: Vec<&OutcomeEvent> = log.outcomes.iter().map(|(_, o)| o).filter(|o| !matches!(o, OutcomeEvent::Superseded { .. })).collect();
+    assert!(measured.iter().any(|o| matches!(o, OutcomeEvent::NoEffect { .. })), "{measured:?}");
+    assert!(!measured.iter().any(|o| matches!(o, OutcomeEvent::Improved { .. } | OutcomeEvent::Worse { .. })), "{measured:?}");
+}
+
+#[test]
+fn regression_to_the_mean_alone_yields_no_improved() {
+    // Ten minutes on time, a one-minute spike of lateness that ends by itself, then on time
+    // again: whatever the engine did during the spike, it claims no improvement.
+    for seed in 1..=5u64 {
+        let mut e = engine();
+        let mut log = Log::default();
+        let mut rng = Rng(seed);
+        run(&mut e, &mut log, 0, 1_500_000, 1_000, |t| {
+            let spike = (600_000..660_000).contains(&t);
+            (0..10).map(|_| delivered(if spike || rng.uniform(0.0, 1.0) < 0.02 { 300.0 } else { 40.0 })).collect()
+        });
+        assert!(log.find(is_compression_on).is_some(), "the spike was acted on (seed {seed})");
+        assert!(
+            !log.outcomes.iter().any(|(_, o)| matches!(o, OutcomeEvent::Improved { .. })),
+            "seed {seed}: {:?}",
+            log.outcomes
+        );
+    }
+}
+
+#[test]
+fn the_rate_cap_neither_delays_a_revert_nor_turns_a_worse_into_a_later_improved() {
+    // One non-safety action a minute: the revert of a harmful move must not wait for a free
+    // slot while the measurement runs on (it used to be re-measured every tick until it passed).
+    let config = OptimizerConfig { max_actions_per_minute: 1, ..OptimizerConfig::default() };
+    let mut e = Engine::new(config).unwrap();
+    let mut log = Log::default();
+    let mut k = 0u64;
+    let mut t = 0;
+    while t < 600_000 {
+        let on = is_compression_on(e.knob(Knob::Compression));
+        for _ in 0..10 {
+            k += 1;
+            let late = (k % 10) < if on { 9 } else { 5 };
+            e.record(delivered(if late { 300.0 } else { 40.0 }), t).unwrap();
+        }
+        t += 1_000;
+        let events = e.tick(t);
+        for a in log.take(t, events) {
+            e.report_action_result(a.id, true, None, t).unwrap();
+        }
+    }
+    let on = log.find(is_compression_on).expect("repair").clone();
+    let ended: Vec<&(u64, OutcomeEvent)> = log.outcomes.iter().filter(|(_, o)| o.action_id() == on.id).collect();
+    match ended.as_slice() {
+        [(at, OutcomeEvent::Worse { restore_action_id: Some(r), .. })] => {
+            let restore = log.actions.iter().find(|a| a.id == *r).expect("restore");
+            assert_eq!(restore.at_ms, *at, "the revert leaves in the tick of the verdict");
+            assert!(*at <= on.at_ms + e.config().verification_max_ms);
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -331,15 +526,20 @@ fn invalid_samples_are_typed_errors_and_change_no_statistic() {
 }
 
 #[test]
-fn noise_around_the_threshold_for_ten_minutes_changes_no_knob_more_than_twice() {
-    let mut e = engine();
-    let mut log = Log::default();
-    let mut rng = Rng(7);
-    // p95 wanders between about 90 and 110 ms around the 100 ms target.
-    run(&mut e, &mut log, 0, 600_000, 1_000, |_| (0..10).map(|_| delivered(rng.uniform(50.0, 112.0))).collect());
-    for knob in Knob::ALL {
-        let n = log.actions.iter().filter(|a| a.action.knob() == knob).count();
-        assert!(n <= 2, "{knob:?} changed {n} times");
+fn noise_around_the_threshold_for_ten_minutes_changes_no_knob_more_than_once() {
+    // Latencies uniform in [50, 102.6] ms: 95 % within the 100 ms deadline, so the p95 straddles
+    // the target window after window.
+    for seed in [7u64, 8, 9] {
+        let mut e = engine();
+        let mut log = Log::default();
+        let mut rng = Rng(seed);
+        run(&mut e, &mut log, 0, 600_000, 1_000, |_| (0..10).map(|_| delivered(rng.uniform(50.0, 50.0 + 50.0 / 0.95))).collect());
+        let p95s = e.snapshot().metrics.network_latency.map(|l| l.p95_ms).unwrap();
+        assert!((90.0..110.0).contains(&p95s), "{p95s}");
+        for knob in Knob::ALL {
+            let n = log.actions.iter().filter(|a| a.action.knob() == knob).count();
+            assert!(n <= 1, "seed {seed}: {knob:?} changed {n} times: {:?}", log.actions);
+        }
     }
 }
 
@@ -382,7 +582,7 @@ fn acknowledged_actions_get_exactly_one_outcome_and_unacknowledged_ones_expire()
 #[test]
 fn an_unacknowledged_action_is_not_assumed_applied_and_a_late_acknowledgement_still_counts() {
     let mut e = engine();
-    let actions = latency_repair(&mut e);
+    let actions = several_actions(&mut e);
     assert!(actions.len() >= 2, "{actions:?}");
     let (a, b) = (actions[0].clone(), actions[1].clone());
     let (ka, kb) = (a.action.knob(), b.action.knob());
@@ -400,7 +600,8 @@ fn an_unacknowledged_action_is_not_assumed_applied_and_a_late_acknowledgement_st
     // second outcome.
     e.report_action_result(a.id, true, None, 2_000 + timeout).unwrap();
     assert_eq!(e.knob(ka), &a.action);
-    // `b` is still wanted (the mesh is still slow): once the dwell allows, the engine asks again.
+    // `b` is still wanted (the battery is still at 5 %): once the dwell allows, the engine asks
+    // again.
     let mut asked_again = None;
     let mut outcomes_of_a = 0;
     for t in ((2_000 + timeout)..(60_000 + timeout)).step_by(1_000) {
@@ -419,26 +620,34 @@ fn an_unacknowledged_action_is_not_assumed_applied_and_a_late_acknowledgement_st
     assert_eq!(outcomes_of_a, 0, "a late acknowledgement gets no second outcome");
 }
 
+/// Late messages, ten a second, until the first repair move; returns it (not acknowledged).
+fn first_repair(e: &mut Engine) -> ActionEvent {
+    for t in (1_000..120_000u64).step_by(1_000) {
+        for i in 0..10 {
+            e.record(delivered(400.0), t - 1_000 + i * 100).unwrap();
+        }
+        let found = e.tick(t).into_iter().find_map(|x| match x {
+            EngineEvent::Action(a) if is_compression_on(&a.action) => Some(a),
+            _ => None,
+        });
+        if let Some(a) = found {
+            return a;
+        }
+    }
+    panic!("no repair within two minutes of late messages");
+}
+
 #[test]
 fn a_refused_action_restores_belief_and_backs_off() {
     let mut e = engine();
-    for i in 0..20 {
-        e.record(delivered(400.0), i * 10).unwrap();
-    }
-    let events = e.tick(1_000);
-    let batching = events
-        .iter()
-        .find_map(|x| match x {
-            EngineEvent::Action(a) if is_batching_on(&a.action) => Some(a.clone()),
-            _ => None,
-        })
-        .unwrap();
-    e.report_action_result(batching.id, false, Some("BLE stack busy".into()), 1_100).unwrap();
-    assert_eq!(e.knob(Knob::MessageBatching), &OptimizationAction::baseline(Knob::MessageBatching));
-    let next = e.tick(2_000);
-    assert!(next.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, detail: Some(d) }) if *action_id == batching.id && d == "BLE stack busy")));
-    assert!(!next.iter().any(|x| matches!(x, EngineEvent::Action(a) if is_batching_on(&a.action))));
-    assert!(matches!(e.report_action_result(batching.id, true, None, 2_000), Err(OptimizerError::UnknownAction { .. })));
+    let repair = first_repair(&mut e);
+    let t = repair.at_ms;
+    e.report_action_result(repair.id, false, Some("BLE stack busy".into()), t + 100).unwrap();
+    assert_eq!(e.knob(Knob::Compression), &OptimizationAction::baseline(Knob::Compression));
+    let next = e.tick(t + 1_000);
+    assert!(next.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, detail: Some(d) }) if *action_id == repair.id && d == "BLE stack busy")));
+    assert!(!next.iter().any(|x| matches!(x, EngineEvent::Action(a) if is_compression_on(&a.action))));
+    assert!(matches!(e.report_action_result(repair.id, true, None, t + 1_000), Err(OptimizerError::UnknownAction { .. })));
 }
 
 #[test]
@@ -486,28 +695,41 @@ fn the_tick_interval_is_short_while_acting_and_long_once_a_repair_is_in_place() 
     // Idle: the interval doubles up to the maximum.
     run(&mut e, &mut log, 0, 120_000, 1_000, |_| vec![]);
     assert_eq!(e.next_tick_interval_ms(), cfg.max_tick_interval_ms);
-    // A breach: actions go out, the interval drops to the minimum.
-    run(&mut e, &mut log, 120_000, 122_000, 1_000, |_| (0..10).map(|_| delivered(400.0)).collect());
-    assert!(log.find(is_batching_on).is_some());
-    assert_eq!(e.next_tick_interval_ms(), cfg.min_tick_interval_ms);
-    // The breach persists but every repair is applied and measured: nothing left to do, so the
-    // optimizer backs off again instead of waking every second for hours.
-    run(&mut e, &mut log, 122_000, 400_000, 1_000, |_| (0..10).map(|_| delivered(400.0)).collect());
-    assert_eq!(e.next_tick_interval_ms(), cfg.max_tick_interval_ms);
+    // A breach: the first move goes out, the interval drops to the minimum. The move fixes it
+    // (on time while compression is on): the repair is in place, measured, and nothing is left
+    // to do, so the optimizer wakes rarely again.
+    let mut t = 120_000;
+    let mut interval_when_acting = None;
+    while t < 600_000 {
+        let lat = if is_compression_on(e.knob(Knob::Compression)) { 30.0 } else { 400.0 };
+        for i in 0..10 {
+            e.record(delivered(lat), t + i * 100).unwrap();
+        }
+        t += 1_000;
+        let events = e.tick(t);
+        for a in log.take(t, events) {
+            interval_when_acting.get_or_insert(e.next_tick_interval_ms());
+            e.report_action_result(a.id, true, None, t).unwrap();
+        }
+    }
+    assert_eq!(interval_when_acting, Some(cfg.min_tick_interval_ms));
+    assert!(is_compression_on(e.knob(Knob::Compression)));
+    assert_eq!(e.next_tick_interval_ms(), cfg.max_tick_interval_ms, "{:?} {:?}", log.actions, log.outcomes);
     assert!(e.snapshot().engaged_strategies.contains(&"network".to_owned()));
 }
 
 #[test]
 fn while_a_refused_repair_backs_off_its_knob_follows_the_next_proposal() {
-    // The app refuses the latency repair's High connection priority (say, the stack is busy);
-    // then the battery runs low and the power strategy wants LowPower. The refused value backs
-    // off for `backoff_base_ms`; meanwhile the knob follows the power strategy instead of
+    // The app refuses the latency repair's fast advertising (say, the stack is busy); then the
+    // battery runs low and the power strategy wants low-power advertising. The refused value
+    // backs off for `backoff_base_ms`; meanwhile the knob follows the power strategy instead of
     // staying where it was because its blocked winner still outranks everything else.
-    let is_high = |a: &OptimizationAction| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High });
+    let is_fast = |a: &OptimizationAction| matches!(a, OptimizationAction::SetAdvertising { mode: meshtune::AdvertiseMode::LowLatency, .. });
     let mut e = engine();
     let mut log = Log::default();
     let mut t = 0;
-    while t < 120_000 {
+    let mut refused_at: Option<u64> = None;
+    while refused_at.is_none_or(|r| t < r + 60_000) && t < 900_000 {
         for _ in 0..10 {
             e.record(delivered(300.0), t).unwrap();
         }
@@ -517,18 +739,21 @@ fn while_a_refused_repair_backs_off_its_knob_follows_the_next_proposal() {
         t += 1_000;
         let events = e.tick(t);
         for a in log.take(t, events) {
-            let applied = !is_high(&a.action);
+            let applied = !is_fast(&a.action);
+            if !applied {
+                refused_at.get_or_insert(t);
+            }
             e.report_action_result(a.id, applied, (!applied).then(|| "GATT busy".to_owned()), t).unwrap();
         }
     }
-    let refused = log.find(is_high).expect("the repair asked for High priority").at_ms;
+    let refused = log.find(is_fast).expect("the repair asked for fast advertising").at_ms;
     let low_power = log
-        .find(|a| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::LowPower }))
-        .expect("the knob followed the power strategy while High backed off");
+        .find(|a| matches!(a, OptimizationAction::SetAdvertising { mode: meshtune::AdvertiseMode::LowPower, .. }))
+        .expect("the knob followed the power strategy while fast advertising backed off");
     let backoff = OptimizerConfig::default().backoff_base_ms;
     assert!(low_power.at_ms < refused + backoff, "refused at {refused}, LowPower at {}", low_power.at_ms);
     assert_eq!(low_power.priority, Priority::Savings);
-    assert_eq!(log.actions.iter().filter(|a| is_high(&a.action)).count(), 1, "High is not asked again while it backs off");
+    assert_eq!(log.actions.iter().filter(|a| is_fast(&a.action)).count(), 1, "not asked again while it backs off");
 }
 
 #[test]
@@ -580,11 +805,13 @@ fn a_refused_safety_action_backs_off_instead_of_coming_back_every_tick() {
     }
 }
 
-/// 20 slow deliveries, then the first tick at 1 s: the latency repair's actions.
-fn latency_repair(e: &mut Engine) -> Vec<ActionEvent> {
+/// 20 late deliveries and a battery at 5 %, then the first tick at 1 s: the power strategy's
+/// safety actions and the first latency repair move.
+fn several_actions(e: &mut Engine) -> Vec<ActionEvent> {
     for i in 0..20 {
         e.record(delivered(400.0), i * 10).unwrap();
     }
+    e.record(MetricSample::Battery { level_percent: 5.0, charging: false }, 200).unwrap();
     e.tick(1_000)
         .into_iter()
         .filter_map(|x| match x {
@@ -597,7 +824,7 @@ fn latency_repair(e: &mut Engine) -> Vec<ActionEvent> {
 #[test]
 fn close_gives_every_open_action_exactly_one_outcome() {
     let mut e = engine();
-    let actions = latency_repair(&mut e);
+    let actions = several_actions(&mut e);
     assert!(actions.len() >= 2, "{actions:?}");
     // One applied (now being measured), one refused (its NotApplied waits for the next tick),
     // the rest never acknowledged.
@@ -617,31 +844,22 @@ fn close_gives_every_open_action_exactly_one_outcome() {
 #[test]
 fn a_withdrawn_action_restores_the_belief_without_backing_off() {
     let mut e = engine();
-    for i in 0..20 {
-        e.record(delivered(400.0), i * 10).unwrap();
-    }
-    let batching = e
-        .tick(1_000)
-        .into_iter()
-        .find_map(|x| match x {
-            EngineEvent::Action(a) if is_batching_on(&a.action) => Some(a),
-            _ => None,
-        })
-        .unwrap();
+    let batching = first_repair(&mut e);
+    let t0 = batching.at_ms;
     assert!(e.withdraw(batching.id, "never delivered: the event queue was full"));
     assert!(!e.withdraw(batching.id, "twice"), "only a pending action can be withdrawn");
-    assert_eq!(e.knob(Knob::MessageBatching), &OptimizationAction::baseline(Knob::MessageBatching));
+    assert_eq!(e.knob(Knob::Compression), &OptimizationAction::baseline(Knob::Compression));
     assert_eq!(e.snapshot().counters.actions_undelivered, 1);
     // Its outcome leaves with the next tick, nothing backs off (the app never refused it), and
     // the same value is asked for again once the knob's dwell allows a change.
     for i in 0..20 {
-        e.record(delivered(400.0), 1_000 + i * 10).unwrap();
+        e.record(delivered(400.0), t0 + i * 10).unwrap();
     }
-    let next = e.tick(2_000);
+    let next = e.tick(t0 + 1_000);
     assert!(next.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, detail: Some(d) }) if *action_id == batching.id && d.contains("queue"))));
     assert!(e.snapshot().backing_off.is_empty());
     let mut again = None;
-    for t in (3_000..60_000u64).step_by(1_000) {
+    for t in ((t0 + 2_000)..(t0 + 60_000)).step_by(1_000) {
         for i in 0..20 {
             e.record(delivered(400.0), t - 1_000 + i * 10).unwrap();
         }
@@ -651,7 +869,7 @@ fn a_withdrawn_action_restores_the_belief_without_backing_off() {
         }
     }
     let again = again.expect("asked for again");
-    assert!(again <= 1_000 + 30_000 + 2_000, "within the dwell (30 s) and a tick: {again}");
+    assert!(again <= t0 + 30_000 + 2_000, "within the dwell (30 s) and a tick: {again}");
 }
 
 /// A strategy that panics in `propose` while `armed` is set (a bug in a strategy, say an app's).
@@ -675,7 +893,7 @@ fn a_panic_mid_tick_loses_no_outcome() {
     let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut e = engine();
     e.add_strategy(Box::new(PanicsWhenArmed(armed.clone())));
-    let actions = latency_repair(&mut e);
+    let actions = several_actions(&mut e);
     // One refused (its NotApplied waits for the next tick), one left to time out.
     e.report_action_result(actions[0].id, false, None, 1_100).unwrap();
     armed.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -27,8 +27,12 @@ fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Late messages and critical memory pressure: actions at the next tick (the memory strategy's
+/// safety actions come at once; a latency repair waits for a second 10 s block of messages).
 fn spike(opt: &PerformanceOptimizer) {
-    opt.record_batch((0..50).map(|_| delivered(500.0)).collect()).unwrap();
+    let mut samples: Vec<MetricSample> = (0..50).map(|_| delivered(500.0)).collect();
+    samples.push(MetricSample::MemoryPressure { level: meshtune::MemoryPressureLevel::Critical });
+    opt.record_batch(samples).unwrap();
 }
 
 #[derive(Default)]
@@ -51,7 +55,8 @@ impl ActionListener for Collect {
 #[test]
 fn actions_reach_the_listener_and_acknowledgements_lead_to_outcomes() {
     let listener = Arc::new(Collect::default());
-    let config = OptimizerConfig { verification_window_ms: 200, ..fast_config() };
+    // A 3 s window: blocks of 500 ms, so an on-time measurement has its blocks within seconds.
+    let config = OptimizerConfig { verification_window_ms: 200, window_ms: 3_000, ..fast_config() };
     let opt = start_optimizer(config, listener.clone()).unwrap();
     spike(&opt);
     eventually("an action", || !listener.actions.lock().unwrap().is_empty());
@@ -257,7 +262,7 @@ impl ActionListener for Fails {
 fn a_listener_that_returns_an_error_is_counted_and_the_optimizer_goes_on() {
     let listener = Arc::new(Fails(std::sync::atomic::AtomicU64::new(0)));
     let opt = start_optimizer(fast_config(), listener.clone()).unwrap();
-    opt.record_batch(vec![MetricSample::MessageDelivered { latency_ms: 500.0, hops: 2, bytes: 100 }; 50]).unwrap();
+    spike(&opt);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while listener.0.load(std::sync::atomic::Ordering::SeqCst) < 2 {
         assert!(std::time::Instant::now() < deadline, "the listener was never called twice");

@@ -27,6 +27,11 @@ use crate::score::{ratio, Score};
 
 /// Length of a simulation step, ms.
 pub const STEP_MS: u64 = 1_000;
+/// How long a sender waits for a recipient's end-to-end delivery receipt before it counts the
+/// message lost, at least: four times the scenario's deadline, and never under 5 s. It must
+/// exceed the deadline (a late message is late, not lost); beyond it the exact figure only
+/// moves when the engine hears of a loss, not whether it does.
+pub const RECEIPT_TIMEOUT_MIN_MS: u64 = 5_000;
 /// Topology (neighbours, discovery, connections, airtime load) is recomputed this often, s.
 pub const TOPOLOGY_EVERY_S: u64 = 5;
 /// Baseline policies and the measurement monitors evaluate this often, s.
@@ -175,6 +180,9 @@ struct Phone {
     critical_s: u64,
     empty_at_s: Option<f64>,
     peer_id: String,
+    /// Messages this phone sent whose delivery receipt will not come: when the app gives up
+    /// waiting (ms), oldest first.
+    receipts_due_ms: std::collections::VecDeque<u64>,
 }
 
 impl Phone {
@@ -243,6 +251,8 @@ pub struct World<'a> {
     slo_minutes: u64,
     slo_met_minutes: u64,
     series: Series,
+    /// `MESHTUNE_SIM_TRACE=<phone index>`: print that phone's engine events to stderr.
+    trace_phone: Option<usize>,
 }
 
 struct Table {
@@ -372,6 +382,7 @@ impl<'a> World<'a> {
                 critical_s: 0,
                 empty_at_s: None,
                 peer_id: format!("phone-{i}"),
+                receipts_due_ms: std::collections::VecDeque::new(),
             });
         }
         let tables = (0..tables)
@@ -414,6 +425,7 @@ impl<'a> World<'a> {
             slo_minutes: 0,
             slo_met_minutes: 0,
             series: Series::default(),
+            trace_phone: std::env::var("MESHTUNE_SIM_TRACE").ok().and_then(|v| v.parse().ok()),
         })
     }
 
@@ -798,13 +810,28 @@ impl<'a> World<'a> {
         }
         let reached = std::mem::take(&mut self.reached);
         for &u in &reached {
-            let u = u as usize;
-            let latency = self.dist[u];
-            self.score.delivered(latency);
-            let sample = MetricSample::MessageDelivered { latency_ms: latency, hops: self.hops[u], bytes: bytes as u32 };
-            self.phones[u].record(sample, now_ms);
+            self.score.delivered(self.dist[u as usize]);
         }
         self.reached = reached;
+        // The sender learns each recipient's fate the way an app does: from the recipient's
+        // end-to-end delivery receipt (which carries the delivery time; the model assumes it
+        // comes back over the same path without loss or delay of its own), or from the receipt
+        // that did not come within the timeout. Every recipient in the mesh counts, including
+        // phones the policy left empty, killed or overheated.
+        if self.phones[src].engine.is_some() || self.phones[src].monitor.is_some() {
+            let timeout_ms = self.receipt_timeout_ms();
+            for u in 0..n {
+                if u == src || !self.phones[u].present(t) {
+                    continue;
+                }
+                if self.done[u] && self.dist[u] <= timeout_ms as f64 {
+                    let sample = MetricSample::MessageDelivered { latency_ms: self.dist[u], hops: self.hops[u], bytes: bytes as u32 };
+                    self.phones[src].record(sample, now_ms);
+                } else {
+                    self.phones[src].receipts_due_ms.push_back(now_ms + timeout_ms);
+                }
+            }
+        }
     }
 
     fn consensus_step(&mut self, t: u64, now_ms: u64) {
@@ -1082,10 +1109,25 @@ impl<'a> World<'a> {
         }
     }
 
+    /// The sender's receipt timeout (see [`RECEIPT_TIMEOUT_MIN_MS`]).
+    fn receipt_timeout_ms(&self) -> u64 {
+        ((self.scenario.slo_p95_latency_ms * 4.0) as u64).max(RECEIPT_TIMEOUT_MIN_MS)
+    }
+
     fn decide(&mut self, t: u64, now_ms: u64) {
         let evaluate = t % EVALUATE_EVERY_S == 0;
         for i in 0..self.phones.len() {
-            if !self.phones[i].online(t) {
+            // Receipts that did not come: the app counts those messages lost (if it is running
+            // to notice; an app that is not running forgets what it was waiting for).
+            let online = self.phones[i].online(t);
+            let p = &mut self.phones[i];
+            while p.receipts_due_ms.front().is_some_and(|&due| due <= now_ms) {
+                let due = p.receipts_due_ms.pop_front().unwrap_or(now_ms);
+                if online {
+                    p.record(MetricSample::MessageLost { hops: 0 }, due);
+                }
+            }
+            if !online {
                 continue;
             }
             let view = {
@@ -1127,9 +1169,12 @@ impl<'a> World<'a> {
                             p.next_tick_ms = now_ms + engine.next_tick_interval_ms();
                             let mut out = Vec::new();
                             for e in events {
+                                if self.trace_phone == Some(i) {
+                                    eprintln!("t={t} {e:?}");
+                                }
                                 match e {
                                     EngineEvent::Action(a) => out.push((Some(a.id), a.action)),
-                                    EngineEvent::Outcome(OutcomeEvent::Reverted { .. }) => self.reverted += 1,
+                                    EngineEvent::Outcome(OutcomeEvent::Worse { restore_action_id: Some(_), .. } | OutcomeEvent::NoEffect { restore_action_id: Some(_), .. }) => self.reverted += 1,
                                     EngineEvent::Outcome(_) => {}
                                 }
                             }
@@ -1272,6 +1317,7 @@ impl<'a> World<'a> {
 /// connections, a fresh optimizer, a new scan session from `at_ms`.
 fn restart(p: &mut Phone, initial: &Settings, config: &OptimizerConfig, at_ms: u64) {
     p.settings = initial.clone();
+    p.receipts_due_ms.clear();
     p.conns.clear();
     p.reported = Reported::default();
     p.scan_started_ms = at_ms;

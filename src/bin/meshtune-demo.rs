@@ -99,13 +99,13 @@ fn main() {
                     }
                 }
                 EngineEvent::Outcome(o) => match o {
-                    OutcomeEvent::Verified { action_id, metric, before, after, improvement_percent } => println!(
-                        "{} verified #{action_id}: {} {before:.1} -> {after:.1} ({improvement_percent:+.1}%)",
+                    OutcomeEvent::Improved { action_id, metric, before, after, improvement_percent, samples_after, .. } => println!(
+                        "{} improved #{action_id}: {} {before:.3} -> {after:.3} ({improvement_percent:+.1}%, {samples_after} samples after)",
                         clock(t),
                         metric.label()
                     ),
-                    OutcomeEvent::Reverted { action_id, reason, restore_action_id, .. } => {
-                        println!("{} REVERTED #{action_id} (restore #{restore_action_id}): {reason}", clock(t))
+                    OutcomeEvent::Worse { action_id, reason, restore_action_id, .. } => {
+                        println!("{} WORSE #{action_id} (restore {restore_action_id:?}): {reason}", clock(t))
                     }
                     other => println!("{} outcome {other:?}", clock(t)),
                 },
@@ -119,7 +119,15 @@ fn main() {
     }
     let c = &s.counters;
     println!(
-        "\nsamples {} accepted, ticks {}, actions {} (applied {}), outcomes: {} verified, {} reverted, {} inconclusive, {} superseded",
-        c.samples_accepted, c.ticks, c.actions_emitted, c.actions_applied, c.outcomes_verified, c.outcomes_reverted, c.outcomes_inconclusive, c.outcomes_superseded
+        "\nsamples {} accepted, ticks {}, actions {} (applied {}), outcomes: {} improved, {} no effect, {} worse, {} inconclusive, {} superseded",
+        c.samples_accepted,
+        c.ticks,
+        c.actions_emitted,
+        c.actions_applied,
+        c.outcomes_improved,
+        c.outcomes_no_effect,
+        c.outcomes_worse,
+        c.outcomes_inconclusive,
+        c.outcomes_superseded
     );
 }

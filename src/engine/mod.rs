@@ -9,22 +9,28 @@
 //! use meshtune::{Engine, EngineEvent, MetricSample, OptimizationAction, OptimizerConfig};
 //!
 //! let mut engine = Engine::new(OptimizerConfig::default()).unwrap();
-//! // p95 latency far above the 100 ms target...
-//! for i in 0..20 {
-//!     engine.record(MetricSample::MessageDelivered { latency_ms: 400.0, hops: 2, bytes: 120 }, i * 50).unwrap();
+//! // Every message later than the 100 ms deadline, for 20 s...
+//! let mut repair = None;
+//! for t in (0..20_000u64).step_by(1_000) {
+//!     for i in 0..10 {
+//!         engine.record(MetricSample::MessageDelivered { latency_ms: 400.0, hops: 2, bytes: 120 }, t + i * 100).unwrap();
+//!     }
+//!     for e in engine.tick(t + 1_000) {
+//!         if let EngineEvent::Action(a) = e {
+//!             repair.get_or_insert(a);
+//!         }
+//!     }
 //! }
-//! let events = engine.tick(1_000);
-//! // ...gives latency repair, with the reason quoting the metric and the target.
-//! let batching = events.iter().find_map(|e| match e {
-//!     EngineEvent::Action(a) if matches!(a.action, OptimizationAction::SetMessageBatching { enabled: true, .. }) => Some(a.clone()),
-//!     _ => None,
-//! }).unwrap();
-//! assert!(batching.reason.contains("p95 latency"));
+//! // ...gives the cheapest repair move, with the reason quoting the on-time ratio and the target.
+//! let repair = repair.unwrap();
+//! assert!(matches!(repair.action, OptimizationAction::SetCompression { enabled: true, .. }));
+//! assert!(repair.reason.contains("on-time ratio 0.000"), "{}", repair.reason);
 //! // The app applies it and says so; the engine then measures whether it helped.
-//! engine.report_action_result(batching.id, true, None, 1_100).unwrap();
+//! engine.report_action_result(repair.id, true, None, repair.at_ms + 100).unwrap();
 //! ```
 
 pub mod arbitration;
+pub mod stats;
 pub mod verification;
 
 use std::collections::VecDeque;
@@ -40,7 +46,8 @@ use crate::{
     Priority, TargetMetric,
 };
 use arbitration::{arbitrate, Candidate};
-use verification::{improvement_percent, metric_value, Accumulator};
+use stats::{judge_slo, Blocks, SloJudgement};
+use verification::{judge_on_time, judge_percent, judge_quantile, metric_value, Accumulator, Measured, QuantileSide, Verdict};
 
 /// Longest `detail` kept from an acknowledgement, in bytes (longer text is cut at a char
 /// boundary).
@@ -56,6 +63,8 @@ struct KnobState {
     owner: String,
     metric: TargetMetric,
     last_change_ms: Option<u64>,
+    /// The class of the action that set the current value.
+    priority: Priority,
     /// Action id waiting for an acknowledgement or under verification.
     busy_with: Option<u64>,
     backoff: Option<Backoff>,
@@ -99,10 +108,32 @@ struct Verification {
     priority: Priority,
     revertible: bool,
     started_ms: u64,
+    /// The earliest end of the measurement.
     ends_ms: u64,
-    before: Option<f64>,
+    /// The latest end: judged then on what came, if `need` samples did not.
+    max_ends_ms: u64,
+    /// Samples the comparison needs after the change (0: none beyond the window).
+    need: u64,
+    before: Before,
     acc: Accumulator,
+    /// Other actions measured on the same metric over an overlapping period.
+    shared_with: Vec<u64>,
 }
+
+/// The reference side of a measurement, taken when the action was applied.
+#[derive(Debug, Clone)]
+enum Before {
+    /// On-time blocks of the window when the action was applied, the level settled before
+    /// the breach (if known), and the smallest change that matters.
+    OnTime { breach: Blocks, settled: Option<Blocks>, delta: f64 },
+    /// A p95 with its order-statistic interval.
+    Quantile(Option<QuantileSide>),
+    /// A mean, a rate or a battery drain.
+    Value(Option<f64>),
+}
+
+/// Windows of history before a breach that make its settled level (10 minutes by default).
+const SETTLED_WINDOWS: u64 = 10;
 
 /// The deterministic core. See the module documentation.
 pub struct Engine {
@@ -126,6 +157,11 @@ pub struct Engine {
     /// Actions whose acknowledgement timed out, newest last (at most [`TIMED_OUT_REMEMBERED`]):
     /// a late acknowledgement still tells the engine what the app has.
     timed_out: std::collections::VecDeque<Pending>,
+    /// When the on-time SLO's current breach began (the start of the window that first showed
+    /// it); None while it is not breached.
+    on_time_breach_since_ms: Option<u64>,
+    /// When the last on-time repair move was applied (acknowledged), ms.
+    last_on_time_repair_ms: Option<u64>,
 }
 
 /// Timed-out actions remembered for a late acknowledgement.
@@ -149,7 +185,8 @@ impl Engine {
         strategies: Vec<Box<dyn OptimizationStrategy>>,
     ) -> Result<Engine, OptimizerError> {
         config.validate()?;
-        let collector = MetricsCollector::new(config.window_ms, config.memory_pressure_hold_ms);
+        let collector =
+            MetricsCollector::new(config.window_ms, config.memory_pressure_hold_ms).with_deadline(config.target_p95_latency_ms);
         let metrics = collector.metrics();
         let knobs = Knob::ALL
             .iter()
@@ -158,6 +195,7 @@ impl Engine {
                 owner: "baseline".to_owned(),
                 metric: default_metric(k),
                 last_change_ms: None,
+                priority: Priority::Savings,
                 busy_with: None,
                 backoff: None,
             })
@@ -178,6 +216,8 @@ impl Engine {
             metrics,
             outbox: Vec::new(),
             timed_out: std::collections::VecDeque::new(),
+            on_time_breach_since_ms: None,
+            last_on_time_repair_ms: None,
         })
     }
 
@@ -326,11 +366,36 @@ impl Engine {
         } else {
             self.config.verification_window_ms
         };
-        let before = if p.metric == TargetMetric::BatteryDrainPercentPerHour {
-            self.collector.battery_drain_between(now.saturating_sub(window), now)
-        } else {
-            metric_value(&metrics, p.metric, min)
+        let (before, need) = match p.metric {
+            TargetMetric::BatteryDrainPercentPerHour => {
+                (Before::Value(self.collector.battery_drain_between(now.saturating_sub(window), now)), 0)
+            }
+            TargetMetric::OnTimeRatio => {
+                let breach = self.blocks_before(now);
+                let settled = self.on_time_breach_since_ms.map(|since| {
+                    Blocks::from_counts(self.collector.on_time_blocks_overlapping(since.saturating_sub(SETTLED_WINDOWS.saturating_mul(self.config.window_ms)), since))
+                });
+                // The smallest change worth detecting: half the way to the target, and never
+                // less than the SLO's slack.
+                let target = self.config.target_on_time_ratio;
+                let level = if breach.n == 0 { target } else { breach.mean };
+                let delta = ((target - level) / 2.0).max(1.0 - target).min(0.5);
+                let need = breach.needed_for(delta);
+                (Before::OnTime { breach, settled, delta }, need)
+            }
+            TargetMetric::P95LatencyMs | TargetMetric::P95FinalizationMs | TargetMetric::P95DiscoveryMs => {
+                (Before::Quantile(self.collector.window_p95_with_interval(p.metric)), 0)
+            }
+            m => (Before::Value(metric_value(&metrics, m, min)), 0),
         };
+        if p.metric == TargetMetric::OnTimeRatio && p.event.priority == Priority::SloRepair {
+            self.last_on_time_repair_ms = Some(now);
+        }
+        let shared_with: Vec<u64> = self.verifying.iter().filter(|v| v.metric == p.metric).map(|v| v.action_id).collect();
+        for v in self.verifying.iter_mut().filter(|v| v.metric == p.metric) {
+            v.shared_with.push(action_id);
+        }
+        let max_window = if p.metric == TargetMetric::OnTimeRatio { self.config.verification_max_ms } else { window };
         self.verifying.push(Verification {
             action_id,
             knob,
@@ -341,8 +406,11 @@ impl Engine {
             revertible: p.revertible && !p.event.action.is_one_shot(),
             started_ms: now,
             ends_ms: now.saturating_add(window),
+            max_ends_ms: now.saturating_add(max_window.max(window)),
+            need,
             before,
             acc: Accumulator::for_metric(p.metric, min),
+            shared_with,
         });
         Ok(())
     }
@@ -430,6 +498,14 @@ impl Engine {
         self.counters.ticks += 1;
         self.collector.advance(now);
         self.metrics = self.collector.metrics();
+        let mp = &self.metrics.mesh_performance;
+        match judge_slo(mp.on_time, mp.delivered + mp.lost, self.config.target_on_time_ratio) {
+            SloJudgement::Breached if self.on_time_breach_since_ms.is_none() => {
+                self.on_time_breach_since_ms = Some(now.saturating_sub(self.config.window_ms));
+            }
+            SloJudgement::Met => self.on_time_breach_since_ms = None,
+            _ => {}
+        }
         let mut events: Vec<EngineEvent> = Vec::new();
         self.expire_acks(now, &mut events);
         self.finish_verifications(now, &mut events);
@@ -442,7 +518,12 @@ impl Engine {
         self.engaged.clear();
         {
             let profile: Vec<OptimizationAction> = self.knobs.iter().map(|k| k.value.clone()).collect();
-            let ctx = StrategyContext { config: &self.config, now_ms: now, profile: &profile };
+            let held_back: Vec<OptimizationAction> = self
+                .knobs
+                .iter()
+                .filter_map(|k| k.backoff.as_ref().filter(|b| now < b.until_ms).map(|b| b.value.clone()))
+                .collect();
+            let ctx = StrategyContext { config: &self.config, now_ms: now, profile: &profile, held_back: &held_back };
             for (order, strategy) in self.strategies.iter_mut().enumerate() {
                 if !strategy.should_apply(&self.metrics, &ctx) {
                     continue;
@@ -463,9 +544,16 @@ impl Engine {
         // A value that is backing off (reverted, or refused by the app) does not compete: the
         // knob follows the next proposal meanwhile, instead of staying where it was because
         // its winner is blocked. A safety proposal is held back only by the app's own refusal of it.
+        // A knob whose only proposals are backing off keeps its value: the strategy still wants
+        // it away from the baseline, so a return to the baseline would be a change nobody asked for.
+        let mut blocked = [false; Knob::ALL.len()];
         candidates.retain(|c| {
             let k = &self.knobs[c.proposal.action.knob().index()];
-            !k.backoff.as_ref().is_some_and(|b| b.holds(&c.proposal, now))
+            let held = k.backoff.as_ref().is_some_and(|b| b.holds(&c.proposal, now));
+            if held {
+                blocked[c.proposal.action.knob().index()] = true;
+            }
+            !held
         });
 
         // One winner per knob; knobs nobody proposes go back to their baseline.
@@ -477,6 +565,8 @@ impl Engine {
             let (strategy, proposal) = match winner {
                 Some(c) => (c.strategy, c.proposal),
                 None if knob == Knob::GarbageCollection => continue,
+                // Nothing can change before the back-off ends: not a reason to tick fast.
+                None if blocked[knob.index()] => continue,
                 // Already at its baseline: `try_change` would refuse the change before
                 // anything else, so the reason is not even written.
                 None if self.knobs[knob.index()].value == OptimizationAction::baseline(knob) => continue,
@@ -553,8 +643,9 @@ impl Engine {
     fn count_outcome(&mut self, o: &OutcomeEvent) {
         let c = &mut self.counters;
         match o {
-            OutcomeEvent::Verified { .. } => c.outcomes_verified += 1,
-            OutcomeEvent::Reverted { .. } => c.outcomes_reverted += 1,
+            OutcomeEvent::Improved { .. } => c.outcomes_improved += 1,
+            OutcomeEvent::NoEffect { .. } => c.outcomes_no_effect += 1,
+            OutcomeEvent::Worse { .. } => c.outcomes_worse += 1,
             OutcomeEvent::Inconclusive { .. } => c.outcomes_inconclusive += 1,
             OutcomeEvent::NotApplied { .. } => {}
             OutcomeEvent::Superseded { .. } => c.outcomes_superseded += 1,
@@ -596,23 +687,15 @@ impl Engine {
         let tolerance = self.config.revert_tolerance_percent;
         let mut i = 0;
         while i < self.verifying.len() {
-            if self.verifying[i].ends_ms > now {
-                i += 1;
-                continue;
-            }
             let v = &self.verifying[i];
-            let elapsed = now.saturating_sub(v.started_ms);
-            let measured = match (v.before, v.acc.result(min, v.started_ms, elapsed, &self.collector)) {
-                (None, _) => Err("not enough data before the change".to_owned()),
-                (_, Err(reason)) => Err(reason),
-                (Some(b), Ok(a)) => improvement_percent(v.metric, b, a).map(|imp| (b, a, imp)).ok_or_else(|| {
-                    format!("baseline {} is zero: no relative change can be stated", v.metric.label())
-                }),
+            // The measurement ends once, by a rule fixed when it began: after its window, when
+            // it has the samples its comparison needs, or at its latest end with what came.
+            let samples = match v.before {
+                Before::OnTime { .. } => Blocks::from_counts(self.collector.on_time_blocks_since(v.started_ms)).n,
+                _ => v.acc.samples(),
             };
-            let revert = matches!(measured, Ok((_, _, imp)) if v.revertible && v.priority < Priority::Safety && imp < -tolerance);
-            if revert && !self.rate_available(now) {
-                // The rollback is itself an action under the rate cap: it waits for a free slot
-                // (at most a minute), and the measurement keeps running meanwhile.
+            let due = now >= v.ends_ms && (samples >= v.need || now >= v.max_ends_ms);
+            if !due {
                 i += 1;
                 continue;
             }
@@ -621,48 +704,125 @@ impl Engine {
             if k.busy_with == Some(v.action_id) {
                 k.busy_with = None;
             }
-            let (before, after, improvement) = match measured {
-                Ok(m) => m,
-                Err(reason) => {
-                    events.push(EngineEvent::Outcome(OutcomeEvent::Inconclusive { action_id: v.action_id, metric: v.metric, reason }));
-                    continue;
+            let elapsed = now.saturating_sub(v.started_ms);
+            let verdict = match &v.before {
+                Before::OnTime { breach, settled, delta } => {
+                    let after = Blocks::from_counts(self.collector.on_time_blocks_since(v.started_ms));
+                    judge_on_time(breach, settled.as_ref(), &after, *delta)
                 }
+                Before::Quantile(before) => judge_quantile(*before, v.acc.p95_with_interval(), tolerance),
+                Before::Value(None) => Verdict::Inconclusive("not enough data before the change".to_owned()),
+                Before::Value(Some(b)) => match v.acc.result(min, v.started_ms, elapsed, &self.collector) {
+                    Ok(a) => judge_percent(v.metric, *b, a, tolerance, v.acc.samples()),
+                    Err(reason) => Verdict::Inconclusive(reason),
+                },
             };
-            if revert {
-                let reason = format!(
-                    "{} went from {before:.2} to {after:.2} ({improvement:+.1}%), worse than the {tolerance}% tolerance",
-                    v.metric.label()
-                );
-                let restore_id = self.next_id;
-                events.push(EngineEvent::Outcome(OutcomeEvent::Reverted {
-                    action_id: v.action_id,
-                    metric: v.metric,
-                    before,
-                    after,
-                    improvement_percent: improvement,
-                    reason: reason.clone(),
-                    restore_action_id: restore_id,
-                }));
-                let reverted = self.knobs[v.knob.index()].value.clone();
-                set_backoff(&mut self.knobs[v.knob.index()], reverted, now, &self.config, false);
-                let proposal = Proposal {
-                    action: v.previous,
-                    priority: v.priority,
-                    metric: v.metric,
-                    reason: format!("revert of action {}: {reason}", v.action_id),
-                };
-                let event = self.emit(v.knob, format!("revert:{}", v.strategy), proposal, now, false);
-                events.push(EngineEvent::Action(event));
-            } else {
-                events.push(EngineEvent::Outcome(OutcomeEvent::Verified {
-                    action_id: v.action_id,
-                    metric: v.metric,
-                    before,
-                    after,
-                    improvement_percent: improvement,
-                }));
+            let can_revert = v.revertible && v.priority < Priority::Safety;
+            match verdict {
+                Verdict::Inconclusive(reason) => {
+                    events.push(EngineEvent::Outcome(OutcomeEvent::Inconclusive { action_id: v.action_id, metric: v.metric, reason }));
+                }
+                Verdict::Improved(m) => {
+                    events.push(EngineEvent::Outcome(OutcomeEvent::Improved {
+                        action_id: v.action_id,
+                        metric: v.metric,
+                        before: m.before,
+                        after: m.after,
+                        improvement_percent: change_percent(v.metric, &m),
+                        interval: interval_of(&m),
+                        samples_before: m.samples_before,
+                        samples_after: m.samples_after,
+                        shared_with: v.shared_with,
+                    }));
+                }
+                Verdict::NoEffect(m) => {
+                    // A repair that bought nothing is taken back: it costs and does not help.
+                    let take_back = can_revert && v.priority == Priority::SloRepair && v.metric == TargetMetric::OnTimeRatio;
+                    let restore_action_id = take_back.then_some(self.next_id);
+                    events.push(EngineEvent::Outcome(OutcomeEvent::NoEffect {
+                        action_id: v.action_id,
+                        metric: v.metric,
+                        before: m.before,
+                        after: m.after,
+                        interval: interval_of(&m),
+                        samples_before: m.samples_before,
+                        samples_after: m.samples_after,
+                        restore_action_id,
+                        shared_with: v.shared_with.clone(),
+                    }));
+                    if take_back {
+                        let reason = format!(
+                            "{} {:.3} before, {:.3} after: no change that matters",
+                            v.metric.label(),
+                            m.before,
+                            m.after
+                        );
+                        self.roll_back(&v, reason, now, events);
+                    }
+                }
+                Verdict::Worse(m) => {
+                    let improvement = change_percent(v.metric, &m);
+                    let reason = match m.interval {
+                        Some((lo, hi)) => format!(
+                            "{} went from {:.3} to {:.3} (change {lo:+.3} to {hi:+.3} at 95 %)",
+                            v.metric.label(),
+                            m.before,
+                            m.after
+                        ),
+                        None => format!(
+                            "{} went from {:.2} to {:.2} ({improvement:+.1}%), worse than the {tolerance}% tolerance",
+                            v.metric.label(),
+                            m.before,
+                            m.after
+                        ),
+                    };
+                    if can_revert {
+                        events.push(EngineEvent::Outcome(OutcomeEvent::Worse {
+                            action_id: v.action_id,
+                            metric: v.metric,
+                            before: m.before,
+                            after: m.after,
+                            improvement_percent: improvement,
+                            interval: interval_of(&m),
+                            reason: reason.clone(),
+                            restore_action_id: Some(self.next_id),
+                            shared_with: v.shared_with.clone(),
+                        }));
+                        self.roll_back(&v, reason, now, events);
+                    } else {
+                        // Safety changes and releases stay: a worse metric is the price of
+                        // protection, or the strategy sees the breach and repairs it again.
+                        events.push(EngineEvent::Outcome(OutcomeEvent::Worse {
+                            action_id: v.action_id,
+                            metric: v.metric,
+                            before: m.before,
+                            after: m.after,
+                            improvement_percent: improvement,
+                            interval: interval_of(&m),
+                            reason: format!("{reason}; kept (not revertible)"),
+                            restore_action_id: None,
+                            shared_with: v.shared_with.clone(),
+                        }));
+                    }
+                }
             }
         }
+    }
+
+    /// Restores the value before action `v` and backs the reverted value off. A rollback is
+    /// not held by the rate cap (it undoes a change the cap already counted), so the verdict is
+    /// never re-measured while it waits.
+    fn roll_back(&mut self, v: &Verification, reason: String, now: u64, events: &mut Vec<EngineEvent>) {
+        let reverted = self.knobs[v.knob.index()].value.clone();
+        set_backoff(&mut self.knobs[v.knob.index()], reverted, now, &self.config, false);
+        let proposal = Proposal {
+            action: v.previous.clone(),
+            priority: v.priority,
+            metric: v.metric,
+            reason: format!("revert of action {}: {reason}", v.action_id),
+        };
+        let event = self.emit(v.knob, format!("revert:{}", v.strategy), proposal, now, false);
+        events.push(EngineEvent::Action(event));
     }
 
     /// Applies the stability rules to one knob's winning proposal; emits the change if allowed.
@@ -699,6 +859,29 @@ impl Engine {
         if k.backoff.as_ref().is_some_and(|b| b.holds(&proposal, now)) {
             return None;
         }
+        // One repair per metric in flight: each is measured on its own, so no outcome reports
+        // a joint change as its own.
+        if proposal.priority == Priority::SloRepair && self.repair_in_flight(knob, proposal.metric) {
+            return None;
+        }
+        // The next repair move waits until the statistics window holds only messages sent
+        // after the last move: the breach that calls for it must be seen after the last move
+        // took effect, not in the messages from before it.
+        if proposal.priority == Priority::SloRepair
+            && proposal.metric == TargetMetric::OnTimeRatio
+            && self.last_on_time_repair_ms.is_some_and(|t| {
+                // The window's oldest slot may reach one slot further back.
+                let slot = cfg.window_ms.div_ceil(crate::metrics::collector::WINDOW_SLOTS as u64);
+                now.saturating_sub(t) < cfg.window_ms.saturating_add(slot)
+            })
+        {
+            return None;
+        }
+        // A safety change enters protection at once; between two safety values (a thermal band
+        // flickering, a battery band) it keeps the dwell like any other change.
+        if safety && k.priority == Priority::Safety && !one_shot && k.last_change_ms.is_some_and(|t| now.saturating_sub(t) < cfg.min_dwell_ms) {
+            return None;
+        }
         if !safety {
             let dwell = if one_shot { cfg.gc_min_interval_ms } else { cfg.min_dwell_ms };
             if k.last_change_ms.is_some_and(|t| now.saturating_sub(t) < dwell) {
@@ -710,12 +893,32 @@ impl Engine {
         } else if one_shot && k.last_change_ms.is_some_and(|t| now.saturating_sub(t) < cfg.gc_min_interval_ms) {
             return None;
         }
-        let event = self.emit(knob, strategy, proposal, now, true);
+        // A return to the baseline is not reverted for its metric: if releasing a repair lets
+        // the breach come back, the strategy sees the breach and repairs again (a revert here
+        // is how the engine used to undo its own releases).
+        let revertible = strategy != "baseline";
+        let event = self.emit(knob, strategy, proposal, now, revertible);
         if let Some(old) = superseded {
             self.verifying.retain(|v| v.action_id != old);
             events.push(EngineEvent::Outcome(OutcomeEvent::Superseded { action_id: old, by_action_id: event.id }));
         }
         Some(event)
+    }
+
+    /// The on-time blocks of the window before `now` (the reference side of a measurement).
+    fn blocks_before(&self, now: u64) -> Blocks {
+        Blocks::from_counts(self.collector.on_time_blocks_overlapping(now.saturating_sub(self.config.window_ms), now))
+    }
+
+    /// Whether an SLO repair for `metric` on a knob other than `knob` awaits its acknowledgement
+    /// or its measurement.
+    fn repair_in_flight(&self, knob: Knob, metric: TargetMetric) -> bool {
+        self.pending.iter().any(|p| {
+            p.metric == metric && p.event.priority == Priority::SloRepair && p.event.action.knob() != knob
+        }) || self
+            .verifying
+            .iter()
+            .any(|v| v.metric == metric && v.priority == Priority::SloRepair && v.knob != knob)
     }
 
     /// Whether the rate cap leaves room for one more non-safety action at `now`.
@@ -741,6 +944,9 @@ impl Engine {
         }
         k.owner = strategy.clone();
         k.metric = proposal.metric;
+        if !proposal.action.is_one_shot() {
+            k.priority = proposal.priority;
+        }
         k.last_change_ms = Some(now);
         k.busy_with = Some(id);
         let event = ActionEvent {
@@ -778,6 +984,19 @@ fn set_backoff(k: &mut KnobState, value: OptimizationAction, now: u64, cfg: &Opt
     k.backoff = Some(Backoff { value, until_ms: now.saturating_add(wait), level, refused });
 }
 
+/// The change in percent of the reference, positive when better (0 when the reference is 0);
+/// for an on-time ratio, in percentage points (a share that rose from 0.40 to 0.90 gained 50).
+fn change_percent(metric: TargetMetric, m: &Measured) -> f64 {
+    if metric == TargetMetric::OnTimeRatio {
+        return (m.after - m.before) * 100.0;
+    }
+    verification::improvement_percent(metric, m.before, m.after).unwrap_or(0.0)
+}
+
+fn interval_of(m: &Measured) -> Option<crate::ChangeInterval> {
+    m.interval.map(|(low, high)| crate::ChangeInterval { low, high })
+}
+
 fn truncate_detail(mut s: String) -> String {
     if s.len() > MAX_ACK_DETAIL_BYTES {
         let mut cut = MAX_ACK_DETAIL_BYTES;
@@ -793,10 +1012,9 @@ fn truncate_detail(mut s: String) -> String {
 fn default_metric(knob: Knob) -> TargetMetric {
     match knob {
         Knob::ScanMode | Knob::Advertising => TargetMetric::BatteryDrainPercentPerHour,
-        Knob::ConnectionPriority | Knob::MaxConnections | Knob::MessageBatching | Knob::Compression => {
-            TargetMetric::P95LatencyMs
+        Knob::ConnectionPriority | Knob::MaxConnections | Knob::MessageBatching | Knob::Compression | Knob::RelayPolicy => {
+            TargetMetric::OnTimeRatio
         }
-        Knob::RelayPolicy => TargetMetric::MeanHopCount,
         Knob::CacheTrim | Knob::ObjectPooling | Knob::GarbageCollection => TargetMetric::HeapUsedMb,
         Knob::ConsensusBatchSize | Knob::ParallelValidation | Knob::VoteCache => TargetMetric::ConsensusOpsPerSec,
     }

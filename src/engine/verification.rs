@@ -1,12 +1,14 @@
 #![forbid(unsafe_code)]
 //! Closed-loop verification: what an applied action did to its strategy's metric.
 //!
-//! When the app acknowledges an action as applied, the engine notes the metric's value over the
+//! When the app acknowledges an action as applied, the engine notes the metric over the
 //! statistics window (`before`) and starts an accumulator that sees only samples recorded from
-//! then on. When the verification window ends, `after` comes from that accumulator alone, so
-//! samples from before the change cannot dilute the measurement. Too few samples on either side
+//! then on. When the measurement ends, `after` comes from that accumulator alone, so samples
+//! from before the change cannot dilute it. The judgement is one fixed rule per kind of metric,
+//! applied once (see [`judge_on_time`], [`judge_quantile`], [`judge_percent`]); too little data
 //! gives `Inconclusive`: no effect is ever claimed without data.
 
+use super::stats::{quantile_rank_interval, Blocks};
 use crate::metrics::collector::MetricsCollector;
 use crate::metrics::sketch::LogHistogram;
 use crate::{MetricSample, PerformanceMetrics, TargetMetric};
@@ -27,6 +29,10 @@ pub fn metric_value(m: &PerformanceMetrics, metric: TargetMetric, min_samples: u
             m.consensus_performance.finalization.filter(|f| f.count >= min_samples).map(|f| f.p95_ms)
         }
         TargetMetric::P95DiscoveryMs => m.mesh_performance.discovery.filter(|d| d.count >= min_samples).map(|d| d.p95_ms),
+        TargetMetric::OnTimeRatio => m
+            .mesh_performance
+            .on_time_ratio
+            .filter(|_| m.mesh_performance.delivered + m.mesh_performance.lost >= min_samples),
         // Battery drain needs a history, not a window: see `MetricsCollector::battery_drain_*`.
         TargetMetric::BatteryDrainPercentPerHour => None,
     }
@@ -44,12 +50,15 @@ pub enum Accumulator {
     Rate { sum: f64, count: u64 },
     /// Battery drain, read from the collector's history at the end.
     Battery,
+    /// An on-time ratio, read from the collector's blocks of history at the end.
+    OnTime,
 }
 
 impl Accumulator {
     /// The accumulator that suits `metric`.
     pub fn for_metric(metric: TargetMetric, min_samples: u64) -> Self {
         match metric {
+            TargetMetric::OnTimeRatio => Accumulator::OnTime,
             TargetMetric::P95LatencyMs | TargetMetric::P95FinalizationMs | TargetMetric::P95DiscoveryMs => {
                 Accumulator::P95(Box::default())
             }
@@ -77,7 +86,28 @@ impl Accumulator {
                 *sum += value;
                 *count += 1;
             }
-            Accumulator::Battery => {}
+            Accumulator::Battery | Accumulator::OnTime => {}
+        }
+    }
+
+    /// Samples taken in so far (messages for an on-time ratio, durations for a p95).
+    pub fn samples(&self) -> u64 {
+        match self {
+            Accumulator::P95(h) => h.count(),
+            Accumulator::Mean { count, .. } | Accumulator::Rate { count, .. } => *count,
+            Accumulator::Battery | Accumulator::OnTime => 0,
+        }
+    }
+
+    /// The p95 after the change with its order-statistic interval, if there are enough samples.
+    pub fn p95_with_interval(&self) -> Option<(f64, f64, f64, u64)> {
+        match self {
+            Accumulator::P95(h) => {
+                let n = h.count();
+                let (lo, hi) = quantile_rank_interval(n, 0.95)?;
+                Some((h.quantile(950)?, h.quantile(lo)?, h.quantile(hi)?, n))
+            }
+            _ => None,
         }
     }
 
@@ -112,7 +142,146 @@ impl Accumulator {
             Accumulator::Battery => collector
                 .battery_drain_since(started_ms)
                 .ok_or_else(|| "battery drain not measurable: charging, or unplugged readings span under a minute".to_owned()),
+            Accumulator::OnTime => Err("an on-time ratio is judged by `judge_on_time` on blocks".to_owned()),
         }
+    }
+}
+
+/// What one measurement found, before it becomes an outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Better beyond doubt.
+    Improved(Measured),
+    /// No change that matters.
+    NoEffect(Measured),
+    /// Worse beyond doubt (or beyond the tolerance).
+    Worse(Measured),
+    /// Cannot tell, and why.
+    Inconclusive(String),
+}
+
+/// The two sides of a comparison and the change between them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    /// The reference level.
+    pub before: f64,
+    /// The level after the change.
+    pub after: f64,
+    /// 95 % interval of `after - before`, when the metric has one.
+    pub interval: Option<(f64, f64)>,
+    /// Samples on each side (0 where a side is not a sample count, as for battery drain).
+    pub samples_before: u64,
+    /// Samples after.
+    pub samples_after: u64,
+}
+
+/// The settled level before a breach must have at least this many blocks to serve as the
+/// reference; below it, the level when the action was applied is used.
+pub const MIN_SETTLED_BLOCKS: u64 = 6;
+
+/// The rule for an on-time ratio (higher is better), compared by batch means: the samples are
+/// blocks of messages, one window slot each (10 s by default: messages that travel together
+/// share their fate), and the interval
+/// is Welch's for the difference of the block means (see [`Blocks`]):
+/// - worse than the level when the action was applied (`breach`, the window then): the
+///   interval of `after - breach` is below zero → `Worse`;
+/// - better than it: if the ratio settled before the breach (`settled`) is known, the action
+///   is `Improved` only when it is also better than that level, which a spike ending by itself
+///   cannot do; otherwise the recovery cannot be told from the action's effect → `Inconclusive`;
+///   without a settled level (the breach was there from the start), better than the breach is
+///   `Improved`;
+/// - neither, with the whole interval within `± delta` → `NoEffect`;
+/// - else `Inconclusive` (too few blocks, or an interval too wide for any conclusion).
+pub fn judge_on_time(breach: &Blocks, settled: Option<&Blocks>, after: &Blocks, delta: f64) -> Verdict {
+    let Some((lo, hi)) = after.difference(breach) else {
+        return Verdict::Inconclusive(format!(
+            "{} and {} blocks with messages before and after the change: at least one each is needed",
+            breach.n, after.n
+        ));
+    };
+    let vs_breach = Measured {
+        before: breach.mean,
+        after: after.mean,
+        interval: Some((lo, hi)),
+        samples_before: breach.messages,
+        samples_after: after.messages,
+    };
+    if hi < 0.0 {
+        return Verdict::Worse(vs_breach);
+    }
+    if lo > 0.0 {
+        return match settled.filter(|s| s.n >= MIN_SETTLED_BLOCKS) {
+            None => Verdict::Improved(vs_breach),
+            Some(s) => match after.difference(s) {
+                Some((slo, shi)) if slo > 0.0 => Verdict::Improved(Measured {
+                    before: s.mean,
+                    after: after.mean,
+                    interval: Some((slo, shi)),
+                    samples_before: s.messages,
+                    samples_after: after.messages,
+                }),
+                _ => Verdict::Inconclusive(format!(
+                    "on-time ratio rose from {:.3} when applied to {:.3}, not beyond {:.3} settled before the breach: a recovery by itself cannot be told from the action's effect",
+                    breach.mean, after.mean, s.mean
+                )),
+            },
+        };
+    }
+    if lo >= -delta && hi <= delta {
+        return Verdict::NoEffect(vs_breach);
+    }
+    Verdict::Inconclusive(format!(
+        "on-time ratio {:.3} before, {:.3} after ({} and {} blocks): the change's interval [{lo:+.3}, {hi:+.3}] is too wide to conclude",
+        breach.mean, after.mean, breach.n, after.n
+    ))
+}
+
+/// A p95 with its order-statistic interval: (value, low, high, samples).
+pub type QuantileSide = (f64, f64, f64, u64);
+
+/// The rule for a p95 (lower is better): the change's interval is `[after.low - before.high,
+/// after.high - before.low]` (conservative: both order-statistic intervals at 95 %). Below zero
+/// → `Improved`; above → `Worse`; within `± tolerance_percent` of the level before →
+/// `NoEffect`; else `Inconclusive`. Either side without an interval (about 60 samples are
+/// needed for one) → `Inconclusive`.
+pub fn judge_quantile(before: Option<QuantileSide>, after: Option<QuantileSide>, tolerance_percent: f64) -> Verdict {
+    let (Some(b), Some(a)) = (before, after) else {
+        return Verdict::Inconclusive(
+            "too few samples for an interval of the p95 on both sides (about 60 each are needed)".to_owned(),
+        );
+    };
+    let lo = a.1 - b.2;
+    let hi = a.2 - b.1;
+    let m = Measured { before: b.0, after: a.0, interval: Some((lo, hi)), samples_before: b.3, samples_after: a.3 };
+    let margin = b.0.abs() * tolerance_percent / 100.0;
+    if hi < 0.0 {
+        Verdict::Improved(m)
+    } else if lo > 0.0 {
+        Verdict::Worse(m)
+    } else if lo >= -margin && hi <= margin {
+        Verdict::NoEffect(m)
+    } else {
+        Verdict::Inconclusive(format!(
+            "p95 {:.1} before, {:.1} after: the change's interval [{lo:+.1}, {hi:+.1}] is too wide to conclude",
+            b.0, a.0
+        ))
+    }
+}
+
+/// The rule for the other metrics (means, rates, battery drain), which carry no interval yet:
+/// a relative change beyond `tolerance_percent` either way is `Improved` or `Worse`; within it,
+/// `NoEffect`.
+pub fn judge_percent(metric: TargetMetric, before: f64, after: f64, tolerance_percent: f64, samples_after: u64) -> Verdict {
+    let Some(imp) = improvement_percent(metric, before, after) else {
+        return Verdict::Inconclusive(format!("baseline {} is zero: no relative change can be stated", metric.label()));
+    };
+    let m = Measured { before, after, interval: None, samples_before: 0, samples_after };
+    if imp < -tolerance_percent {
+        Verdict::Worse(m)
+    } else if imp > tolerance_percent {
+        Verdict::Improved(m)
+    } else {
+        Verdict::NoEffect(m)
     }
 }
 
@@ -154,5 +323,50 @@ mod tests {
             r.feed(TargetMetric::ConsensusOpsPerSec, &MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 1.0, operations: 30 });
         }
         assert_eq!(r.result(5, 0, 10_000, &c).unwrap(), 30.0);
+    }
+
+    fn blocks(k: u64, n: u64, count: usize) -> Blocks {
+        Blocks::from_counts(std::iter::repeat_n((k, n), count))
+    }
+
+    #[test]
+    fn on_time_rule_covers_every_verdict() {
+        // Worse than the level when applied.
+        assert!(matches!(judge_on_time(&blocks(8, 10, 6), None, &blocks(5, 10, 6), 0.05), Verdict::Worse(_)));
+        // Better and no settled level: Improved, against the level when applied.
+        match judge_on_time(&blocks(4, 10, 6), None, &blocks(9, 10, 6), 0.05) {
+            Verdict::Improved(m) => assert!((m.before - 0.4).abs() < 1e-9 && m.interval.unwrap().0 > 0.0),
+            v => panic!("{v:?}"),
+        }
+        // Better, but only back to the settled level: a spike that ended.
+        assert!(matches!(
+            judge_on_time(&blocks(4, 10, 6), Some(&blocks(19, 20, 60)), &blocks(19, 20, 6), 0.05),
+            Verdict::Inconclusive(_)
+        ));
+        // Better than the settled level too.
+        assert!(matches!(
+            judge_on_time(&blocks(4, 10, 6), Some(&blocks(50, 100, 60)), &blocks(95, 100, 6), 0.05),
+            Verdict::Improved(_)
+        ));
+        // A settled level of too few blocks is not a reference.
+        assert!(matches!(judge_on_time(&blocks(4, 10, 6), Some(&blocks(10, 10, 2)), &blocks(9, 10, 6), 0.05), Verdict::Improved(_)));
+        // No change, narrow interval: NoEffect; no change, wide interval or too few blocks: Inconclusive.
+        assert!(matches!(judge_on_time(&blocks(90, 100, 30), None, &blocks(90, 100, 30), 0.05), Verdict::NoEffect(_)));
+        let noisy = Blocks::from_counts((0..4).map(|i| if i % 2 == 0 { (10, 10) } else { (0, 10) }));
+        assert!(matches!(judge_on_time(&noisy, None, &noisy, 0.05), Verdict::Inconclusive(_)));
+        assert!(matches!(judge_on_time(&Blocks::default(), None, &blocks(9, 10, 6), 0.05), Verdict::Inconclusive(_)));
+    }
+
+    #[test]
+    fn quantile_and_percent_rules() {
+        let b = Some((200.0, 190.0, 210.0, 500));
+        assert!(matches!(judge_quantile(b, Some((100.0, 95.0, 105.0, 500)), 10.0), Verdict::Improved(_)));
+        assert!(matches!(judge_quantile(b, Some((300.0, 290.0, 310.0, 500)), 10.0), Verdict::Worse(_)));
+        assert!(matches!(judge_quantile(b, Some((201.0, 195.0, 207.0, 500)), 10.0), Verdict::NoEffect(_)));
+        assert!(matches!(judge_quantile(b, Some((201.0, 150.0, 260.0, 70)), 10.0), Verdict::Inconclusive(_)));
+        assert!(matches!(judge_quantile(None, Some((1.0, 1.0, 1.0, 70)), 10.0), Verdict::Inconclusive(_)));
+        assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 80.0, 10.0, 1), Verdict::Improved(_)));
+        assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 105.0, 10.0, 1), Verdict::NoEffect(_)));
+        assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 120.0, 10.0, 1), Verdict::Worse(_)));
     }
 }

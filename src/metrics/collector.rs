@@ -28,6 +28,50 @@ pub struct BatteryReading {
 /// Attached sums of the delivery window: hops, then bytes.
 const HOPS: usize = 0;
 const BYTES: usize = 1;
+/// The span of the battery drain shown in the device state: Android reports the level in whole
+/// percent, so a shorter span would often hold a single reading.
+const DRAIN_SPAN_MS: u64 = 30 * 60_000;
+
+/// Blocks of on-time history kept: 16 windows (16 minutes at the default 60 s window, in
+/// blocks of 10 s, one window slot each), enough for a settled level of 10 windows before a
+/// breach and a 10-minute measurement after an action.
+pub const ON_TIME_HISTORY_BLOCKS: usize = 16 * WINDOW_SLOTS;
+
+/// Per-block (one window slot: 10 s by default) counts of messages on time and of all messages
+/// (delivered and lost). The settled level before a breach, the level when an action is
+/// applied and the level after it are all read from here, as blocks: the samples of the
+/// engine's batch-means comparisons. Deliveries come from the delivery window's log of its
+/// slots (taken when a slot closes: recording pays nothing for it); losses, which are rare, are
+/// counted here as they come.
+#[derive(Debug, Clone)]
+struct LossHistory {
+    /// Closed blocks: (block index, lost), oldest first.
+    blocks: VecDeque<(u64, u64)>,
+    /// The open block: its index and lost count.
+    open: (u64, u64),
+    /// Block length, ms (at least 1): the delivery window's slot.
+    block_ms: u64,
+}
+
+impl LossHistory {
+    fn add(&mut self, at_ms: u64) {
+        let block = at_ms / self.block_ms;
+        if self.open.1 > 0 && self.open.0 != block {
+            if self.blocks.len() == ON_TIME_HISTORY_BLOCKS {
+                self.blocks.pop_front();
+            }
+            self.blocks.push_back(self.open);
+            self.open = (block, 0);
+        }
+        self.open.0 = block;
+        self.open.1 += 1;
+    }
+
+    fn all(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.blocks.iter().copied().chain((self.open.1 > 0).then_some(self.open))
+    }
+}
+
 /// Attached sums of the consensus window: proposal ms, vote ms, then operations.
 const PROPOSAL: usize = 0;
 const VOTE: usize = 1;
@@ -42,6 +86,9 @@ const OPERATIONS: usize = 2;
 #[derive(Debug, Clone)]
 pub struct MetricsCollector {
     delivered: WindowedQuantiles<2>,
+    deadline_ms: f64,
+    window_ms: u64,
+    losses: LossHistory,
     lost: WindowedSum,
     connection: WindowedQuantiles,
     discovery: WindowedQuantiles,
@@ -77,8 +124,18 @@ impl MetricsCollector {
     pub fn new(window_ms: u64, pressure_hold_ms: u64) -> Self {
         let q = || WindowedQuantiles::new(window_ms, WINDOW_SLOTS);
         let s = || WindowedSum::new(window_ms, WINDOW_SLOTS);
+        let mut delivered = WindowedQuantiles::with_attached_sums(window_ms, WINDOW_SLOTS);
+        // Without a deadline every delivery is on time (see `with_deadline`).
+        delivered.log_closed_slots(f64::INFINITY, ON_TIME_HISTORY_BLOCKS);
         MetricsCollector {
-            delivered: WindowedQuantiles::with_attached_sums(window_ms, WINDOW_SLOTS),
+            delivered,
+            deadline_ms: f64::INFINITY,
+            window_ms,
+            losses: LossHistory {
+                blocks: VecDeque::with_capacity(ON_TIME_HISTORY_BLOCKS),
+                open: (0, 0),
+                block_ms: window_ms.div_ceil(WINDOW_SLOTS as u64).max(1),
+            },
             lost: s(),
             connection: q(),
             discovery: q(),
@@ -98,6 +155,14 @@ impl MetricsCollector {
         }
     }
 
+    /// The same collector, counting a delivery as on time when its latency is at most
+    /// `deadline_ms` (without a deadline every delivery is on time; a loss never is).
+    pub fn with_deadline(mut self, deadline_ms: f64) -> Self {
+        self.deadline_ms = deadline_ms;
+        self.delivered.log_closed_slots(deadline_ms, ON_TIME_HISTORY_BLOCKS);
+        self
+    }
+
     /// Records a validated sample at `at_ms` (the engine's monotonic time). O(1), never
     /// allocates (battery history is a fixed-capacity ring).
     #[inline]
@@ -106,7 +171,10 @@ impl MetricsCollector {
         let at = self.now_ms;
         match *sample {
             MetricSample::MessageDelivered { latency_ms, hops, bytes } => self.push_delivery(latency_ms, hops, bytes, at),
-            MetricSample::MessageLost { hops } => self.lost.record(f64::from(hops), at),
+            MetricSample::MessageLost { hops } => {
+                self.lost.record(f64::from(hops), at);
+                self.losses.add(at);
+            }
             MetricSample::LinkRssi { rssi_dbm, .. } => self.rssi.record(f64::from(rssi_dbm), at),
             MetricSample::PeerCount { connected, discovered } => self.peers = Some((connected, discovered)),
             MetricSample::ConnectionEstablished { duration_ms } => self.connection.record(duration_ms, at),
@@ -183,12 +251,78 @@ impl MetricsCollector {
         drain_of(self.battery_history.iter().filter(|r| r.at_ms >= from_ms && r.at_ms < to_ms).copied())
     }
 
+    /// Messages on time and all messages (delivered and lost) of each block (one window slot)
+    /// that meets
+    /// `[from_ms, to_ms)`, oldest first, the current block included, from a history of the last
+    /// 16 minutes (the level before a change: every message in them came before `to_ms` when
+    /// `to_ms` is now).
+    pub fn on_time_blocks_overlapping(&self, from_ms: u64, to_ms: u64) -> Vec<(u64, u64)> {
+        let block_ms = self.losses.block_ms;
+        let (first, end) = (from_ms / block_ms, to_ms.div_ceil(block_ms));
+        self.on_time_blocks().into_iter().filter(|b| b.0 >= first && b.0 < end).map(|b| (b.1, b.2)).collect()
+    }
+
+    /// The same, for the blocks that began at or after `from_ms` (the level after a change
+    /// made at `from_ms`: no message in them came before it).
+    pub fn on_time_blocks_since(&self, from_ms: u64) -> Vec<(u64, u64)> {
+        let first = from_ms.div_ceil(self.losses.block_ms);
+        self.on_time_blocks().into_iter().filter(|b| b.0 >= first).map(|b| (b.1, b.2)).collect()
+    }
+
+    /// Every block of the history: (block index, on time, delivered + lost), oldest first.
+    fn on_time_blocks(&self) -> Vec<(u64, u64, u64)> {
+        let mut out: Vec<(u64, u64, u64)> = self.delivered.slot_log().map(|(i, n, k)| (i, k.min(n), n)).collect();
+        for (i, lost) in self.losses.all() {
+            match out.binary_search_by_key(&i, |b| b.0) {
+                Ok(pos) => out[pos].2 += lost,
+                Err(pos) => out.insert(pos, (i, 0, lost)),
+            }
+        }
+        // Each log keeps its last ON_TIME_HISTORY_BLOCKS blocks: once one is full, blocks older
+        // than its oldest would miss that log's side, so they are left out.
+        let delivered_full = self.delivered.slot_log_len() >= ON_TIME_HISTORY_BLOCKS;
+        let losses_full = self.losses.blocks.len() >= ON_TIME_HISTORY_BLOCKS;
+        let cutoff = [
+            delivered_full.then(|| self.delivered.slot_log().next().map_or(0, |b| b.0)),
+            losses_full.then(|| self.losses.blocks.front().map_or(0, |b| b.0)),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+        out.retain(|b| b.0 >= cutoff);
+        out
+    }
+
+    /// The window's p95 of `metric` (latency, finalization or discovery) with its
+    /// order-statistic interval at 95 % and its sample count: (p95, low, high, n). None for other
+    /// metrics and for samples too small for an interval.
+    pub fn window_p95_with_interval(&self, metric: crate::TargetMetric) -> Option<(f64, f64, f64, u64)> {
+        use crate::TargetMetric as M;
+        let q = |n: u64, quantile: &dyn Fn(u32) -> Option<f64>| {
+            let (lo, hi) = crate::engine::stats::quantile_rank_interval(n, 0.95)?;
+            Some((quantile(950)?, quantile(lo)?, quantile(hi)?, n))
+        };
+        match metric {
+            M::P95LatencyMs => q(self.delivered.count(), &|pm| self.delivered.quantile(pm)),
+            M::P95FinalizationMs => q(self.consensus.count(), &|pm| self.consensus.quantile(pm)),
+            M::P95DiscoveryMs => q(self.discovery.count(), &|pm| self.discovery.quantile(pm)),
+            _ => None,
+        }
+    }
+
     /// Builds the metrics as of the last `advance`.
     pub fn metrics(&self) -> PerformanceMetrics {
         let now = self.now_ms;
         let delivered = self.delivered.count();
         let lost = self.lost.count();
         let total = delivered.saturating_add(lost);
+        // On time, and all messages, over the history's blocks of the window (the blocks are
+        // the window's slots): the two counts of the ratio come from one place.
+        let (on_time, messages) = self
+            .on_time_blocks_overlapping(now.saturating_sub(self.window_ms), now.saturating_add(1))
+            .into_iter()
+            .fold((0u64, 0u64), |(k, n), (bk, bn)| (k + bk, n + bn));
         let battery = self.battery_history.back();
         PerformanceMetrics {
             network_latency: stats(self.delivered.summary()),
@@ -210,6 +344,8 @@ impl MetricsCollector {
                 delivered,
                 lost,
                 loss_ratio: if total == 0 { 0.0 } else { lost as f64 / total as f64 },
+                on_time: on_time.min(delivered),
+                on_time_ratio: (messages > 0).then(|| on_time as f64 / messages as f64),
                 mean_hop_count: self.delivered.attached_mean(HOPS),
                 bytes_per_sec: self.delivered.attached_rate_per_sec(BYTES, now),
                 connected_peers: self.peers.map(|p| p.0),
@@ -225,6 +361,7 @@ impl MetricsCollector {
                 thermal: self.thermal,
                 memory_pressure: self.pressure,
                 foreground: self.foreground,
+                battery_drain_percent_per_hour: self.battery_drain_since(now.saturating_sub(DRAIN_SPAN_MS)),
             },
         }
     }
@@ -289,5 +426,35 @@ mod tests {
         assert!(m.device.battery_percent.is_none());
         assert_eq!(m.mesh_performance.loss_ratio, 0.0);
         assert!(m.device.foreground);
+    }
+
+    #[test]
+    fn the_on_time_ratio_counts_losses_and_its_blocks_merge_both_logs() {
+        let mut c = MetricsCollector::new(60_000, 60_000).with_deadline(100.0);
+        // Block 0 (0–10 s): 6 on time, 2 late, 2 lost. Block 1: 5 on time. Block 3: 1 lost only.
+        for i in 0..6 {
+            c.record(&MetricSample::MessageDelivered { latency_ms: 50.0, hops: 1, bytes: 1 }, i * 100);
+        }
+        for i in 0..2 {
+            c.record(&MetricSample::MessageDelivered { latency_ms: 300.0, hops: 1, bytes: 1 }, 1_000 + i * 100);
+            c.record(&MetricSample::MessageLost { hops: 0 }, 2_000 + i * 100);
+        }
+        for i in 0..5 {
+            c.record(&MetricSample::MessageDelivered { latency_ms: 99.0, hops: 1, bytes: 1 }, 10_000 + i * 100);
+        }
+        c.record(&MetricSample::MessageLost { hops: 0 }, 35_000);
+        c.advance(36_000);
+        assert_eq!(c.on_time_blocks_overlapping(0, 36_000), vec![(6, 10), (5, 5), (0, 1)]);
+        assert_eq!(c.on_time_blocks_since(10_000), vec![(5, 5), (0, 1)]);
+        assert_eq!(c.on_time_blocks_since(10_001), vec![(0, 1)], "a block that began before is not after");
+        let m = c.metrics().mesh_performance;
+        assert_eq!((m.on_time, m.delivered, m.lost), (11, 13, 3));
+        assert!((m.on_time_ratio.unwrap() - 11.0 / 16.0).abs() < 1e-12, "{m:?}");
+        // Later, the ratio is of what is left in the window, block by block as the window's
+        // slots (its oldest slot partly covered): at 75 s, blocks 1 and 3.
+        c.advance(75_000);
+        let m = c.metrics().mesh_performance;
+        assert_eq!((m.on_time, m.delivered, m.lost), (5, 5, 1));
+        assert!((m.on_time_ratio.unwrap() - 5.0 / 6.0).abs() < 1e-12, "{m:?}");
     }
 }

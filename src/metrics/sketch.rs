@@ -294,6 +294,20 @@ impl LogHistogram {
         self.octave_counts.iter().fold(self.zero_count, |acc, &c| acc.wrapping_add(c))
     }
 
+    /// Samples at or below `value_ms`, to the sketch's resolution: every sample in the bucket
+    /// that holds `value_ms` counts (buckets are under 1 % wide, so a sample at most 1 % above
+    /// the value may count too). O(OCTAVES + SUB_BUCKETS).
+    pub fn count_at_most(&self, value_ms: f64) -> u64 {
+        let Some(index) = bucket_of(sanitize_ms(value_ms)) else {
+            return self.zero_count;
+        };
+        let octave = index >> SUB_BITS;
+        let below: u64 = self.octave_counts.iter().take(octave).fold(0u64, |a, &c| a.wrapping_add(c));
+        let first = octave << SUB_BITS;
+        let within: u64 = self.counts.get(first..=index).map_or(0, |c| c.iter().fold(0u64, |a, &x| a.wrapping_add(x)));
+        self.zero_count.wrapping_add(below).wrapping_add(within)
+    }
+
     /// True when no samples are held.
     #[inline]
     pub fn is_empty(&self) -> bool {
@@ -905,5 +919,18 @@ mod tests {
             h.subtract(&copy);
             prop_assert!(h.is_empty());
         }
+    }
+
+    #[test]
+    fn count_at_most_counts_to_the_buckets_resolution() {
+        let mut h = LogHistogram::new();
+        for v in [0.0, 10.0, 50.0, 99.0, 100.0, 101.5, 300.0, 1e12] {
+            h.record(v);
+        }
+        assert_eq!(h.count_at_most(-1.0), 1, "the zero bucket");
+        assert_eq!(h.count_at_most(100.0), 5);
+        assert_eq!(h.count_at_most(1_000.0), 7);
+        assert_eq!(h.count_at_most(f64::INFINITY), 8);
+        assert_eq!(LogHistogram::new().count_at_most(100.0), 0);
     }
 }

@@ -229,6 +229,11 @@ pub struct WindowedQuantiles<const N: usize = 0> {
     closed: LogHistogram,
     /// Attached sums of the closed live slots.
     closed_sums: [f64; N],
+    /// With [`WindowedQuantiles::log_closed_slots`]: (slot index, samples, samples at or below
+    /// the threshold) of each slot as it closes, oldest first, at most `log_len` of them.
+    log: std::collections::VecDeque<(u64, u64, u64)>,
+    log_threshold: Option<f64>,
+    log_len: usize,
 }
 
 impl WindowedQuantiles {
@@ -248,7 +253,42 @@ impl<const N: usize> WindowedQuantiles<N> {
         let clock = SlotClock::new(window_ms, slots);
         let closed_len = clock.ring_len_usize().saturating_sub(1).max(1);
         let slots = (0..closed_len).map(|_| QuantileSlot::new()).collect();
-        Self { clock, open: QuantileSlot::new(), slots, closed: LogHistogram::new(), closed_sums: [0.0; N] }
+        Self {
+            clock,
+            open: QuantileSlot::new(),
+            slots,
+            closed: LogHistogram::new(),
+            closed_sums: [0.0; N],
+            log: std::collections::VecDeque::new(),
+            log_threshold: None,
+            log_len: 0,
+        }
+    }
+
+    /// Keeps, for the last `len` slots as they close, their sample count and how many samples
+    /// were at or below `threshold_ms` (the count of [`LogHistogram::count_at_most`]): a per-slot
+    /// history that costs nothing when recording (it is taken when a slot closes).
+    pub fn log_closed_slots(&mut self, threshold_ms: f64, len: usize) {
+        self.log_threshold = Some(threshold_ms);
+        self.log_len = len;
+        self.log = std::collections::VecDeque::with_capacity(len);
+    }
+
+    /// Closed slots in the log.
+    pub fn slot_log_len(&self) -> usize {
+        self.log.len()
+    }
+
+    /// The closed slots' log (see [`WindowedQuantiles::log_closed_slots`]) followed by the
+    /// open slot's figures so far: (slot index, samples, samples at or below the threshold).
+    pub fn slot_log(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        let open = match self.log_threshold {
+            Some(th) if self.open.live && !self.open.hist.is_empty() => {
+                Some((self.open.index, self.open.hist.count(), self.open.hist.count_at_most(th)))
+            }
+            _ => None,
+        };
+        self.log.iter().copied().chain(open)
     }
 
     /// Effective window length in ms (after clamping).
@@ -330,6 +370,14 @@ impl<const N: usize> WindowedQuantiles<N> {
         }
         if !self.open.live || self.open.index != cur {
             let prev = self.open.index;
+            if let Some(th) = self.log_threshold.filter(|_| self.open.live && !self.open.hist.is_empty()) {
+                if self.log.len() >= self.log_len {
+                    self.log.pop_front();
+                }
+                if self.log_len > 0 {
+                    self.log.push_back((prev, self.open.hist.count(), self.open.hist.count_at_most(th)));
+                }
+            }
             if self.open.live && prev >= oldest && !self.open.hist.is_empty() {
                 // The open slot closes: into the ring and the closed aggregate.
                 let len = self.slots.len() as u64;

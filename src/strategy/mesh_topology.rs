@@ -1,6 +1,10 @@
 #![forbid(unsafe_code)]
 //! MeshTopology: mean hop count above the maximum → a tighter relay policy (hop limit and a
 //! minimum link RSSI for relays), so messages stop wandering over long, weak paths.
+//!
+//! The trigger is the hop count, but the action is judged by on-time delivery, counting
+//! losses: cutting relays lowers the mean hop count of the messages that still arrive by losing
+//! the others, and that must show as worse, not better.
 
 use super::{Hysteresis, OptimizationStrategy, Proposal, RepairHold, StrategyContext};
 use crate::{OptimizationAction, PerformanceMetrics, Priority, TargetMetric};
@@ -37,7 +41,7 @@ impl OptimizationStrategy for MeshTopologyStrategy {
         vec![Proposal {
             action: OptimizationAction::SetRelayPolicy { max_hops: c.relay_max_hops, min_rssi_dbm: c.relay_min_rssi_dbm() },
             priority: Priority::SloRepair,
-            metric: TargetMetric::MeanHopCount,
+            metric: TargetMetric::OnTimeRatio,
             reason,
         }]
     }

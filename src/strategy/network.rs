@@ -1,45 +1,75 @@
 #![forbid(unsafe_code)]
-//! Network: p95 latency above target → latency repair; relaxed below the exit threshold.
+//! Network: on-time delivery below its target → repair, one move at a time, cheapest first.
 //!
-//! Repair means: batch outgoing messages (fewer, fuller packets contend less for airtime),
-//! more parallel connections (more paths), compression of large messages (less airtime),
-//! high connection priority (short connection interval, the largest per-hop delay in BLE) and
-//! low-latency scanning. Safety constraints (thermal, critical battery) win over the radio
-//! settings in arbitration; batching and compression then still apply.
+//! The service level is the share of messages, delivered and lost, that arrive within the
+//! deadline (`target_on_time_ratio` of them within `target_p95_latency_ms`): a lost message is
+//! never on time, so an action that drops slow messages cannot look like an improvement. It is
+//! judged with a 95 % interval (`engine::stats::judge_slo`): a breach is declared only when the
+//! share is below the target beyond doubt, and over only when it is back at the target and a
+//! breach is implausible; between the two the judgement stands, so noise around the target
+//! moves nothing.
 //!
-//! The repair escalates by cost: first the cheap knobs (connection priority, batching,
-//! compression), then more connections, then continuous low-latency scanning (the most
-//! expensive setting a phone has: about 10 mA). Each stage gets a verification window and a
-//! dwell before the next; a breach that the cheap stage fixed never pays for the scanner (the
-//! simulator showed full repairs costing several times the energy of the policy apps ship).
+//! While breached, the strategy proposes the moves already in place plus the next one from the
+//! cost table (`strategy::costs`): compression, fast advertising, more connections, high
+//! connection priority, and last continuous low-latency scanning. The engine measures each move
+//! alone (one repair per metric in flight) and takes back a move that bought nothing or hurt;
+//! such a move is then backing off and the next one is tried. When the breach is over, the moves
+//! in place are kept for `repair_hold_ms` (longer after each relapse, see [`RepairHold`]), and
+//! beyond that until the device state changes (foreground or background, charger, battery
+//! band, thermal state, power save) or `repair_hold_max_ms` passes without a breach: the repair
+//! is what keeps the service level met, so releasing it on a timer only brings the breach back
+//! (a release and a relapse are two changes for nothing). Calm by construction: knobs move when
+//! the statistics show a breach, or when the device state changes.
 //!
 //! The scanner is bought only where it can help and the phone is not saving power:
-//! - Scanning finds peers; it does not speed up messages over connections already open (their
-//!   per-hop delay is the connection interval and the queue). So the scanner stage needs
-//!   evidence that discovery is slow: p95 of `PeerDiscovered` above `target_discovery_p95_ms`
-//!   (with the usual enter/exit hysteresis), and it is verified against that metric.
-//! - In the background, in OS power save, or on a low battery (unplugged), the power strategy
-//!   saves energy; the latency repair still overrides its cheap knobs, but never with
-//!   continuous scanning. (The simulator's commute scenario spent 20 of 23 mAh per phone on a
-//!   scanner that, in the background, bought no latency.)
+//! - Scanning finds peers; it does not speed up messages over connections already open. So the
+//!   scanner needs evidence that discovery is slow: p95 of `PeerDiscovered` above
+//!   `target_discovery_p95_ms` (with enter/exit hysteresis).
+//! - In the background, in OS power save, or on a low battery (unplugged), never continuous
+//!   scanning (the simulator's commute scenario once spent 20 of 23 mAh per phone on a scanner
+//!   that, in the background, bought no latency).
+//!
+//! Message batching is not a repair move: it holds every message at every relay, which costs
+//! on-time delivery by construction.
 
+use super::costs::repair_moves;
 use super::{Hysteresis, OptimizationStrategy, Proposal, RepairHold, StrategyContext};
-use crate::{ConnectionPriority, OptimizationAction, OptimizerConfig, PerformanceMetrics, Priority, ScanMode, TargetMetric};
+use crate::engine::stats::{judge_slo, wilson, SloJudgement};
+use crate::{OptimizerConfig, PerformanceMetrics, Priority, TargetMetric, ThermalState};
 
-/// Repairs end-to-end latency.
+/// Repairs on-time delivery.
 #[derive(Debug, Default)]
 pub struct NetworkStrategy {
-    breach: Hysteresis,
+    breach: bool,
     /// Discovery slower than `target_discovery_p95_ms`.
     slow_discovery: Hysteresis,
     hold: RepairHold,
-    /// Escalation stage (1 to 3) of the repair in place, and when it was reached.
-    stage: u8,
-    stage_since_ms: u64,
+    /// The device state the repair in place was bought in.
+    repair_context: Option<DeviceContext>,
+    last_breach_ms: u64,
+    /// Moves the engine took back in this device state (measured: no effect, or worse), and
+    /// when the state began: not tried again until the state changes or
+    /// `repair_hold_max_ms` passes, however short their back-off.
+    failed: Vec<crate::OptimizationAction>,
+    failed_context: Option<(DeviceContext, u64)>,
 }
 
-/// The last escalation stage: every repair knob.
-const FULL_REPAIR: u8 = 3;
+/// What the device state is, for the repair's release: foreground, charging, battery band (0
+/// critical, 1 low, 2 at or below the background saver level, 3 above, 4 charging), thermal
+/// state, power save.
+type DeviceContext = (bool, u8, ThermalState, bool);
+
+fn device_context(m: &PerformanceMetrics, c: &OptimizerConfig) -> DeviceContext {
+    let d = &m.device;
+    let band = match (d.charging, d.battery_percent) {
+        (Some(true), _) => 4,
+        (_, Some(b)) if b <= c.battery_critical_percent => 0,
+        (_, Some(b)) if b <= c.battery_low_percent => 1,
+        (_, Some(b)) if b <= c.background_saver_battery_percent => 2,
+        _ => 3,
+    };
+    (d.foreground, band, d.thermal, d.power_save)
+}
 
 impl OptimizationStrategy for NetworkStrategy {
     fn name(&self) -> &str {
@@ -48,15 +78,13 @@ impl OptimizationStrategy for NetworkStrategy {
 
     fn should_apply(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> bool {
         let c = ctx.config;
-        let breach = match m.network_latency {
-            Some(l) if l.count >= u64::from(c.min_samples) => {
-                let target = c.target_p95_latency_ms;
-                self.breach.above(l.p95_ms, target, target * c.hysteresis_ratio)
-            }
-            // Too little traffic to judge: keep the current state rather than flip on no evidence.
-            _ => self.breach.engaged(),
-        };
-        match m.mesh_performance.discovery {
+        let mp = &m.mesh_performance;
+        match judge_slo(mp.on_time, mp.delivered + mp.lost, c.target_on_time_ratio) {
+            SloJudgement::Breached => self.breach = true,
+            SloJudgement::Met => self.breach = false,
+            SloJudgement::Unclear => {}
+        }
+        match mp.discovery {
             Some(d) if d.count >= u64::from(c.min_samples) => {
                 let target = c.target_discovery_p95_ms;
                 self.slow_discovery.above(d.p95_ms, target, target * c.hysteresis_ratio);
@@ -64,74 +92,83 @@ impl OptimizationStrategy for NetworkStrategy {
             // No peers came into range: keep the last judgement.
             _ => {}
         }
-        let on = self.hold.update(breach, ctx.now_ms, c);
-        if !on {
-            self.stage = 0;
-        } else if self.stage == 0 {
-            self.stage = 1;
-            self.stage_since_ms = ctx.now_ms;
-        } else if breach
-            && self.stage < FULL_REPAIR
-            && ctx.now_ms.saturating_sub(self.stage_since_ms) >= c.verification_window_ms.saturating_add(c.min_dwell_ms)
-        {
-            // Still breached after the last stage was in place and measured: escalate.
-            self.stage += 1;
-            self.stage_since_ms = ctx.now_ms;
+        let now_context = device_context(m, c);
+        match self.failed_context {
+            Some((context, since)) if context == now_context && ctx.now_ms.saturating_sub(since) < c.repair_hold_max_ms => {}
+            _ => {
+                self.failed.clear();
+                self.failed_context = Some((now_context, ctx.now_ms));
+            }
         }
-        on
+        if self.breach {
+            self.last_breach_ms = ctx.now_ms;
+            self.repair_context.get_or_insert(now_context);
+        }
+        if self.hold.update(self.breach, ctx.now_ms, c) {
+            return true;
+        }
+        // Past the hold: kept while the device state is the one it was bought in.
+        match self.repair_context {
+            Some(bought_in)
+                if bought_in == now_context && ctx.now_ms.saturating_sub(self.last_breach_ms) < c.repair_hold_max_ms =>
+            {
+                true
+            }
+            _ => {
+                self.repair_context = None;
+                false
+            }
+        }
     }
 
     fn propose(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Vec<Proposal> {
         let c = ctx.config;
-        let target = c.target_p95_latency_ms;
-        let held = self.hold.holding(self.breach.engaged());
-        let reason = match m.network_latency {
-            Some(l) if held => format!(
-                "p95 latency {:.1} ms recovered; repair held {} s after the last breach (longer after each relapse)",
-                l.p95_ms,
-                self.hold.hold_ms() / 1000
+        let mp = &m.mesh_performance;
+        let total = mp.delivered + mp.lost;
+        let target = c.target_on_time_ratio;
+        let (lo, hi) = wilson(mp.on_time, total);
+        let share = if total == 0 { None } else { Some(mp.on_time as f64 / total as f64) };
+        let held = !self.breach;
+        let level = match share {
+            Some(r) => format!(
+                "on-time ratio {r:.3} [{lo:.3}, {hi:.3}] of {total} messages ({} lost) within {} ms",
+                mp.lost, c.target_p95_latency_ms
             ),
-            Some(l) if l.p95_ms > target => format!("p95 latency {:.1} ms > target {target} ms", l.p95_ms),
-            Some(l) => format!(
-                "p95 latency {:.1} ms not yet below exit threshold {:.1} ms",
-                l.p95_ms,
-                target * c.hysteresis_ratio
-            ),
-            None => format!("latency repair held: no deliveries in the window (target {target} ms)"),
+            None => "no message delivered or lost in the window".to_owned(),
         };
-        let stage = format!("(repair stage {}/{FULL_REPAIR})", self.stage);
-        let latency_reason = format!("{reason} {stage}");
-        let p = |action| Proposal {
-            action,
-            priority: Priority::SloRepair,
-            metric: TargetMetric::P95LatencyMs,
-            reason: latency_reason.clone(),
+        let reason = if held {
+            format!(
+                "{level}: recovered; repair kept since the breach {} s ago, until the device state changes",
+                ctx.now_ms.saturating_sub(self.last_breach_ms) / 1000
+            )
+        } else {
+            format!("{level}, target {target}")
         };
-        let mut out = vec![
-            p(OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High }),
-            p(OptimizationAction::SetMessageBatching {
-                enabled: true,
-                max_batch: c.batch_max_messages,
-                max_delay_ms: c.batch_max_delay_ms,
-            }),
-            p(OptimizationAction::SetCompression { enabled: true, min_size_bytes: c.compression_min_size_bytes }),
-        ];
-        if self.stage >= 2 {
-            out.push(p(OptimizationAction::SetMaxConnections { max: c.network_max_connections }));
-        }
-        if self.stage >= FULL_REPAIR && self.slow_discovery.engaged() && !saving_power(m, c) {
-            let (target, exit) = (c.target_discovery_p95_ms, c.target_discovery_p95_ms * c.hysteresis_ratio);
-            let discovery = match m.mesh_performance.discovery {
-                Some(d) if d.p95_ms > target => format!("p95 discovery {:.0} ms > target {target:.0} ms", d.p95_ms),
-                Some(d) => format!("p95 discovery {:.0} ms not yet below exit threshold {exit:.0} ms", d.p95_ms),
-                None => format!("discovery judged slow (target {target:.0} ms); no peer discovered in the window since"),
-            };
-            out.push(Proposal {
-                action: OptimizationAction::SetScanMode { mode: ScanMode::LowLatency, duty_on_ms: 10_000, duty_off_ms: 0 },
-                priority: Priority::SloRepair,
-                metric: TargetMetric::P95DiscoveryMs,
-                reason: format!("{reason}; {discovery} {stage}"),
-            });
+        let scanner = self.slow_discovery.engaged() && !saving_power(m, c);
+        let mut out = Vec::new();
+        for mv in repair_moves(c, scanner) {
+            let in_place = ctx.current(mv.action.knob()) == Some(&mv.action);
+            if !in_place && ctx.is_held_back(&mv.action) && !self.failed.contains(&mv.action) {
+                self.failed.push(mv.action.clone());
+            }
+            if !in_place && self.failed.contains(&mv.action) {
+                // Measured and found useless or harmful in this device state: the next move
+                // is tried instead.
+                continue;
+            }
+            if in_place {
+                out.push(Proposal { action: mv.action, priority: Priority::SloRepair, metric: TargetMetric::OnTimeRatio, reason: reason.clone() });
+                continue;
+            }
+            if self.breach {
+                out.push(Proposal {
+                    action: mv.action,
+                    priority: Priority::SloRepair,
+                    metric: TargetMetric::OnTimeRatio,
+                    reason: format!("{reason}; next repair move by cost (about +{} mA)", mv.extra_ma),
+                });
+            }
+            break;
         }
         out
     }

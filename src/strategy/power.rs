@@ -53,6 +53,30 @@ pub struct PowerStrategy {
     critical: Hysteresis,
     low: Hysteresis,
     background_half: Hysteresis,
+    /// The thermal band in force: the OS state, or a hotter one it left less than
+    /// `thermal_exit_hold_ms` ago.
+    thermal_band: ThermalState,
+    /// When the OS state last fell below `thermal_band`.
+    cooled_since_ms: Option<u64>,
+}
+
+impl PowerStrategy {
+    /// Thermal with its own hysteresis: a hotter state takes effect at once; a cooler one only
+    /// after it has lasted `thermal_exit_hold_ms` (a state flickering at a band's edge moves
+    /// the knobs once).
+    fn thermal(&mut self, now: ThermalState, now_ms: u64, hold_ms: u64) -> ThermalState {
+        if now >= self.thermal_band {
+            self.thermal_band = now;
+            self.cooled_since_ms = None;
+        } else {
+            let since = *self.cooled_since_ms.get_or_insert(now_ms);
+            if now_ms.saturating_sub(since) >= hold_ms {
+                self.thermal_band = now;
+                self.cooled_since_ms = None;
+            }
+        }
+        self.thermal_band
+    }
 }
 
 impl PowerStrategy {
@@ -79,17 +103,47 @@ impl PowerStrategy {
             }
         };
         let level = unplugged_level.map_or_else(String::new, |l| format!("battery {l:.0}% unplugged, "));
-        if d.thermal == ThermalState::Critical {
-            return (PowerMode::UltraLow, Priority::Safety, "thermal state Critical".to_owned());
+        let thermal = self.thermal(d.thermal, ctx.now_ms, c.thermal_exit_hold_ms);
+        let held = if thermal != d.thermal {
+            format!(" (now {:?}, held {} s after it cooled)", d.thermal, c.thermal_exit_hold_ms / 1000)
+        } else {
+            String::new()
+        };
+        if thermal == ThermalState::Critical {
+            return (PowerMode::UltraLow, Priority::Safety, format!("thermal state Critical{held}"));
         }
         if critical {
             return (PowerMode::UltraLow, Priority::Safety, format!("{level}critical at or below {}%", c.battery_critical_percent));
         }
-        if d.thermal == ThermalState::Serious {
-            return (PowerMode::PowerSaver, Priority::Safety, "thermal state Serious".to_owned());
+        let mut not_material = String::new();
+        if thermal == ThermalState::Serious {
+            match shed_share(m, ctx) {
+                Some((saved, phone, share)) if share < c.thermal_material_share => {
+                    not_material = format!(
+                        "thermal state Serious{held}, but shedding radio work would save about {saved:.1} mA of the phone's {phone:.0} mA ({:.1} %, under {:.0} %): not a material part of the heat; ",
+                        share * 100.0,
+                        c.thermal_material_share * 100.0
+                    );
+                }
+                Some((saved, phone, share)) => {
+                    return (
+                        PowerMode::PowerSaver,
+                        Priority::Safety,
+                        format!("thermal state Serious{held}: radio work is about {saved:.1} mA of the phone's {phone:.0} mA ({:.1} %)", share * 100.0),
+                    );
+                }
+                None => {
+                    return (
+                        PowerMode::PowerSaver,
+                        Priority::Safety,
+                        format!("thermal state Serious{held} (the phone's current is not known: charging, or too few battery readings)"),
+                    );
+                }
+            }
         }
+        let level = format!("{not_material}{level}");
         if d.power_save {
-            return (PowerMode::PowerSaver, Priority::Savings, "OS power save mode on".to_owned());
+            return (PowerMode::PowerSaver, Priority::Savings, format!("{not_material}OS power save mode on"));
         }
         if low {
             return (PowerMode::PowerSaver, Priority::Savings, format!("{level}low at or below {}%", c.battery_low_percent));
@@ -101,11 +155,29 @@ impl PowerStrategy {
                 format!("{level}in the background at or below {}%", c.background_saver_battery_percent),
             );
         }
-        if d.charging == Some(true) && d.foreground {
+        if d.charging == Some(true) && d.foreground && not_material.is_empty() {
             return (PowerMode::Performance, Priority::Savings, "charging and in the foreground".to_owned());
         }
         (PowerMode::Balanced, Priority::Savings, format!("{level}no power constraint"))
     }
+}
+
+/// What shedding radio work to the power saver profile would save against what the phone draws:
+/// (saved mA, phone mA, share). None when the phone's current is not known (charging, or too
+/// few battery readings): then the heat is assumed to be the mesh's to shed.
+fn shed_share(m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Option<(f64, f64, f64)> {
+    let drain = m.device.battery_drain_percent_per_hour.filter(|d| *d > 0.0)?;
+    let phone_ma = drain / 100.0 * ctx.config.battery_capacity_mah;
+    let links = m.mesh_performance.connected_peers;
+    let now = super::costs::profile_ma(ctx.profile, links);
+    let mut shed = ctx.profile.to_vec();
+    for a in PowerMode::PowerSaver.actions() {
+        if let Some(slot) = shed.get_mut(a.knob().index()) {
+            *slot = a;
+        }
+    }
+    let saved = (now - super::costs::profile_ma(&shed, links)).max(0.0);
+    Some((saved, phone_ma, saved / phone_ma))
 }
 
 impl OptimizationStrategy for PowerStrategy {

@@ -7,13 +7,13 @@ import XCTest
 /// Stands in for the app's BLE layer.
 final class AppRadio: @unchecked Sendable {
     private let lock = NSLock()
-    private var batching = false
-    func setBatching(_ enabled: Bool, maxBatch: UInt32) -> Bool {
+    private var compression = false
+    func setCompression(_ enabled: Bool, minSizeBytes: UInt32) -> Bool {
         lock.lock(); defer { lock.unlock() }
-        batching = enabled
+        compression = enabled
         return true
     }
-    var isBatching: Bool { lock.lock(); defer { lock.unlock() }; return batching }
+    var isCompressing: Bool { lock.lock(); defer { lock.unlock() }; return compression }
 }
 
 final class ReadmeExampleTests: XCTestCase {
@@ -28,9 +28,9 @@ final class ReadmeExampleTests: XCTestCase {
         let consumer = Task {
             for await event in session.actions {          // in order; ends when the session stops
                 switch event.action {
-                case let .setMessageBatching(enabled, maxBatch, _):
-                    let ok = radio.setBatching(enabled, maxBatch: maxBatch)
-                    session.acknowledge(event, ok ? .applied : .notApplied(reason: "batching failed"))
+                case let .setCompression(enabled, minSizeBytes):
+                    let ok = radio.setCompression(enabled, minSizeBytes: minSizeBytes)
+                    session.acknowledge(event, ok ? .applied : .notApplied(reason: "compression failed"))
                 default:
                     session.acknowledge(event, .notApplied(reason: "not supported by this app"))
                 }
@@ -43,8 +43,8 @@ final class ReadmeExampleTests: XCTestCase {
         // --- end of README ---
 
         let deadline = Date().addingTimeInterval(10)
-        while !radio.isBatching, Date() < deadline { try await Task.sleep(nanoseconds: 5_000_000) }
-        XCTAssertTrue(radio.isBatching, "the network strategy's batching action was not applied")
+        while !radio.isCompressing, Date() < deadline { try await Task.sleep(nanoseconds: 5_000_000) }
+        XCTAssertTrue(radio.isCompressing, "the network strategy's first repair move (compression) was not applied")
         XCTAssertGreaterThanOrEqual(session.snapshot()?.counters.actionsApplied ?? 0, 1)
 
         session.stop()                                  // ends `actions`, so the loop returns

@@ -106,8 +106,7 @@ final class SessionTests: XCTestCase {
     }
 
     func testActionsTheStreamCannotTakeAreRefusedForTheApp() throws {
-        // A stream of one that nobody reads: the network strategy's several actions of one tick
-        // overflow it, and each overflowing action is acknowledged as not applied at once.
+        // A stream of one that nobody reads: the several actions of one tick overflow it, and each overflowing action is acknowledged as not applied at once.
         let session = MeshTuneSession(config: fastConfig(), streamCapacity: 1)
         try session.start()
         defer { session.stop() }

@@ -36,9 +36,11 @@ func fastConfig(ackTimeoutMs: UInt64 = 10_000) -> OptimizerConfig {
     )
 }
 
-/// Deliveries slow enough (p95 above the default 100 ms) for the network strategy to act: it
-/// answers with several actions in one tick.
+/// Deliveries later than the default 100 ms deadline, for the network strategy to act, and
+/// critical memory pressure: several actions in one tick (the memory strategy's safety actions;
+/// the latency repair changes one knob at a time).
 let slowDeliveries = Array(repeating: MetricSample.messageDelivered(latencyMs: 400, hops: 2, bytes: 256), count: 20)
+    + [MetricSample.memoryPressure(level: .critical)]
 
 /// Consumes a stream on a task, collecting its elements; `finished` turns true when it ends.
 final class StreamCollector<Element>: @unchecked Sendable {

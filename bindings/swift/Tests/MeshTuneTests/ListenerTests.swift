@@ -14,9 +14,10 @@ final class ListenerTests: XCTestCase {
         let optimizer = try startOptimizer(config: fastConfig(eventQueueCapacity: 1), listener: listener)
         defer { optimizer.stop() }
 
-        // The network strategy answers slow deliveries with several actions in one tick: the
-        // listener blocks on the first, one waits in the queue, the rest overflow.
-        try optimizer.recordBatch(samples: Array(repeating: slowDelivery, count: 20))
+        // Critical memory pressure gives several actions in one tick (the memory strategy's
+        // safety actions; the latency repair changes one knob at a time): the listener blocks
+        // on the first, one waits in the queue, the rest overflow.
+        try optimizer.recordBatch(samples: Array(repeating: slowDelivery, count: 20) + [.memoryPressure(level: .critical)])
         XCTAssertTrue(waitUntil { optimizer.snapshot().counters.eventsDropped > 0 }, "no event was dropped")
         XCTAssertTrue(waitUntil { calls.get() >= 1 }, "the listener was never called")
 

@@ -12,7 +12,7 @@ final class Radio: ActionListener, @unchecked Sendable {
     }
 
     func onOutcome(event: OutcomeEvent) {
-        print("MeshTune outcome: \(event)") // .verified, .reverted, .inconclusive, ...
+        print("MeshTune outcome: \(event)") // .improved, .noEffect, .worse, .inconclusive, ...
     }
 }
 

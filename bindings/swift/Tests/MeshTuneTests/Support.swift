@@ -19,9 +19,11 @@ func fastConfig(
     verificationWindowMs: UInt64 = 200,
     sampleQueueCapacity: UInt32 = 16_384,
     eventQueueCapacity: UInt32 = 1_024,
-    stopTimeoutMs: UInt64 = 2_000
+    stopTimeoutMs: UInt64 = 2_000,
+    windowMs: UInt64 = 60_000
 ) -> OptimizerConfig {
     OptimizerConfig(
+        windowMs: windowMs,
         minTickIntervalMs: 10,
         maxTickIntervalMs: 50,
         verificationWindowMs: verificationWindowMs,
@@ -111,8 +113,9 @@ extension OutcomeEvent {
     /// The action this outcome is about.
     var actionId: UInt64 {
         switch self {
-        case let .verified(actionId, _, _, _, _): return actionId
-        case let .reverted(actionId, _, _, _, _, _, _): return actionId
+        case let .improved(actionId, _, _, _, _, _, _, _, _): return actionId
+        case let .noEffect(actionId, _, _, _, _, _, _, _, _): return actionId
+        case let .worse(actionId, _, _, _, _, _, _, _, _): return actionId
         case let .inconclusive(actionId, _, _): return actionId
         case let .notApplied(actionId, _): return actionId
         case let .superseded(actionId, _): return actionId

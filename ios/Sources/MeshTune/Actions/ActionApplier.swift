@@ -99,8 +99,9 @@ extension OutcomeEvent {
     /// The action this outcome is about.
     public var actionId: UInt64 {
         switch self {
-        case let .verified(actionId, _, _, _, _): return actionId
-        case let .reverted(actionId, _, _, _, _, _, _): return actionId
+        case let .improved(actionId, _, _, _, _, _, _, _, _): return actionId
+        case let .noEffect(actionId, _, _, _, _, _, _, _, _): return actionId
+        case let .worse(actionId, _, _, _, _, _, _, _, _): return actionId
         case let .inconclusive(actionId, _, _): return actionId
         case let .notApplied(actionId, _): return actionId
         case let .superseded(actionId, _): return actionId

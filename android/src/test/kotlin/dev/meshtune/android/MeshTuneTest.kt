@@ -139,8 +139,9 @@ class MeshTuneTest {
 /** The action an outcome is about (Rust's `OutcomeEvent::action_id`, not exported). */
 private val OutcomeEvent.actionId: ULong
     get() = when (this) {
-        is OutcomeEvent.Verified -> actionId
-        is OutcomeEvent.Reverted -> actionId
+        is OutcomeEvent.Improved -> actionId
+        is OutcomeEvent.NoEffect -> actionId
+        is OutcomeEvent.Worse -> actionId
         is OutcomeEvent.Inconclusive -> actionId
         is OutcomeEvent.NotApplied -> actionId
         is OutcomeEvent.Superseded -> actionId
@@ -161,6 +162,9 @@ class MeshTuneOverflowTest {
         val mt = MeshTune.start(app, config, applier = null, MeshTune.Options(heapIntervalMs = 0, appState = false, eventBuffer = 1))
         try {
             repeat(200) { mt.ble.messageDelivered(latencyMs = 500.0, hops = 2, bytes = 100) }
+            // Several actions in one tick: the latency repair changes one knob at a time, the
+            // memory strategy's safety actions come together.
+            mt.optimizer.record(dev.meshtune.MetricSample.MemoryPressure(dev.meshtune.MemoryPressureLevel.CRITICAL))
             eventually("actions beyond the buffer were acknowledged NotApplied") { mt.snapshot().counters.actionsRefused >= 1uL }
             val c = mt.snapshot().counters
             assertTrue(c.actionsEmitted >= 2uL, "counters: $c")

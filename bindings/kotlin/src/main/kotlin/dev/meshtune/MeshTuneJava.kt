@@ -59,8 +59,9 @@ object MeshTuneJava {
     /** The action an outcome is about. */
     @JvmStatic
     fun outcomeActionId(outcome: OutcomeEvent): Long = when (outcome) {
-        is OutcomeEvent.Verified -> outcome.actionId
-        is OutcomeEvent.Reverted -> outcome.actionId
+        is OutcomeEvent.Improved -> outcome.actionId
+        is OutcomeEvent.NoEffect -> outcome.actionId
+        is OutcomeEvent.Worse -> outcome.actionId
         is OutcomeEvent.Inconclusive -> outcome.actionId
         is OutcomeEvent.NotApplied -> outcome.actionId
         is OutcomeEvent.Superseded -> outcome.actionId
@@ -111,8 +112,9 @@ object MeshTuneJava {
             "actionsApplied" to actionsApplied.toLong(),
             "actionsRefused" to actionsRefused.toLong(),
             "actionsUndelivered" to actionsUndelivered.toLong(),
-            "outcomesVerified" to outcomesVerified.toLong(),
-            "outcomesReverted" to outcomesReverted.toLong(),
+            "outcomesImproved" to outcomesImproved.toLong(),
+            "outcomesNoEffect" to outcomesNoEffect.toLong(),
+            "outcomesWorse" to outcomesWorse.toLong(),
             "outcomesInconclusive" to outcomesInconclusive.toLong(),
             "outcomesSuperseded" to outcomesSuperseded.toLong(),
             "outcomesUnacknowledged" to outcomesUnacknowledged.toLong(),

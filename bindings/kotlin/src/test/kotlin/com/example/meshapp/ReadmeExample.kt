@@ -12,7 +12,7 @@ import kotlin.test.assertTrue
 /** Stands in for the app's BLE layer. */
 class Ble {
     fun setScanMode(mode: ScanMode, onMs: UInt, offMs: UInt) = true
-    fun setBatching(enabled: Boolean, maxBatch: UInt) = true
+    fun setCompression(enabled: Boolean, minSizeBytes: UInt) = true
 }
 
 /** Applies MeshTune's actions to the app's BLE stack, then acknowledges each one. */
@@ -23,7 +23,7 @@ class Radio(private val ble: Ble) : ActionListener {
     override fun onAction(event: ActionEvent) {          // on MeshTune's dispatcher thread
         val applied = when (val action = event.action) {
             is OptimizationAction.SetScanMode -> ble.setScanMode(action.mode, action.dutyOnMs, action.dutyOffMs)
-            is OptimizationAction.SetMessageBatching -> ble.setBatching(action.enabled, action.maxBatch)
+            is OptimizationAction.SetCompression -> ble.setCompression(action.enabled, action.minSizeBytes)
             else -> false                                 // not supported by this app
         }
         try {
@@ -35,7 +35,7 @@ class Radio(private val ble: Ble) : ActionListener {
     }
 
     override fun onOutcome(event: OutcomeEvent) {
-        println("MeshTune: $event")                        // Verified, Reverted, ...
+        println("MeshTune: $event")                        // Improved, NoEffect, Worse, ...
     }
 }
 

@@ -25,7 +25,7 @@ class LifecycleTest {
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     fun `samples from 8 threads lead to an action, an acknowledgement and a measured outcome`() {
         val listener = RecordingListener()
-        val optimizer = startOptimizer(fastConfig(verificationWindowMs = 200uL), listener)
+        val optimizer = startOptimizer(fastConfig(verificationWindowMs = 200uL, windowMs = 3_000uL), listener)
 
         // 8 threads × 50 slow deliveries, all released at once.
         val threads = 8
@@ -45,7 +45,7 @@ class LifecycleTest {
         workers.forEach { it.join(20_000) }
         failure.get()?.let { throw AssertionError("record failed on a worker thread", it) }
 
-        // p95 of 500 ms is far above the 100 ms target: the network strategy acts.
+        // Every message later than the 100 ms deadline: the network strategy acts.
         val first: ActionEvent = assertNotNull(listener.actions.poll(20, TimeUnit.SECONDS), "no action arrived")
         assertEquals("network", first.strategy)
         optimizer.reportActionResult(first.id, true, null)
@@ -63,21 +63,23 @@ class LifecycleTest {
             }
             listener.outcomes.any { it.aboutAction == first.id }
         }
-        val outcome = listener.outcomes.first { it.aboutAction == first.id }
-        // The latency did not change, so the measurement verifies "no worse": before ≈ after ≈ 500.
-        assertIs<OutcomeEvent.Verified>(outcome, "outcome was $outcome")
-        assertEquals(TargetMetric.P95_LATENCY_MS, outcome.metric)
-        assertEquals(500.0, outcome.before, 500.0 * 0.01)
-        assertEquals(500.0, outcome.after, 500.0 * 0.01)
-
         val snapshot = optimizer.snapshot()
+        val outcome = listener.outcomes.first { it.aboutAction == first.id }
+        // Every message was late before and after (the stream does not depend on the knob): the
+        // measurement says so, and claims no improvement.
+        assertIs<OutcomeEvent.NoEffect>(outcome, "outcome was $outcome")
+        assertEquals(TargetMetric.ON_TIME_RATIO, outcome.metric)
+        assertEquals(0.0, outcome.before, 1e-9)
+        assertEquals(0.0, outcome.after, 1e-9)
+        assertNotNull(outcome.interval)
+        assertTrue(outcome.samplesAfter > 0uL, "$outcome")
         val c = snapshot.counters
         assertCountersBalance(c)
         assertTrue(c.samplesOffered >= (threads * perThread).toULong(), "offered: $c")
         assertEquals(0uL, c.samplesRejected)
         assertEquals(0uL, c.samplesDropped)
         assertTrue(c.ticks > 0uL && c.actionsEmitted >= 1uL && c.actionsApplied >= 1uL, "counters: $c")
-        assertTrue(c.outcomesVerified >= 1uL, "counters: $c")
+        assertTrue(c.outcomesNoEffect >= 1uL, "counters: $c")
         assertEquals(0uL, c.listenerFailures)
         val latency = assertNotNull(snapshot.metrics.networkLatency)
         assertEquals(500.0, latency.p95Ms, 500.0 * 0.01)

@@ -27,6 +27,9 @@ class ListenerThreadTest {
         }
         startOptimizer(fastConfig(ackTimeoutMs = 50uL), probe).use { optimizer ->
             repeat(3) { optimizer.recordBatch(List(50) { slowDelivery() }) }
+            // Critical memory pressure: the memory strategy's safety actions come with the
+            // latency repair's first move (which changes one knob at a time).
+            optimizer.record(dev.meshtune.MetricSample.MemoryPressure(dev.meshtune.MemoryPressureLevel.CRITICAL))
             // Several actions, and their Unacknowledged outcomes after 50 ms.
             eventually("several listener calls") { listener.callerThreads.size >= 4 }
             assertEquals(1, threads.size, "threads: ${threads.map { it.name }}")

@@ -16,7 +16,9 @@ fun fastConfig(
     verificationWindowMs: ULong = 30_000uL,
     ackTimeoutMs: ULong = 10_000uL,
     sampleQueueCapacity: UInt = 16_384u,
+    windowMs: ULong = 60_000uL,
 ) = OptimizerConfig(
+    windowMs = windowMs,
     minTickIntervalMs = 10uL,
     maxTickIntervalMs = 50uL,
     sampleProcess = false,
@@ -85,8 +87,9 @@ class ThrowingListener : ActionListener {
 /** The id of the action an outcome is about (every variant has one). */
 val OutcomeEvent.aboutAction: ULong
     get() = when (this) {
-        is OutcomeEvent.Verified -> actionId
-        is OutcomeEvent.Reverted -> actionId
+        is OutcomeEvent.Improved -> actionId
+        is OutcomeEvent.NoEffect -> actionId
+        is OutcomeEvent.Worse -> actionId
         is OutcomeEvent.Inconclusive -> actionId
         is OutcomeEvent.NotApplied -> actionId
         is OutcomeEvent.Superseded -> actionId
