@@ -35,13 +35,22 @@ impl OptimizationStrategy for MemoryStrategy {
             None => "no heap sample".to_owned(),
         };
         let reason = format!("memory pressure {pressure:?}, {heap_text}");
-        let (priority, percent, gc) = if pressure == MemoryPressureLevel::Critical {
+        let (priority, mut percent, gc) = if pressure == MemoryPressureLevel::Critical {
             (Priority::Safety, c.trim_critical_percent, true)
         } else if over_budget {
             (Priority::SloRepair, c.trim_critical_percent, true)
         } else {
             (Priority::SloRepair, c.trim_moderate_percent, false)
         };
+        // Calm: a deeper trim in place is not stepped down while the heap is still high (held
+        // only by the exit threshold): stepping down would bring the heap back over the
+        // threshold, and the measurement would revert it, again and again.
+        let entered = m.memory_usage.heap_used_mb.is_some_and(|u| u > c.max_heap_mb * c.heap_pressure_ratio);
+        if let Some(OptimizationAction::TrimCaches { percent: current }) = ctx.current(crate::Knob::CacheTrim) {
+            if pressure == MemoryPressureLevel::Normal && !entered && *current > percent {
+                percent = *current;
+            }
+        }
         let p = |action| Proposal { action, priority, metric: TargetMetric::HeapUsedMb, reason: reason.clone() };
         let mut out = vec![p(OptimizationAction::TrimCaches { percent }), p(OptimizationAction::SetObjectPooling { enabled: true })];
         if gc {
