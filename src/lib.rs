@@ -71,3 +71,6 @@ pub use events::{ActionEvent, ChangeInterval, EngineEvent, OutcomeEvent, Priorit
 pub use ffi::{default_optimizer_config, optimizer_config_from_json, start_optimizer, ActionListener, PerformanceOptimizer};
 pub use metrics::sample::{MemoryPressureLevel, MetricSample, ThermalState};
 pub use snapshot::{BackingOff, OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};
+/// Late or lost messages since the last tick that make the runtime tick at once (see the
+/// runtime module; the simulator drives the engine the same way).
+pub use runtime::LATE_WAKE;

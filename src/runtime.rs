@@ -41,6 +41,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct LoopSignal {
     stop: bool,
     drain: bool,
+    /// Enough late or lost messages since the last tick: tick now (at most every
+    /// `min_tick_interval_ms`), whatever the tick interval has grown to.
+    urgent: bool,
+}
+
+/// Late or lost messages since the last tick that wake the loop for a tick at once: with most
+/// messages late, about what the on-time judgement needs to see a breach beyond doubt
+/// (a Wilson interval of 16 late out of 16 reaches 0.81 at most).
+pub const LATE_WAKE: u32 = 16;
+
+/// Whether a sample counts towards [`LATE_WAKE`]: a loss, or a delivery after the deadline.
+#[inline]
+fn is_late(sample: &MetricSample, deadline_ms: f64) -> bool {
+    match sample {
+        MetricSample::MessageLost { .. } => true,
+        MetricSample::MessageDelivered { latency_ms, .. } => *latency_ms > deadline_ms,
+        _ => false,
+    }
 }
 
 /// The engine and the buffer that samples are swapped into when they leave the ingestion
@@ -67,6 +85,8 @@ struct Shared {
     config: OptimizerConfig,
     core: Mutex<Core>,
     ingress: Mutex<Vec<(u64, MetricSample)>>,
+    /// Late or lost messages recorded since the last tick (see [`LATE_WAKE`]).
+    late_since_tick: std::sync::atomic::AtomicU32,
     signal: Mutex<LoopSignal>,
     signal_cv: Condvar,
     events: Mutex<VecDeque<EngineEvent>>,
@@ -178,6 +198,7 @@ impl Runtime {
         let shared = Arc::new(Shared {
             core: Mutex::new(Core { engine, spare: Vec::with_capacity(cap.min(INITIAL_BUFFER)) }),
             ingress: Mutex::new(Vec::with_capacity(cap.min(INITIAL_BUFFER))),
+            late_since_tick: std::sync::atomic::AtomicU32::new(0),
             signal: Mutex::new(LoopSignal::default()),
             signal_cv: Condvar::new(),
             events: Mutex::new(VecDeque::with_capacity((config.event_queue_capacity as usize).min(4_096))),
@@ -250,11 +271,15 @@ impl Runtime {
             s.dropped.fetch_add(1, Ordering::Relaxed);
             return Err(OptimizerError::Overloaded { capacity: s.config.sample_queue_capacity, dropped: 1 });
         }
+        let late = is_late(&sample, s.config.target_p95_latency_ms);
         ingress.push((at, sample));
         let wake = ingress.len() == cap / 2;
         drop(ingress);
         if wake {
             self.wake_loop();
+        }
+        if late && s.late_since_tick.fetch_add(1, Ordering::Relaxed) + 1 == LATE_WAKE {
+            self.wake_urgent();
         }
         Ok(())
     }
@@ -295,12 +320,20 @@ impl Runtime {
                 dropped: u32::try_from(n).unwrap_or(u32::MAX),
             });
         }
+        let deadline = s.config.target_p95_latency_ms;
+        let late = samples.iter().filter(|x| is_late(x, deadline)).count() as u32;
         let before = ingress.len();
         ingress.extend(samples.into_iter().map(|x| (at, x)));
         let wake = before < cap / 2 && ingress.len() >= cap / 2;
         drop(ingress);
         if wake {
             self.wake_loop();
+        }
+        if late > 0 {
+            let was = s.late_since_tick.fetch_add(late, Ordering::Relaxed);
+            if was < LATE_WAKE && was.saturating_add(late) >= LATE_WAKE {
+                self.wake_urgent();
+            }
         }
         Ok(())
     }
@@ -312,6 +345,15 @@ impl Runtime {
 
     fn wake_loop(&self) {
         lock(&self.shared.signal).drain = true;
+        self.shared.signal_cv.notify_one();
+    }
+
+    /// Wakes the loop for a tick as soon as the minimum interval allows.
+    fn wake_urgent(&self) {
+        let mut sig = lock(&self.shared.signal);
+        sig.drain = true;
+        sig.urgent = true;
+        drop(sig);
         self.shared.signal_cv.notify_one();
     }
 
@@ -487,12 +529,18 @@ impl Drop for Runtime {
 fn engine_loop(s: &Shared) {
     let mut sampler = s.config.sample_process.then(ProcessSampler::new);
     let mut next_tick = s.now_ms().saturating_add(s.config.min_tick_interval_ms);
+    let mut last_tick = s.now_ms();
     loop {
         {
             let mut sig = lock(&s.signal);
             loop {
                 if sig.stop {
                     return;
+                }
+                if sig.urgent {
+                    // Late messages came: tick at the minimum interval after the last tick.
+                    sig.urgent = false;
+                    next_tick = next_tick.min(last_tick.saturating_add(s.config.min_tick_interval_ms));
                 }
                 let now = s.now_ms();
                 if sig.drain || now >= next_tick {
@@ -515,11 +563,13 @@ fn engine_loop(s: &Shared) {
                 engine.record_own(&sample, now);
             }
             test_hook!("tick");
+            s.late_since_tick.store(0, Ordering::Relaxed);
             let events = engine.tick(now);
             Some((events, now.saturating_add(engine.next_tick_interval_ms())))
         }));
         match result {
             Ok(Some((events, next))) => {
+                last_tick = s.now_ms();
                 next_tick = next;
                 let undelivered = s.queue_events(events);
                 s.withdraw(&undelivered, "never delivered: the event queue was full or the optimizer was stopping");
@@ -646,6 +696,39 @@ mod tests {
         eventually("the action timed out unacknowledged", || {
             listener.outcomes.lock().unwrap().iter().any(|o| matches!(o, OutcomeEvent::Unacknowledged { action_id, waited_ms } if *action_id == action && *waited_ms >= 3_600_000))
         });
+        rt.stop();
+    }
+
+    #[test]
+    fn late_messages_wake_a_calm_loop_for_a_tick_at_once() {
+        use crate::clock::{Clock, ManualClock};
+        let clock = Arc::new(ManualClock::default());
+        let listener = Arc::new(Collects::default());
+        let config = OptimizerConfig { sample_process: false, ..OptimizerConfig::default() };
+        let rt = super::Runtime::start_with_clock(config, listener.clone(), clock.clone()).unwrap();
+        // Calm: nothing happens for two minutes, and the tick interval grows to its maximum.
+        eventually("the interval grew to the maximum", || {
+            // Each wake drains; a tick runs only when due.
+            clock.advance(1_000);
+            rt.wake_loop();
+            std::thread::sleep(Duration::from_millis(2));
+            rt.snapshot().tick_interval_ms == 30_000
+        });
+        let burst_at = clock.now_ms();
+        // Late messages: the 16th wakes the loop, which ticks at once instead of in up to 30 s.
+        for _ in 0..super::LATE_WAKE {
+            rt.record(MetricSample::MessageDelivered { latency_ms: 500.0, hops: 2, bytes: 100 }).unwrap();
+        }
+        eventually("a repair within a tick", || {
+            // The manual clock moves faster than the loop's real-time wait: nudge the loop to
+            // look at it (a drain, not an urgent tick).
+            clock.advance(100);
+            rt.wake_loop();
+            std::thread::sleep(Duration::from_millis(2));
+            !listener.actions.lock().unwrap().is_empty()
+        });
+        let acted = listener.actions.lock().unwrap()[0].at_ms;
+        assert!(acted < burst_at + 5_000, "acted {} ms after the burst", acted - burst_at);
         rt.stop();
     }
 

@@ -141,6 +141,11 @@ struct Phone {
     settings: Settings,
     engine: Option<Engine>,
     next_tick_ms: u64,
+    /// When the engine last ticked, and the late or lost messages recorded since: the runtime
+    /// ticks at once (at most every `min_tick_interval_ms`) once `meshtune::LATE_WAKE` of them
+    /// came, whatever the tick interval; the simulator drives the engine the same way.
+    last_tick_ms: u64,
+    late_since_tick: u32,
     /// What `threshold` reads: the engine's statistics without its strategies.
     monitor: Option<Engine>,
     charge_uc: f64,
@@ -198,6 +203,14 @@ impl Phone {
     }
 
     fn record(&mut self, sample: MetricSample, at_ms: u64) {
+        if let Some(e) = self.engine.as_ref() {
+            let late = match &sample {
+                MetricSample::MessageLost { .. } => true,
+                MetricSample::MessageDelivered { latency_ms, .. } => *latency_ms > e.config().target_p95_latency_ms,
+                _ => false,
+            };
+            self.late_since_tick += u32::from(late);
+        }
         // Samples the simulator builds are valid by construction; a rejection would be a bug
         // in the simulator, and is counted by the engines' own counters.
         if let Some(e) = self.engine.as_mut() {
@@ -351,6 +364,8 @@ impl<'a> World<'a> {
                 settings: initial.clone(),
                 engine,
                 next_tick_ms: 0,
+                last_tick_ms: 0,
+                late_since_tick: 0,
                 monitor: if policy == Policy::Threshold {
                     Some(Engine::with_strategies(config.clone(), Vec::new()).map_err(|e| e.to_string())?)
                 } else {
@@ -1164,7 +1179,13 @@ impl<'a> World<'a> {
                 Policy::MeshTune => {
                     let p = &mut self.phones[i];
                     match p.engine.as_mut() {
-                        Some(engine) if now_ms >= p.next_tick_ms => {
+                        Some(engine)
+                            if now_ms >= p.next_tick_ms
+                                || (p.late_since_tick >= meshtune::LATE_WAKE
+                                    && now_ms >= p.last_tick_ms + engine.config().min_tick_interval_ms) =>
+                        {
+                            p.last_tick_ms = now_ms;
+                            p.late_since_tick = 0;
                             let events = engine.tick(now_ms);
                             p.next_tick_ms = now_ms + engine.next_tick_interval_ms();
                             let mut out = Vec::new();
