@@ -159,27 +159,28 @@ fn the_scanner_is_not_bought_when_discovery_is_fast_or_the_phone_saves_power() {
 }
 
 #[test]
-fn a_repair_is_kept_after_recovery_until_the_device_state_changes() {
+fn a_repair_is_kept_after_recovery_until_an_hour_passes_without_a_breach() {
     let mut e = engine();
     let mut log = Log::default();
     run(&mut e, &mut log, 0, 25_000, 1_000, |_| (0..10).map(|_| delivered(300.0)).collect());
     let on = log.find(is_compression_on).expect("repair").clone();
-    // On time again, for longer than the repair hold: the repair stays (releasing it is what
-    // would bring the breach back), and nothing else moves.
-    run(&mut e, &mut log, 10_000, 1_000_000, 1_000, |_| (0..10).map(|_| delivered(30.0)).collect());
-    assert!(is_compression_on(e.knob(Knob::Compression)), "{:?}", log.actions);
-    assert_eq!(log.actions.iter().filter(|a| a.action.knob() == Knob::Compression).count(), 1, "{:?}", log.actions);
-    // The app goes to the background: a new device state, and the repair is released.
-    run(&mut e, &mut log, 1_000_000, 1_100_000, 1_000, |t| {
+    // On time again, for far longer than the repair hold, and through a move to the background:
+    // the repair stays (releasing it is what would bring the breach back), nothing else moves.
+    run(&mut e, &mut log, 25_000, 2_000_000, 1_000, |t| {
         let mut v: Vec<_> = (0..10).map(|_| delivered(30.0)).collect();
         if t == 1_000_000 {
             v.push(MetricSample::AppState { foreground: false });
         }
         v
     });
+    assert!(is_compression_on(e.knob(Knob::Compression)), "{:?}", log.actions);
+    assert_eq!(log.actions.iter().filter(|a| a.action.knob() == Knob::Compression).count(), 1, "{:?}", log.actions);
+    // An hour after the last breach, it is released.
+    run(&mut e, &mut log, 2_000_000, 4_000_000, 1_000, |_| (0..10).map(|_| delivered(30.0)).collect());
     let off = log.find(|a| matches!(a, OptimizationAction::SetCompression { enabled: false, .. })).expect("released");
     assert_eq!(off.strategy, "baseline");
-    assert!(off.at_ms >= 1_000_000 && off.at_ms >= on.at_ms + e.config().min_dwell_ms);
+    assert!(off.at_ms >= on.at_ms + e.config().repair_hold_max_ms, "{} {}", off.at_ms, on.at_ms);
+    assert!(off.at_ms <= on.at_ms + e.config().repair_hold_max_ms + 120_000, "{} {}", off.at_ms, on.at_ms);
 }
 
 #[test]

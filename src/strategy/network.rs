@@ -14,12 +14,13 @@
 //! connection priority, and last continuous low-latency scanning. The engine measures each move
 //! alone (one repair per metric in flight) and takes back a move that bought nothing or hurt;
 //! such a move is then backing off and the next one is tried. When the breach is over, the moves
-//! in place are kept for `repair_hold_ms` (longer after each relapse, see [`RepairHold`]), and
-//! beyond that until the device state changes (foreground or background, charger, battery
-//! band, thermal state, power save) or `repair_hold_max_ms` passes without a breach: the repair
-//! is what keeps the service level met, so releasing it on a timer only brings the breach back
-//! (a release and a relapse are two changes for nothing). Calm by construction: knobs move when
-//! the statistics show a breach, or when the device state changes.
+//! in place are kept until `repair_hold_max_ms` (an hour) passes without a breach: the repair is
+//! what keeps the service level met, so releasing it sooner only brought the breach back (a
+//! release and a relapse are two changes for nothing; releasing at every device-state change
+//! made the simulator's commuters buy the whole ladder again at every foreground switch). A
+//! move the device state forbids (the scanner, when the phone saves power) leaves at once.
+//! Calm by construction: knobs move when the statistics show a breach, or when the device state
+//! changes.
 //!
 //! The scanner is bought only where it can help and the phone is not saving power:
 //! - Scanning finds peers; it does not speed up messages over connections already open. So the
@@ -44,7 +45,7 @@ pub struct NetworkStrategy {
     /// Discovery slower than `target_discovery_p95_ms`.
     slow_discovery: Hysteresis,
     hold: RepairHold,
-    /// The device state the repair in place was bought in.
+    /// The device state the repair in place was bought in (`Some` while a repair is in place).
     repair_context: Option<DeviceContext>,
     last_breach_ms: u64,
     /// Moves the engine took back in this device state (measured: no effect, or worse), and
@@ -107,13 +108,9 @@ impl OptimizationStrategy for NetworkStrategy {
         if self.hold.update(self.breach, ctx.now_ms, c) {
             return true;
         }
-        // Past the hold: kept while the device state is the one it was bought in.
+        // Past the hold: kept until `repair_hold_max_ms` passes without a breach.
         match self.repair_context {
-            Some(bought_in)
-                if bought_in == now_context && ctx.now_ms.saturating_sub(self.last_breach_ms) < c.repair_hold_max_ms =>
-            {
-                true
-            }
+            Some(_) if ctx.now_ms.saturating_sub(self.last_breach_ms) < c.repair_hold_max_ms => true,
             _ => {
                 self.repair_context = None;
                 false
@@ -138,7 +135,7 @@ impl OptimizationStrategy for NetworkStrategy {
         };
         let reason = if held {
             format!(
-                "{level}: recovered; repair kept since the breach {} s ago, until the device state changes",
+                "{level}: recovered; repair kept since the breach {} s ago, until an hour passes without one",
                 ctx.now_ms.saturating_sub(self.last_breach_ms) / 1000
             )
         } else {
