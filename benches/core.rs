@@ -91,7 +91,12 @@ fn warmed_engine(table: &[MetricSample]) -> (Engine, u64) {
 fn feed_other_kinds(engine: &mut Engine, t: u64, second: u64) {
     let samples = [
         MetricSample::MessageLost { hops: 4 },
-        MetricSample::ConsensusRound { proposal_ms: 40.0, vote_ms: 60.0, finalization_ms: 250.0 + (second % 7) as f64 * 40.0, operations: 10 },
+        MetricSample::ConsensusRound {
+            proposal_ms: 40.0,
+            vote_ms: 60.0,
+            finalization_ms: 250.0 + (second % 7) as f64 * 40.0,
+            operations: 10,
+        },
         MetricSample::ConsensusRound { proposal_ms: 45.0, vote_ms: 55.0, finalization_ms: 300.0, operations: 12 },
         MetricSample::Heap { used_mb: 440.0 + (second % 5) as f64, limit_mb: 512.0 },
         MetricSample::Battery { level_percent: 15.0, charging: false },
@@ -182,7 +187,15 @@ fn bench_query(c: &mut Criterion) {
     for (k, s) in table.iter().cycle().take(125_000).enumerate() {
         collector.record(s, k as u64);
         if k % 1_000 == 0 {
-            collector.record(&MetricSample::ConsensusRound { proposal_ms: 40.0, vote_ms: 60.0, finalization_ms: 300.0, operations: 10 }, k as u64);
+            collector.record(
+                &MetricSample::ConsensusRound {
+                    proposal_ms: 40.0,
+                    vote_ms: 60.0,
+                    finalization_ms: 300.0,
+                    operations: 10,
+                },
+                k as u64,
+            );
             collector.record(&MetricSample::ConnectionEstablished { duration_ms: 350.0 }, k as u64);
             collector.record(&MetricSample::PeerDiscovered { duration_ms: 1_200.0 }, k as u64);
         }
@@ -264,7 +277,8 @@ impl AncestorSorted {
 fn bench_ancestor(c: &mut Criterion) {
     let mut rng = SplitMix64(0xA5CE);
     let latencies: Vec<f64> = (0..TABLE).map(|_| rng.lognormal(4.0, 0.6)).collect();
-    let mut ancestor = AncestorSorted { samples: VecDeque::with_capacity(AncestorSorted::CAP), p50: 0.0, p95: 0.0, p99: 0.0 };
+    let mut ancestor =
+        AncestorSorted { samples: VecDeque::with_capacity(AncestorSorted::CAP), p50: 0.0, p95: 0.0, p99: 0.0 };
     for &v in &latencies[..AncestorSorted::CAP] {
         ancestor.record(v);
     }

@@ -29,9 +29,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use meshtune::{
-    ListenerError,
-    start_optimizer, ActionEvent, ActionListener, MemoryPressureLevel, MetricSample, OptimizerConfig, OptimizerError,
-    OutcomeEvent, PerformanceOptimizer, Priority, ThermalState,
+    start_optimizer, ActionEvent, ActionListener, ListenerError, MemoryPressureLevel, MetricSample, OptimizerConfig,
+    OptimizerError, OutcomeEvent, PerformanceOptimizer, Priority, ThermalState,
 };
 
 struct Args {
@@ -128,7 +127,10 @@ impl Told {
 fn sample(p: u64, i: u64, secs: f64) -> MetricSample {
     let cycle = secs % 120.0;
     match i % 1_000 {
-        0 => MetricSample::Battery { level_percent: (95.0 - secs / 20.0).max(3.0), charging: (secs / 600.0) as u64 % 3 == 2 },
+        0 => MetricSample::Battery {
+            level_percent: (95.0 - secs / 20.0).max(3.0),
+            charging: (secs / 600.0) as u64 % 3 == 2,
+        },
         1 => MetricSample::AppState { foreground: (secs / 45.0) as u64 % 2 == 0 },
         2 => MetricSample::Heap { used_mb: 200.0 + 250.0 * ((secs / 90.0).sin().abs()), limit_mb: 512.0 },
         3 => MetricSample::PeerCount { connected: 4 + (i % 5) as u32, discovered: 12 },
@@ -147,7 +149,11 @@ fn sample(p: u64, i: u64, secs: f64) -> MetricSample {
         500 if i % 100_000 == 500 => MetricSample::Battery { level_percent: f64::NAN, charging: false },
         _ => {
             let base = if cycle < 60.0 { 40.0 } else { 300.0 };
-            MetricSample::MessageDelivered { latency_ms: base + ((i * 7919 + p) % 200) as f64, hops: 1 + (i % 4) as u32, bytes: 180 }
+            MetricSample::MessageDelivered {
+                latency_ms: base + ((i * 7919 + p) % 200) as f64,
+                hops: 1 + (i % 4) as u32,
+                bytes: 180,
+            }
         }
     }
 }
@@ -219,8 +225,14 @@ fn main() {
         })
         .collect();
 
-    println!("soak: {} min at {} samples/s, default configuration (max_actions_per_minute {cap})", args.minutes, args.rate);
-    println!("{:>6} {:>8} {:>12} {:>12} {:>9} {:>9} {:>7} {:>8} {:>7}", "t s", "RSS MB", "offered", "accepted", "dropped", "rejected", "ticks", "actions", "ev.drop");
+    println!(
+        "soak: {} min at {} samples/s, default configuration (max_actions_per_minute {cap})",
+        args.minutes, args.rate
+    );
+    println!(
+        "{:>6} {:>8} {:>12} {:>12} {:>9} {:>9} {:>7} {:>8} {:>7}",
+        "t s", "RSS MB", "offered", "accepted", "dropped", "rejected", "ticks", "actions", "ev.drop"
+    );
     let mut rss: Vec<(f64, f64)> = Vec::new();
     let mut next = Duration::from_secs(10);
     while start.elapsed() < total {
@@ -236,7 +248,13 @@ fn main() {
         let c = optimizer.snapshot().counters;
         println!(
             "{t:>6.0} {r:>8.1} {:>12} {:>12} {:>9} {:>9} {:>7} {:>8} {:>7}",
-            c.samples_offered, c.samples_accepted, c.samples_dropped, c.samples_rejected, c.ticks, c.actions_emitted, c.events_dropped
+            c.samples_offered,
+            c.samples_accepted,
+            c.samples_dropped,
+            c.samples_rejected,
+            c.ticks,
+            c.actions_emitted,
+            c.events_dropped
         );
     }
     done.store(true, Ordering::Relaxed);
@@ -257,7 +275,11 @@ fn main() {
     println!("\nresident memory: first sample {:.1} MB, lowest {lowest:.1}, highest in the first minute {first_minute:.1}, highest after it {later:.1}, last {last:.1}",
         rss.first().map_or(f64::NAN, |(_, r)| *r));
     if later.is_finite() && later - first_minute > args.rss_growth_mb {
-        failures.push(format!("resident memory grew by {:.1} MB after the first minute (bound {} MB)", later - first_minute, args.rss_growth_mb));
+        failures.push(format!(
+            "resident memory grew by {:.1} MB after the first minute (bound {} MB)",
+            later - first_minute,
+            args.rss_growth_mb
+        ));
     }
 
     // Actions and the rate cap.
@@ -283,7 +305,12 @@ fn main() {
     for a in &actions {
         *by_strategy.entry(a.3.as_str()).or_default() += 1;
     }
-    println!("actions: {} ({} non-safety, {safety} safety); per wall minute (non-safety+safety): {}", actions.len(), non_safety.len(), minutes.join(" "));
+    println!(
+        "actions: {} ({} non-safety, {safety} safety); per wall minute (non-safety+safety): {}",
+        actions.len(),
+        non_safety.len(),
+        minutes.join(" ")
+    );
     println!("actions by strategy: {by_strategy:?}");
     println!("most non-safety actions in any 60 s of engine time: {worst} (cap {cap})");
     println!("outcomes: {:?}", listener.outcomes.lock().unwrap());
@@ -292,8 +319,11 @@ fn main() {
     }
 
     // Counting.
-    let (ok, invalid, overloaded) =
-        (told.ok.load(Ordering::Relaxed), told.invalid.load(Ordering::Relaxed), told.overloaded.load(Ordering::Relaxed));
+    let (ok, invalid, overloaded) = (
+        told.ok.load(Ordering::Relaxed),
+        told.invalid.load(Ordering::Relaxed),
+        told.overloaded.load(Ordering::Relaxed),
+    );
     println!(
         "samples: offered {} (sent {sent}, {:.0}/s), accepted {}, dropped {}, rejected {}; events dropped {}; listener failures {}; ticks {}",
         c.samples_offered, sent as f64 / elapsed, c.samples_accepted, c.samples_dropped, c.samples_rejected, c.events_dropped, c.listener_failures, c.ticks
@@ -301,7 +331,8 @@ fn main() {
     if c.samples_offered != c.samples_accepted + c.samples_rejected + c.samples_dropped {
         failures.push("accepted + rejected + dropped != offered".into());
     }
-    if (c.samples_accepted, c.samples_rejected, c.samples_dropped, c.samples_offered) != (ok, invalid, overloaded, sent) {
+    if (c.samples_accepted, c.samples_rejected, c.samples_dropped, c.samples_offered) != (ok, invalid, overloaded, sent)
+    {
         failures.push(format!("counters {c:?} disagree with what the producers were told ({ok} ok, {invalid} invalid, {overloaded} overloaded of {sent})"));
     }
     let expected = args.rate as f64 * elapsed;

@@ -2,7 +2,7 @@
 # The one test command (README: "Run all tests"). CI calls it through .ci/run.
 #
 #   1. Rust: unit, property, integration and doc tests of the core and of the simulator
-#      (sim/); the benchmarks compile; clippy passes with warnings as errors.
+#      (sim/); the benchmarks compile; clippy passes with warnings as errors; rustfmt agrees.
 #   2. Bindings: builds libmeshtune (release) and generates the Kotlin and Swift bindings.
 #   3. Kotlin on the JVM (Maven, JUnit 5, JNA) against the generated Kotlin.
 #   4. Android glue (android/) compiled against the real framework classes, Robolectric tests.
@@ -29,6 +29,12 @@ if ! cargo clippy --version >/dev/null 2>&1; then
   rustup component add clippy || { echo "error: clippy is not available (rustup component add clippy)" >&2; exit 1; }
 fi
 cargo clippy --all-targets --locked -- -D warnings
+# Formatting is part of the test too (rustfmt.toml: width 120).
+if ! cargo fmt --version >/dev/null 2>&1; then
+  echo "==> installing rustfmt (rustup component add rustfmt)"
+  rustup component add rustfmt || { echo "error: rustfmt is not available (rustup component add rustfmt)" >&2; exit 1; }
+fi
+cargo fmt --all --check
 
 echo "==> [2/6] generate the Kotlin and Swift bindings from libmeshtune.so"
 # With the test-only forced-panic switch (src/test_hooks.rs): the suites check that no panic

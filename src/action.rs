@@ -233,16 +233,13 @@ impl OptimizationAction {
                 if !(lo..=hi).contains(&min_rssi_dbm) {
                     return Err(OptimizerError::InvalidAction {
                         field: "SetRelayPolicy.min_rssi_dbm".to_owned(),
-                        reason:
-                        format!("{min_rssi_dbm} is outside {lo}..={hi}"),
+                        reason: format!("{min_rssi_dbm} is outside {lo}..={hi}"),
                     });
                 }
                 Ok(())
             }
             A::TrimCaches { percent } => check_u32("TrimCaches.percent", percent, bounds::TRIM_PERCENT),
-            A::SetConsensusBatchSize { size } => {
-                check_u32("SetConsensusBatchSize.size", size, bounds::CONSENSUS_BATCH)
-            }
+            A::SetConsensusBatchSize { size } => check_u32("SetConsensusBatchSize.size", size, bounds::CONSENSUS_BATCH),
             A::SetAdvertising { .. }
             | A::SetConnectionPriority { .. }
             | A::SetObjectPooling { .. }
@@ -336,7 +333,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let a = OptimizationAction::SetRelayPolicy { max_hops: 3, min_rssi_dbm: 40 };
-        assert!(matches!(a.validate(), Err(OptimizerError::InvalidAction { field, .. }) if field == "SetRelayPolicy.min_rssi_dbm"));
+        assert!(
+            matches!(a.validate(), Err(OptimizerError::InvalidAction { field, .. }) if field == "SetRelayPolicy.min_rssi_dbm")
+        );
         assert!(OptimizationAction::TrimCaches { percent: 91 }.validate().is_err());
     }
 }

@@ -259,10 +259,7 @@ impl OptimizerConfig {
         if self.min_tick_interval_ms > self.max_tick_interval_ms {
             return Err(OptimizerError::config(
                 "min_tick_interval_ms",
-                format!(
-                    "{} is above max_tick_interval_ms ({})",
-                    self.min_tick_interval_ms, self.max_tick_interval_ms
-                ),
+                format!("{} is above max_tick_interval_ms ({})", self.min_tick_interval_ms, self.max_tick_interval_ms),
             ));
         }
         if self.min_samples == 0 {
@@ -287,7 +284,10 @@ impl OptimizerConfig {
         if self.verification_max_ms < self.verification_window_ms {
             return Err(OptimizerError::config(
                 "verification_max_ms",
-                format!("{} is below verification_window_ms ({})", self.verification_max_ms, self.verification_window_ms),
+                format!(
+                    "{} is below verification_window_ms ({})",
+                    self.verification_max_ms, self.verification_window_ms
+                ),
             ));
         }
         positive("revert_tolerance_percent", self.revert_tolerance_percent)?;
@@ -306,10 +306,7 @@ impl OptimizerConfig {
         if self.consensus_batch_min > self.consensus_batch_max {
             return Err(OptimizerError::config(
                 "consensus_batch_min",
-                format!(
-                    "{} is above consensus_batch_max ({})",
-                    self.consensus_batch_min, self.consensus_batch_max
-                ),
+                format!("{} is above consensus_batch_max ({})", self.consensus_batch_min, self.consensus_batch_max),
             ));
         }
         within_u32("consensus_batch_step", self.consensus_batch_step, 1, hi)?;

@@ -324,7 +324,9 @@ mod tests {
     fn encode(s: &MetricSample) -> Option<(i32, [f64; 3], [i64; 2])> {
         let b = |v: bool| i64::from(v);
         Some(match *s {
-            MetricSample::MessageDelivered { latency_ms, hops, bytes } => (0, [latency_ms, 0.0, 0.0], [hops.into(), bytes.into()]),
+            MetricSample::MessageDelivered { latency_ms, hops, bytes } => {
+                (0, [latency_ms, 0.0, 0.0], [hops.into(), bytes.into()])
+            }
             MetricSample::MessageLost { hops } => (1, [0.0; 3], [hops.into(), 0]),
             MetricSample::LinkRssi { .. } => return None,
             MetricSample::PeerCount { connected, discovered } => (3, [0.0; 3], [connected.into(), discovered.into()]),
@@ -409,8 +411,19 @@ mod tests {
     fn codes_follow_the_declaration_order_of_the_variants() {
         // The Kotlin side derives nothing from this order, but the table in the docs does.
         let names = [
-            "MessageDelivered", "MessageLost", "LinkRssi", "PeerCount", "ConnectionEstablished", "PeerDiscovered",
-            "ConsensusRound", "Battery", "PowerSaveMode", "Thermal", "MemoryPressure", "Heap", "AppState",
+            "MessageDelivered",
+            "MessageLost",
+            "LinkRssi",
+            "PeerCount",
+            "ConnectionEstablished",
+            "PeerDiscovered",
+            "ConsensusRound",
+            "Battery",
+            "PowerSaveMode",
+            "Thermal",
+            "MemoryPressure",
+            "Heap",
+            "AppState",
             "ProcessUsage",
         ];
         for (code, name) in names.iter().enumerate() {
@@ -443,8 +456,12 @@ mod tests {
 
     struct Quiet;
     impl ActionListener for Quiet {
-        fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> { Ok(()) }
-        fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> { Ok(()) }
+        fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> {
+            Ok(())
+        }
+        fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> {
+            Ok(())
+        }
     }
 
     fn optimizer(capacity: u32) -> Arc<PerformanceOptimizer> {
@@ -507,7 +524,11 @@ mod tests {
         // Larger than the capacity: refused whole, not counted.
         assert_eq!(batch(h, &[good; 2]), FAST_BATCH_TOO_LARGE);
         let c = o.snapshot().counters;
-        assert_eq!((c.samples_offered, c.samples_accepted, c.samples_rejected, c.samples_dropped), (0, 0, 0, 0), "{c:?}");
+        assert_eq!(
+            (c.samples_offered, c.samples_accepted, c.samples_rejected, c.samples_dropped),
+            (0, 0, 0, 0),
+            "{c:?}"
+        );
         // Full queue (capacity 1, drained only by the snapshot): the drop is counted, as `record`
         // counts it.
         assert_eq!(batch(h, &[good]), FAST_OK);
@@ -547,12 +568,24 @@ mod tests {
         // SAFETY (all four calls): the non-null pointers address arrays of the stated lengths;
         // null, misaligned and negative-length arguments are what is being tested.
         unsafe {
-            assert_eq!(meshtune_fast_record_batch(h, -1, codes.as_ptr(), doubles.as_ptr(), ints.as_ptr()), FAST_BAD_ARGUMENT);
-            assert_eq!(meshtune_fast_record_batch(h, 2, std::ptr::null(), doubles.as_ptr(), ints.as_ptr()), FAST_BAD_ARGUMENT);
-            assert_eq!(meshtune_fast_record_batch(h, 2, codes.as_ptr(), doubles.as_ptr(), std::ptr::null()), FAST_BAD_ARGUMENT);
+            assert_eq!(
+                meshtune_fast_record_batch(h, -1, codes.as_ptr(), doubles.as_ptr(), ints.as_ptr()),
+                FAST_BAD_ARGUMENT
+            );
+            assert_eq!(
+                meshtune_fast_record_batch(h, 2, std::ptr::null(), doubles.as_ptr(), ints.as_ptr()),
+                FAST_BAD_ARGUMENT
+            );
+            assert_eq!(
+                meshtune_fast_record_batch(h, 2, codes.as_ptr(), doubles.as_ptr(), std::ptr::null()),
+                FAST_BAD_ARGUMENT
+            );
             let misaligned = doubles.as_ptr().cast::<u8>().wrapping_add(1).cast::<f64>();
             assert_eq!(meshtune_fast_record_batch(h, 2, codes.as_ptr(), misaligned, ints.as_ptr()), FAST_BAD_ARGUMENT);
-            assert_eq!(meshtune_fast_record_batch(h, i32::MAX, std::ptr::null(), std::ptr::null(), std::ptr::null()), FAST_BATCH_TOO_LARGE);
+            assert_eq!(
+                meshtune_fast_record_batch(h, i32::MAX, std::ptr::null(), std::ptr::null(), std::ptr::null()),
+                FAST_BATCH_TOO_LARGE
+            );
             // An empty batch needs no arrays at all.
             assert_eq!(meshtune_fast_record_batch(h, 0, std::ptr::null(), std::ptr::null(), std::ptr::null()), FAST_OK);
             assert_eq!(meshtune_fast_record_batch(h, 2, codes.as_ptr(), doubles.as_ptr(), ints.as_ptr()), FAST_OK);

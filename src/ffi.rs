@@ -5,7 +5,9 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::runtime::Runtime;
-use crate::{ActionEvent, ListenerError, MetricSample, OptimizerConfig, OptimizerError, OptimizerSnapshot, OutcomeEvent};
+use crate::{
+    ActionEvent, ListenerError, MetricSample, OptimizerConfig, OptimizerError, OptimizerSnapshot, OutcomeEvent,
+};
 
 /// Receives the optimizer's decisions. Implemented by the app (in Kotlin, Swift or Rust).
 ///
@@ -98,7 +100,12 @@ impl PerformanceOptimizer {
 
     /// Acknowledges action `action_id`: `applied`, or not with the platform's reason in
     /// `detail`.
-    pub fn report_action_result(&self, action_id: u64, applied: bool, detail: Option<String>) -> Result<(), OptimizerError> {
+    pub fn report_action_result(
+        &self,
+        action_id: u64,
+        applied: bool,
+        detail: Option<String>,
+    ) -> Result<(), OptimizerError> {
         self.runtime.report_action_result(action_id, applied, detail)
     }
 

@@ -28,7 +28,6 @@
 //! optimizer.stop();
 //! ```
 
-
 // Unsafe code is denied everywhere but in `fastpath` (the JVM's primitive-argument entry
 // points), which allows it for itself; every other module forbids it in its first line.
 #![deny(unsafe_code)]
@@ -48,6 +47,7 @@ macro_rules! test_hook {
 }
 
 pub mod action;
+mod clock;
 pub mod config;
 pub mod engine;
 mod error;
@@ -56,21 +56,22 @@ mod fastpath;
 mod ffi;
 pub mod metrics;
 pub mod platform;
-mod clock;
 mod runtime;
-#[cfg(feature = "test-hooks")]
-mod test_hooks;
 pub mod snapshot;
 pub mod strategy;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 
 pub use action::{AdvertiseMode, ConnectionPriority, Knob, OptimizationAction, ScanMode, TxPower};
 pub use config::OptimizerConfig;
 pub use engine::Engine;
 pub use error::{ListenerError, OptimizerError};
 pub use events::{ActionEvent, ChangeInterval, EngineEvent, OutcomeEvent, Priority, TargetMetric};
-pub use ffi::{default_optimizer_config, optimizer_config_from_json, start_optimizer, ActionListener, PerformanceOptimizer};
+pub use ffi::{
+    default_optimizer_config, optimizer_config_from_json, start_optimizer, ActionListener, PerformanceOptimizer,
+};
 pub use metrics::sample::{MemoryPressureLevel, MetricSample, ThermalState};
-pub use snapshot::{BackingOff, OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};
 /// Late or lost messages since the last tick that make the runtime tick at once (see the
 /// runtime module; the simulator drives the engine the same way).
 pub use runtime::LATE_WAKE;
+pub use snapshot::{BackingOff, OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};

@@ -469,7 +469,8 @@ impl Runtime {
         }
         let timeout = Duration::from_millis(s.config.stop_timeout_ms);
         let done = lock(&s.dispatcher_done);
-        let (done, _) = s.dispatcher_done_cv.wait_timeout_while(done, timeout, |d| !*d).unwrap_or_else(|p| p.into_inner());
+        let (done, _) =
+            s.dispatcher_done_cv.wait_timeout_while(done, timeout, |d| !*d).unwrap_or_else(|p| p.into_inner());
         let finished = *done;
         drop(done);
         if finished {
@@ -633,7 +634,10 @@ mod tests {
     use std::sync::{Arc, Mutex, Weak};
     use std::time::{Duration, Instant};
 
-    use crate::{start_optimizer, ActionEvent, ActionListener, ListenerError, MetricSample, OptimizerConfig, OutcomeEvent, PerformanceOptimizer};
+    use crate::{
+        start_optimizer, ActionEvent, ActionListener, ListenerError, MetricSample, OptimizerConfig, OutcomeEvent,
+        PerformanceOptimizer,
+    };
 
     fn config(stop_timeout_ms: u64) -> OptimizerConfig {
         OptimizerConfig {
@@ -675,7 +679,9 @@ mod tests {
         // Awake: the loop ticks as the clock moves, and the window holds the deliveries.
         clock.advance(20);
         rt.wake_loop();
-        eventually("the window holds the 50 deliveries", || rt.snapshot().metrics.network_latency.is_some_and(|l| l.count == 50));
+        eventually("the window holds the 50 deliveries", || {
+            rt.snapshot().metrics.network_latency.is_some_and(|l| l.count == 50)
+        });
         // Awake time passes in 100 ms steps until the engine acts (the memory strategy's safety
         // actions come at once; a latency repair would wait for a second block of messages).
         eventually("an action is proposed", || {
@@ -750,7 +756,9 @@ mod tests {
             self.left.store(true, Ordering::SeqCst);
             Ok(())
         }
-        fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> { Ok(()) }
+        fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> {
+            Ok(())
+        }
     }
 
     #[test]
@@ -769,8 +777,14 @@ mod tests {
                 assert_eq!(outcomes.iter().filter(|o| o.action_id() == a.id).count(), 1, "{a:?}: {outcomes:?}");
             }
             let c = opt.snapshot().counters;
-            let ended = c.outcomes_improved + c.outcomes_no_effect + c.outcomes_worse + c.outcomes_inconclusive + c.outcomes_superseded
-                + c.outcomes_unacknowledged + c.actions_refused + c.actions_undelivered;
+            let ended = c.outcomes_improved
+                + c.outcomes_no_effect
+                + c.outcomes_worse
+                + c.outcomes_inconclusive
+                + c.outcomes_superseded
+                + c.outcomes_unacknowledged
+                + c.actions_refused
+                + c.actions_undelivered;
             assert_eq!(c.actions_emitted, ended, "{c:?}");
         }
     }
@@ -863,8 +877,14 @@ mod tests {
         // Every action emitted got exactly one outcome: the delivered one ends Inconclusive (the
         // optimizer stopped before its acknowledgement), the ones still queued were withdrawn
         // (NotApplied, counted as undelivered, and as dropped events).
-        let ended = c.outcomes_improved + c.outcomes_no_effect + c.outcomes_worse + c.outcomes_inconclusive + c.outcomes_superseded
-            + c.outcomes_unacknowledged + c.actions_refused + c.actions_undelivered;
+        let ended = c.outcomes_improved
+            + c.outcomes_no_effect
+            + c.outcomes_worse
+            + c.outcomes_inconclusive
+            + c.outcomes_superseded
+            + c.outcomes_unacknowledged
+            + c.actions_refused
+            + c.actions_undelivered;
         assert_eq!(c.actions_emitted, ended, "{c:?}");
         assert!(c.actions_emitted > 1, "the spike gives several actions: {c:?}");
         assert_eq!((c.outcomes_inconclusive, c.actions_undelivered), (1, c.actions_emitted - 1), "{c:?}");

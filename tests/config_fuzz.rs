@@ -42,7 +42,8 @@ fn check(doc: &str) -> Result<bool, TestCaseError> {
                 // A key of the document; or, for a relation between two keys (`min_x` above
                 // `max_x`) of which the document set one, the other key, with the reason naming
                 // the one the document set.
-                let relation = OptimizerConfig::KEYS.contains(&field.as_str()) && keys.iter().any(|k| !k.is_empty() && reason.contains(k.as_str()));
+                let relation = OptimizerConfig::KEYS.contains(&field.as_str())
+                    && keys.iter().any(|k| !k.is_empty() && reason.contains(k.as_str()));
                 prop_assert!(
                     keys.contains(&field) || relation,
                     "error names {:?} ({}), which is neither (document) nor a key of {:?}",
@@ -71,9 +72,35 @@ fn odd_number_text() -> impl Strategy<Value = String> {
         (0u32..4_000).prop_map(|n| format!("0.{}1", "0".repeat(n as usize))),
         (-400i32..400).prop_map(|e| format!("1e{e}")),
         prop::sample::select(vec![
-            "0", "-0", "0.0", "-0.0", "1e400", "-1e400", "1e-400", "18446744073709551615", "18446744073709551616",
-            "-1", "4294967295", "4294967296", "604800000", "604800001", "9007199254740993", "1.7976931348623157e308",
-            "5e-324", "100.5", "1E3", "1e+3", "01", "1.", ".5", "+1", "NaN", "Infinity", "-Infinity", "0x10", "1_000",
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "1e400",
+            "-1e400",
+            "1e-400",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+            "4294967295",
+            "4294967296",
+            "604800000",
+            "604800001",
+            "9007199254740993",
+            "1.7976931348623157e308",
+            "5e-324",
+            "100.5",
+            "1E3",
+            "1e+3",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "0x10",
+            "1_000",
         ])
         .prop_map(str::to_owned),
     ]
@@ -134,16 +161,18 @@ fn odd_numbers_doc() -> impl Strategy<Value = String> {
 /// The full default document with one key's value replaced by arbitrary text (mostly valid
 /// configurations nearby, which exercises the accepting path and `validate`).
 fn near_valid_doc() -> impl Strategy<Value = String> {
-    (prop::sample::select(OptimizerConfig::KEYS), prop_oneof![odd_number_text(), any_value().prop_map(|v| v.to_string())]).prop_map(
-        |(key, text)| {
+    (
+        prop::sample::select(OptimizerConfig::KEYS),
+        prop_oneof![odd_number_text(), any_value().prop_map(|v| v.to_string())],
+    )
+        .prop_map(|(key, text)| {
             let mut map: Map<String, Value> = match serde_json::from_str(&OptimizerConfig::default().to_json()) {
                 Ok(Value::Object(m)) => m,
                 _ => unreachable!(),
             };
             map.insert(key.to_owned(), Value::String("\u{1}PLACEHOLDER\u{1}".into()));
             Value::Object(map).to_string().replace("\"\\u0001PLACEHOLDER\\u0001\"", &text)
-        },
-    )
+        })
 }
 
 /// A valid document with bytes flipped, cut or duplicated.

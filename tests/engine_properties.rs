@@ -77,7 +77,11 @@ enum Op {
     Tick(u64),
     /// Delivered messages over a span, so that verifications have data (latency repair,
     /// measurement, revert): `count` deliveries of `latency` ms, `step` ms apart.
-    Burst { count: u8, latency: f64, step: u64 },
+    Burst {
+        count: u8,
+        latency: f64,
+        step: u64,
+    },
 }
 
 /// A time step: mostly small, sometimes a huge gap or a jump to the extremes of u64 (time may
@@ -109,17 +113,17 @@ fn any_op() -> impl Strategy<Value = Op> {
 /// and timeouts reach verification, revert, back-off and expiry within a short sequence).
 fn any_config() -> impl Strategy<Value = OptimizerConfig> {
     let timing = (
-        1_000u64..120_000,                     // window_ms
-        1u32..10,                              // min_samples
-        10u64..2_000,                          // min_tick_interval_ms
-        0u64..60_000,                          // extra to max_tick_interval_ms
-        0u64..60_000,                          // min_dwell_ms
-        1u32..12,                              // max_actions_per_minute
-        1u64..60_000,                          // verification_window_ms
-        1u64..900_000,                         // power_verification_window_ms
-        1u64..20_000,                          // ack_timeout_ms
-        (1u64..200_000, 0u64..4_000_000),      // backoff_base_ms, extra to backoff_max_ms
-        (0u64..200_000, 0u64..4_000_000),      // repair_hold_ms, extra to repair_hold_max_ms
+        1_000u64..120_000,                               // window_ms
+        1u32..10,                                        // min_samples
+        10u64..2_000,                                    // min_tick_interval_ms
+        0u64..60_000,                                    // extra to max_tick_interval_ms
+        0u64..60_000,                                    // min_dwell_ms
+        1u32..12,                                        // max_actions_per_minute
+        1u64..60_000,                                    // verification_window_ms
+        1u64..900_000,                                   // power_verification_window_ms
+        1u64..20_000,                                    // ack_timeout_ms
+        (1u64..200_000, 0u64..4_000_000),                // backoff_base_ms, extra to backoff_max_ms
+        (0u64..200_000, 0u64..4_000_000),                // repair_hold_ms, extra to repair_hold_max_ms
         (0u64..120_000, 1u64..200_000, 0u64..1_000_000), // gc_min_interval, memory_pressure_hold, relapse window
     );
     let thresholds = (1.0f64..2_000.0, 0.1f64..5.0, 0.05f64..0.99, 0.05f64..0.99, 0.1f64..100.0, 5.0f64..100.0);
@@ -203,11 +207,19 @@ fn finite_outcome(o: &OutcomeEvent) -> Result<(), TestCaseError> {
         OutcomeEvent::Improved { before, after, improvement_percent, interval, .. }
         | OutcomeEvent::Worse { before, after, improvement_percent, interval, .. } => {
             prop_assert!(before.is_finite() && after.is_finite() && improvement_percent.is_finite(), "{:?}", o);
-            prop_assert!(interval.is_none_or(|i| i.low.is_finite() && i.high.is_finite() && i.low <= i.high), "{:?}", o);
+            prop_assert!(
+                interval.is_none_or(|i| i.low.is_finite() && i.high.is_finite() && i.low <= i.high),
+                "{:?}",
+                o
+            );
         }
         OutcomeEvent::NoEffect { before, after, interval, .. } => {
             prop_assert!(before.is_finite() && after.is_finite(), "{:?}", o);
-            prop_assert!(interval.is_none_or(|i| i.low.is_finite() && i.high.is_finite() && i.low <= i.high), "{:?}", o);
+            prop_assert!(
+                interval.is_none_or(|i| i.low.is_finite() && i.high.is_finite() && i.low <= i.high),
+                "{:?}",
+                o
+            );
         }
         _ => {}
     }
@@ -233,7 +245,12 @@ impl Seen {
         for ev in events {
             match ev {
                 EngineEvent::Action(a) => {
-                    prop_assert!(self.emitted.last().is_none_or(|&last| a.id > last), "ids not increasing: {} after {:?}", a.id, self.emitted.last());
+                    prop_assert!(
+                        self.emitted.last().is_none_or(|&last| a.id > last),
+                        "ids not increasing: {} after {:?}",
+                        a.id,
+                        self.emitted.last()
+                    );
                     prop_assert!(a.action.validate().is_ok(), "action out of bounds: {:?}", a);
                     self.emitted.push(a.id);
                     self.emitted_set.insert(a.id);
@@ -243,7 +260,9 @@ impl Seen {
                     finite_outcome(&o)?;
                     let id = o.action_id();
                     prop_assert!(self.emitted_set.contains(&id), "outcome for an action never emitted: {:?}", o);
-                    if let OutcomeEvent::Worse { restore_action_id: Some(r), .. } | OutcomeEvent::NoEffect { restore_action_id: Some(r), .. } = &o {
+                    if let OutcomeEvent::Worse { restore_action_id: Some(r), .. }
+                    | OutcomeEvent::NoEffect { restore_action_id: Some(r), .. } = &o
+                    {
                         restores.push(*r);
                     }
                     if let OutcomeEvent::NotApplied { .. } = &o {
@@ -268,17 +287,30 @@ impl Seen {
         prop_assert_eq!(c.actions_emitted, self.emitted.len() as u64);
         prop_assert_eq!(c.actions_applied, self.applied.len() as u64);
         prop_assert_eq!(c.actions_refused, self.refused.len() as u64);
-        let counted = c.outcomes_improved + c.outcomes_no_effect + c.outcomes_worse + c.outcomes_inconclusive + c.outcomes_superseded + c.outcomes_unacknowledged;
-        let seen = self.outcomes.values().flatten().filter(|o| !matches!(o, OutcomeEvent::NotApplied { .. })).count() as u64;
+        let counted = c.outcomes_improved
+            + c.outcomes_no_effect
+            + c.outcomes_worse
+            + c.outcomes_inconclusive
+            + c.outcomes_superseded
+            + c.outcomes_unacknowledged;
+        let seen =
+            self.outcomes.values().flatten().filter(|o| !matches!(o, OutcomeEvent::NotApplied { .. })).count() as u64;
         prop_assert_eq!(counted, seen, "outcome counters disagree with the outcomes emitted: {:?}", c);
         // Bounded state: at most one action pending per knob.
         let knobs: BTreeSet<Knob> = s.pending_actions.iter().map(|p| p.action.knob()).collect();
-        prop_assert_eq!(knobs.len(), s.pending_actions.len(), "two pending actions on one knob: {:?}", s.pending_actions);
+        prop_assert_eq!(
+            knobs.len(),
+            s.pending_actions.len(),
+            "two pending actions on one knob: {:?}",
+            s.pending_actions
+        );
         prop_assert!(s.pending_actions.len() <= Knob::ALL.len());
         // Pending actions are emitted, not acknowledged and without an outcome.
         for p in &s.pending_actions {
             prop_assert!(self.emitted_set.contains(&p.id));
-            prop_assert!(!self.applied.contains(&p.id) && !self.refused.contains(&p.id) && !self.outcomes.contains_key(&p.id));
+            prop_assert!(
+                !self.applied.contains(&p.id) && !self.refused.contains(&p.id) && !self.outcomes.contains_key(&p.id)
+            );
         }
         Ok(())
     }
@@ -317,14 +349,23 @@ fn run_sequence(config: OptimizerConfig, ops: Vec<Op>, base: u64) -> Result<(), 
                 let pending = e.snapshot().pending_actions.iter().any(|p| p.id == id);
                 // A late acknowledgement (after its Unacknowledged outcome) is taken once too,
                 // and changes no outcome; the engine may have forgotten a very old one.
-                let late = seen.outcomes.get(&id).is_some_and(|o| matches!(o[..], [OutcomeEvent::Unacknowledged { .. }]))
-                    && !seen.applied.contains(&id)
-                    && !seen.refused.contains(&id)
-                    && !seen.late.contains(&id);
+                let late =
+                    seen.outcomes.get(&id).is_some_and(|o| matches!(o[..], [OutcomeEvent::Unacknowledged { .. }]))
+                        && !seen.applied.contains(&id)
+                        && !seen.refused.contains(&id)
+                        && !seen.late.contains(&id);
                 match e.report_action_result(id, applied, detail, t) {
                     Ok(()) => {
-                        prop_assert!(pending || late, "acknowledgement of {} taken though it was neither pending nor late", id);
-                        prop_assert!(!seen.applied.contains(&id) && !seen.refused.contains(&id) && !seen.late.contains(&id), "{} acknowledged twice", id);
+                        prop_assert!(
+                            pending || late,
+                            "acknowledgement of {} taken though it was neither pending nor late",
+                            id
+                        );
+                        prop_assert!(
+                            !seen.applied.contains(&id) && !seen.refused.contains(&id) && !seen.late.contains(&id),
+                            "{} acknowledged twice",
+                            id
+                        );
                         if !pending {
                             seen.late.insert(id);
                         } else if applied {
@@ -333,7 +374,10 @@ fn run_sequence(config: OptimizerConfig, ops: Vec<Op>, base: u64) -> Result<(), 
                             seen.refused.insert(id);
                         }
                         // Taken once: a second acknowledgement is refused.
-                        prop_assert_eq!(e.report_action_result(id, !applied, None, t), Err(OptimizerError::UnknownAction { action_id: id }));
+                        prop_assert_eq!(
+                            e.report_action_result(id, !applied, None, t),
+                            Err(OptimizerError::UnknownAction { action_id: id })
+                        );
                     }
                     Err(err) => {
                         prop_assert!(!pending, "pending action {} refused: {:?}", id, err);
@@ -386,7 +430,12 @@ fn run_sequence(config: OptimizerConfig, ops: Vec<Op>, base: u64) -> Result<(), 
         }
         for id in &seen.applied {
             let o = &seen.outcomes[id];
-            prop_assert!(!matches!(o[0], OutcomeEvent::NotApplied { .. } | OutcomeEvent::Unacknowledged { .. }), "applied action {} has {:?}", id, o);
+            prop_assert!(
+                !matches!(o[0], OutcomeEvent::NotApplied { .. } | OutcomeEvent::Unacknowledged { .. }),
+                "applied action {} has {:?}",
+                id,
+                o
+            );
         }
     }
     Ok(())

@@ -4,8 +4,8 @@ mod common;
 
 use common::{delivered, run, Log, Rng};
 use meshtune::{
-    ActionEvent, ConnectionPriority, Engine, EngineEvent, Knob, MemoryPressureLevel, MetricSample, OptimizationAction, OptimizerConfig,
-    OptimizerError, OutcomeEvent, Priority, ScanMode, TargetMetric, ThermalState,
+    ActionEvent, ConnectionPriority, Engine, EngineEvent, Knob, MemoryPressureLevel, MetricSample, OptimizationAction,
+    OptimizerConfig, OptimizerError, OutcomeEvent, Priority, ScanMode, TargetMetric, ThermalState,
 };
 
 fn engine() -> Engine {
@@ -35,7 +35,11 @@ fn a_late_spike_gives_a_network_action_within_two_ticks() {
     assert!(a.at_ms <= 20_000 + 60_000, "{}", a.at_ms);
     assert_eq!(a.strategy, "network");
     assert_eq!(a.priority, Priority::SloRepair);
-    assert!(a.reason.contains("on-time ratio") && a.reason.contains("within 100 ms") && a.reason.contains("target 0.95"), "{}", a.reason);
+    assert!(
+        a.reason.contains("on-time ratio") && a.reason.contains("within 100 ms") && a.reason.contains("target 0.95"),
+        "{}",
+        a.reason
+    );
 }
 
 #[test]
@@ -122,7 +126,9 @@ fn the_scanner_is_not_bought_when_discovery_is_fast_or_the_phone_saves_power() {
     let mut e = engine();
     let mut log = Log::default();
     run(&mut e, &mut log, 0, 900_000, 1_000, late_with_discovery(2_000.0));
-    assert!(log.find(|a| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High })).is_some());
+    assert!(log
+        .find(|a| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High }))
+        .is_some());
     assert!(log.find(is_scan_fast).is_none(), "{:?}", log.actions);
 
     // Discovery is slow, but the app is in the background (or the OS saves power, or the
@@ -189,7 +195,10 @@ fn critical_battery_unplugged_gives_low_power_scanning_as_safety() {
     let mut log = Log::default();
     run(&mut e, &mut log, 0, 2_000, 1_000, |_| vec![MetricSample::Battery { level_percent: 10.0, charging: false }]);
     let scan = log.find(|a| matches!(a, OptimizationAction::SetScanMode { .. })).expect("scan change");
-    assert!(matches!(scan.action, OptimizationAction::SetScanMode { mode: ScanMode::LowPower | ScanMode::Opportunistic, .. }));
+    assert!(matches!(
+        scan.action,
+        OptimizationAction::SetScanMode { mode: ScanMode::LowPower | ScanMode::Opportunistic, .. }
+    ));
     assert_eq!(scan.priority, Priority::Safety);
     assert!(scan.reason.contains("battery 10%"), "{}", scan.reason);
 }
@@ -199,13 +208,21 @@ fn charger_plugged_gives_balanced_or_low_latency_scanning() {
     let mut e = engine();
     let mut log = Log::default();
     run(&mut e, &mut log, 0, 5_000, 1_000, |_| vec![MetricSample::Battery { level_percent: 8.0, charging: false }]);
-    run(&mut e, &mut log, 5_000, 120_000, 1_000, |_| vec![MetricSample::Battery { level_percent: 8.0, charging: true }]);
+    run(&mut e, &mut log, 5_000, 120_000, 1_000, |_| {
+        vec![MetricSample::Battery { level_percent: 8.0, charging: true }]
+    });
     let last_scan = log.actions.iter().rev().find(|a| a.action.knob() == Knob::ScanMode).unwrap();
     assert!(
-        matches!(last_scan.action, OptimizationAction::SetScanMode { mode: ScanMode::Balanced | ScanMode::LowLatency, .. }),
+        matches!(
+            last_scan.action,
+            OptimizationAction::SetScanMode { mode: ScanMode::Balanced | ScanMode::LowLatency, .. }
+        ),
         "{last_scan:?}"
     );
-    assert!(matches!(e.knob(Knob::ScanMode), OptimizationAction::SetScanMode { mode: ScanMode::Balanced | ScanMode::LowLatency, .. }));
+    assert!(matches!(
+        e.knob(Knob::ScanMode),
+        OptimizationAction::SetScanMode { mode: ScanMode::Balanced | ScanMode::LowLatency, .. }
+    ));
 }
 
 #[test]
@@ -220,7 +237,9 @@ fn thermal_critical_overrides_the_radio_repair_but_compression_is_used() {
         v
     });
     assert!(log.find(is_scan_fast).is_none());
-    assert!(log.find(|a| matches!(a, OptimizationAction::SetAdvertising { mode: meshtune::AdvertiseMode::LowLatency, .. })).is_none());
+    assert!(log
+        .find(|a| matches!(a, OptimizationAction::SetAdvertising { mode: meshtune::AdvertiseMode::LowLatency, .. }))
+        .is_none());
     assert!(matches!(e.knob(Knob::ScanMode), OptimizationAction::SetScanMode { mode: ScanMode::LowPower, .. }));
     assert!(log.find(is_compression_on).is_some(), "{:?}", log.actions);
 }
@@ -248,15 +267,23 @@ fn thermal_serious_sheds_radio_work_only_when_it_is_a_material_part_of_the_heat(
     let mut e = Engine::new(config).unwrap();
     let mut log = Log::default();
     run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
-        let mut v = vec![MetricSample::Battery { level_percent: 90.0 - t as f64 / 3_600_000.0, charging: false }, delivered(30.0)];
+        let mut v = vec![
+            MetricSample::Battery { level_percent: 90.0 - t as f64 / 3_600_000.0, charging: false },
+            delivered(30.0),
+        ];
         if t == 600_000 {
             v.push(MetricSample::Thermal { state: ThermalState::Serious });
         }
         v
     });
-    let shed = log.find(|a| matches!(a, OptimizationAction::SetScanMode { mode: ScanMode::LowPower, .. })).expect("shed");
+    let shed =
+        log.find(|a| matches!(a, OptimizationAction::SetScanMode { mode: ScanMode::LowPower, .. })).expect("shed");
     assert_eq!(shed.priority, Priority::Safety);
-    assert!(shed.reason.contains("thermal state Serious") && shed.reason.contains("mA of the phone's"), "{}", shed.reason);
+    assert!(
+        shed.reason.contains("thermal state Serious") && shed.reason.contains("mA of the phone's"),
+        "{}",
+        shed.reason
+    );
 }
 
 #[test]
@@ -320,7 +347,8 @@ fn after_critical_pressure_a_deeper_trim_is_not_stepped_down_while_the_heap_stay
             e.report_action_result(a.id, true, None, t).unwrap();
         }
     }
-    let trims: Vec<&OptimizationAction> = log.actions.iter().map(|a| &a.action).filter(|a| a.knob() == Knob::CacheTrim).collect();
+    let trims: Vec<&OptimizationAction> =
+        log.actions.iter().map(|a| &a.action).filter(|a| a.knob() == Knob::CacheTrim).collect();
     assert_eq!(
         trims,
         [&OptimizationAction::TrimCaches { percent: 25 }, &OptimizationAction::TrimCaches { percent: 50 }],
@@ -379,7 +407,9 @@ fn slow_finalization_with_low_throughput_holds_the_batch() {
     run(&mut e, &mut log, 0, 600_000, 1_000, |_| vec![round(900.0, 10), round(900.0, 10)]);
     let sizes = batch_sizes(&log);
     assert!(sizes.iter().all(|&s| s >= 8), "never below the starting batch: {sizes:?}");
-    let pv = log.find(|a| matches!(a, OptimizationAction::SetParallelValidation { enabled: true })).expect("cheaper validation");
+    let pv = log
+        .find(|a| matches!(a, OptimizationAction::SetParallelValidation { enabled: true }))
+        .expect("cheaper validation");
     assert!(pv.reason.contains("holding batch"), "{}", pv.reason);
 }
 
@@ -409,10 +439,20 @@ fn cutting_relays_that_lowers_survivors_hops_and_latency_but_loses_messages_is_w
             e.report_action_result(a.id, true, None, t).unwrap();
         }
     }
-    let relay = log.find(|a| matches!(a, OptimizationAction::SetRelayPolicy { max_hops: 4, .. })).expect("relay policy").clone();
+    let relay = log
+        .find(|a| matches!(a, OptimizationAction::SetRelayPolicy { max_hops: 4, .. }))
+        .expect("relay policy")
+        .clone();
     assert!(relay.reason.contains("mean hop count 4.00"), "{}", relay.reason);
     match log.outcome_for(relay.id).as_slice() {
-        [OutcomeEvent::Worse { metric: TargetMetric::OnTimeRatio, before, after, restore_action_id: Some(r), interval: Some(i), .. }] => {
+        [OutcomeEvent::Worse {
+            metric: TargetMetric::OnTimeRatio,
+            before,
+            after,
+            restore_action_id: Some(r),
+            interval: Some(i),
+            ..
+        }] => {
             assert!(*before > 0.99 && (*after - 2.0 / 3.0).abs() < 0.02, "{before} -> {after}");
             assert!(i.high < 0.0, "{i:?}");
             let restore = log.actions.iter().find(|a| a.id == *r).expect("restore emitted");
@@ -445,7 +485,15 @@ fn an_action_that_makes_on_time_delivery_worse_is_reverted_and_backs_off() {
     }
     let on = log.find(is_compression_on).expect("repair").clone();
     let outcomes = log.outcome_for(on.id);
-    let [OutcomeEvent::Worse { before, after, improvement_percent, restore_action_id: Some(restore_action_id), reason, .. }] = outcomes[..] else {
+    let [OutcomeEvent::Worse {
+        before,
+        after,
+        improvement_percent,
+        restore_action_id: Some(restore_action_id),
+        reason,
+        ..
+    }] = outcomes[..]
+    else {
         panic!("expected one Worse outcome, got {outcomes:?}");
     };
     assert!((*before - 0.6).abs() < 0.02 && (*after - 0.2).abs() < 0.02, "{before} {after}");
@@ -472,9 +520,13 @@ fn a_no_effect_action_is_no_effect_never_improved() {
             })
             .collect()
     });
-    let measured: Vec<&OutcomeEvent> = log.outcomes.iter().map(|(_, o)| o).filter(|o| !matches!(o, OutcomeEvent::Superseded { .. })).collect();
+    let measured: Vec<&OutcomeEvent> =
+        log.outcomes.iter().map(|(_, o)| o).filter(|o| !matches!(o, OutcomeEvent::Superseded { .. })).collect();
     assert!(measured.iter().any(|o| matches!(o, OutcomeEvent::NoEffect { .. })), "{measured:?}");
-    assert!(!measured.iter().any(|o| matches!(o, OutcomeEvent::Improved { .. } | OutcomeEvent::Worse { .. })), "{measured:?}");
+    assert!(
+        !measured.iter().any(|o| matches!(o, OutcomeEvent::Improved { .. } | OutcomeEvent::Worse { .. })),
+        "{measured:?}"
+    );
 }
 
 #[test]
@@ -570,7 +622,9 @@ fn noise_around_the_threshold_for_ten_minutes_changes_no_knob_more_than_once() {
         let mut e = engine();
         let mut log = Log::default();
         let mut rng = Rng(seed);
-        run(&mut e, &mut log, 0, 600_000, 1_000, |_| (0..10).map(|_| delivered(rng.uniform(50.0, 50.0 + 50.0 / 0.95))).collect());
+        run(&mut e, &mut log, 0, 600_000, 1_000, |_| {
+            (0..10).map(|_| delivered(rng.uniform(50.0, 50.0 + 50.0 / 0.95))).collect()
+        });
         let p95s = e.snapshot().metrics.network_latency.map(|l| l.p95_ms).unwrap();
         assert!((90.0..110.0).contains(&p95s), "{p95s}");
         for knob in Knob::ALL {
@@ -596,7 +650,15 @@ fn acknowledged_actions_get_exactly_one_outcome_and_unacknowledged_ones_expire()
     run(&mut e, &mut log, 900_000, 2_000_000, 5_000, |_| vec![]);
     assert!(log.actions.len() >= 5);
     for a in &log.actions {
-        assert_eq!(log.outcome_for(a.id).len(), 1, "action {} ({:?}) at {} outcomes {:?}", a.id, a.action, a.at_ms, log.outcome_for(a.id));
+        assert_eq!(
+            log.outcome_for(a.id).len(),
+            1,
+            "action {} ({:?}) at {} outcomes {:?}",
+            a.id,
+            a.action,
+            a.at_ms,
+            log.outcome_for(a.id)
+        );
     }
     let mut ids: Vec<u64> = log.actions.iter().map(|a| a.id).collect();
     ids.dedup();
@@ -606,11 +668,14 @@ fn acknowledged_actions_get_exactly_one_outcome_and_unacknowledged_ones_expire()
     let mut e = engine();
     e.record(MetricSample::Battery { level_percent: 5.0, charging: false }, 0).unwrap();
     let first = e.tick(1_000);
-    let ids: Vec<u64> = first.iter().filter_map(|x| if let EngineEvent::Action(a) = x { Some(a.id) } else { None }).collect();
+    let ids: Vec<u64> =
+        first.iter().filter_map(|x| if let EngineEvent::Action(a) = x { Some(a.id) } else { None }).collect();
     assert!(!ids.is_empty());
     let later = e.tick(1_000 + e.config().ack_timeout_ms);
     for id in ids {
-        assert!(later.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::Unacknowledged { action_id, .. }) if *action_id == id)));
+        assert!(later.iter().any(
+            |x| matches!(x, EngineEvent::Outcome(OutcomeEvent::Unacknowledged { action_id, .. }) if *action_id == id)
+        ));
     }
     // An id the engine never emitted is still an error.
     assert!(matches!(e.report_action_result(424_242, true, None, 20_000), Err(OptimizerError::UnknownAction { .. })));
@@ -684,7 +749,10 @@ fn a_refused_action_restores_belief_and_backs_off() {
     let next = e.tick(t + 1_000);
     assert!(next.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, detail: Some(d) }) if *action_id == repair.id && d == "BLE stack busy")));
     assert!(!next.iter().any(|x| matches!(x, EngineEvent::Action(a) if is_compression_on(&a.action))));
-    assert!(matches!(e.report_action_result(repair.id, true, None, t + 1_000), Err(OptimizerError::UnknownAction { .. })));
+    assert!(matches!(
+        e.report_action_result(repair.id, true, None, t + 1_000),
+        Err(OptimizerError::UnknownAction { .. })
+    ));
 }
 
 #[test]
@@ -761,7 +829,9 @@ fn while_a_refused_repair_backs_off_its_knob_follows_the_next_proposal() {
     // battery runs low and the power strategy wants low-power advertising. The refused value
     // backs off for `backoff_base_ms`; meanwhile the knob follows the power strategy instead of
     // staying where it was because its blocked winner still outranks everything else.
-    let is_fast = |a: &OptimizationAction| matches!(a, OptimizationAction::SetAdvertising { mode: meshtune::AdvertiseMode::LowLatency, .. });
+    let is_fast = |a: &OptimizationAction| {
+        matches!(a, OptimizationAction::SetAdvertising { mode: meshtune::AdvertiseMode::LowLatency, .. })
+    };
     let mut e = engine();
     let mut log = Log::default();
     let mut t = 0;
@@ -812,12 +882,20 @@ fn a_refused_safety_action_backs_off_instead_of_coming_back_every_tick() {
     // Each refused value is asked for once, then backs off (backoff_base_ms, 120 s): within
     // the minute no value comes back.
     for (i, a) in asked.iter().enumerate() {
-        assert!(!asked[..i].iter().any(|b| b.action == a.action), "asked again after a refusal: {a:?} ({} actions in all)", asked.len());
+        assert!(
+            !asked[..i].iter().any(|b| b.action == a.action),
+            "asked again after a refusal: {a:?} ({} actions in all)",
+            asked.len()
+        );
     }
     // The snapshot says which values the app refused, and until when.
     let snap = e.snapshot();
     for a in &asked {
-        let b = snap.backing_off.iter().find(|b| b.action == a.action).unwrap_or_else(|| panic!("{a:?} not backing off: {:?}", snap.backing_off));
+        let b = snap
+            .backing_off
+            .iter()
+            .find(|b| b.action == a.action)
+            .unwrap_or_else(|| panic!("{a:?} not backing off: {:?}", snap.backing_off));
         assert!(b.refused_by_app && b.until_ms >= 120_000 && b.until_ms > snap.now_ms);
     }
     // After the back-off the safety value is asked for once more, and refused again it backs
@@ -872,7 +950,9 @@ fn close_gives_every_open_action_exactly_one_outcome() {
         let n = out.iter().filter(|x| matches!(x, EngineEvent::Outcome(o) if o.action_id() == a.id)).count();
         assert_eq!(n, 1, "{a:?}: {out:?}");
     }
-    assert!(out.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, .. }) if *action_id == actions[1].id)));
+    assert!(out.iter().any(
+        |x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, .. }) if *action_id == actions[1].id)
+    ));
     assert!(out.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::Inconclusive { action_id, reason, .. }) if *action_id == actions[0].id && reason.contains("stopped"))));
     assert!(e.snapshot().pending_actions.is_empty());
     assert!(e.close(3_000).is_empty(), "closing twice says nothing more");
@@ -916,10 +996,18 @@ impl meshtune::strategy::OptimizationStrategy for PanicsWhenArmed {
     fn name(&self) -> &str {
         "panics"
     }
-    fn should_apply(&mut self, _m: &meshtune::PerformanceMetrics, _c: &meshtune::strategy::StrategyContext<'_>) -> bool {
+    fn should_apply(
+        &mut self,
+        _m: &meshtune::PerformanceMetrics,
+        _c: &meshtune::strategy::StrategyContext<'_>,
+    ) -> bool {
         true
     }
-    fn propose(&mut self, _m: &meshtune::PerformanceMetrics, _c: &meshtune::strategy::StrategyContext<'_>) -> Vec<meshtune::strategy::Proposal> {
+    fn propose(
+        &mut self,
+        _m: &meshtune::PerformanceMetrics,
+        _c: &meshtune::strategy::StrategyContext<'_>,
+    ) -> Vec<meshtune::strategy::Proposal> {
         assert!(!self.0.load(std::sync::atomic::Ordering::SeqCst), "a strategy's bug");
         Vec::new()
     }
@@ -945,5 +1033,7 @@ fn a_panic_mid_tick_loses_no_outcome() {
         let n = next.iter().filter(|x| matches!(x, EngineEvent::Outcome(o) if o.action_id() == a.id)).count();
         assert_eq!(n, 1, "{a:?} in {next:?}");
     }
-    assert!(next.iter().any(|x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, .. }) if *action_id == actions[0].id)));
+    assert!(next.iter().any(
+        |x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, .. }) if *action_id == actions[0].id)
+    ));
 }

@@ -36,7 +36,13 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 unsafe extern "C" {
-    fn meshtune_fast_record_batch(handle: u64, len: i32, codes: *const i32, doubles: *const f64, ints: *const i64) -> i32;
+    fn meshtune_fast_record_batch(
+        handle: u64,
+        len: i32,
+        codes: *const i32,
+        doubles: *const f64,
+        ints: *const i64,
+    ) -> i32;
 }
 
 const FAST_OK: i32 = 0;
@@ -45,8 +51,12 @@ const FAST_BATCH_TOO_LARGE: i32 = 4;
 
 struct Quiet;
 impl ActionListener for Quiet {
-    fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> { Ok(()) }
-    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> { Ok(()) }
+    fn on_action(&self, _event: ActionEvent) -> Result<(), ListenerError> {
+        Ok(())
+    }
+    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> {
+        Ok(())
+    }
 }
 
 #[test]
@@ -70,7 +80,8 @@ fn an_oversized_fast_batch_is_refused_without_building_it() {
         ALLOCATED.store(0, Ordering::SeqCst);
         // SAFETY: the arrays hold `len` codes, `3 * len` doubles and `2 * len` ints, and live
         // for the whole call.
-        let status = unsafe { meshtune_fast_record_batch(h, len as i32, codes.as_ptr(), doubles.as_ptr(), ints.as_ptr()) };
+        let status =
+            unsafe { meshtune_fast_record_batch(h, len as i32, codes.as_ptr(), doubles.as_ptr(), ints.as_ptr()) };
         COUNTING.store(false, Ordering::SeqCst);
         (status, ALLOCATED.load(Ordering::SeqCst))
     };
@@ -86,7 +97,7 @@ fn an_oversized_fast_batch_is_refused_without_building_it() {
     let mut bad = vec![0i64; 2 * n];
     bad[1] = 100;
     bad[0] = 17; // 17 hops: over the TTL bound
-    // SAFETY: as above.
+                 // SAFETY: as above.
     let status = unsafe { meshtune_fast_record_batch(h, n as i32, codes.as_ptr(), doubles.as_ptr(), bad.as_ptr()) };
     assert_eq!(status, FAST_INVALID_SAMPLE);
     o.stop();

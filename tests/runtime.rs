@@ -9,13 +9,17 @@ use std::time::{Duration, Instant};
 
 use common::delivered;
 use meshtune::{
-    ListenerError,
-    start_optimizer, ActionEvent, ActionListener, MetricSample, OptimizerConfig, OptimizerError, OutcomeEvent,
-    PerformanceOptimizer,
+    start_optimizer, ActionEvent, ActionListener, ListenerError, MetricSample, OptimizerConfig, OptimizerError,
+    OutcomeEvent, PerformanceOptimizer,
 };
 
 fn fast_config() -> OptimizerConfig {
-    OptimizerConfig { min_tick_interval_ms: 10, max_tick_interval_ms: 50, sample_process: false, ..OptimizerConfig::default() }
+    OptimizerConfig {
+        min_tick_interval_ms: 10,
+        max_tick_interval_ms: 50,
+        sample_process: false,
+        ..OptimizerConfig::default()
+    }
 }
 
 /// Polls `cond` until it holds or 20 s pass (a hang guard, not a timing assertion).
@@ -106,7 +110,9 @@ impl ActionListener for Blocks {
         std::thread::sleep(Duration::from_millis(300));
         Ok(())
     }
-    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> { Ok(()) }
+    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> {
+        Ok(())
+    }
 }
 
 #[test]
@@ -151,7 +157,9 @@ impl ActionListener for StopsItself {
         }
         Ok(())
     }
-    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> { Ok(()) }
+    fn on_outcome(&self, _event: OutcomeEvent) -> Result<(), ListenerError> {
+        Ok(())
+    }
 }
 
 #[test]
@@ -216,7 +224,11 @@ fn process_usage_is_sampled_natively() {
 
 #[test]
 fn a_snapshot_includes_a_sample_recorded_just_before_it() {
-    let opt = start_optimizer(OptimizerConfig { min_tick_interval_ms: 60_000, max_tick_interval_ms: 60_000, ..fast_config() }, Arc::new(Collect::default())).unwrap();
+    let opt = start_optimizer(
+        OptimizerConfig { min_tick_interval_ms: 60_000, max_tick_interval_ms: 60_000, ..fast_config() },
+        Arc::new(Collect::default()),
+    )
+    .unwrap();
     opt.record(MetricSample::Battery { level_percent: 80.0, charging: false }).unwrap();
     let snap = opt.snapshot();
     assert_eq!(snap.metrics.device.battery_percent, Some(80.0));
@@ -235,7 +247,9 @@ fn stop_releases_the_listener_even_while_the_app_holds_the_optimizer() {
 
 #[test]
 fn a_batch_larger_than_the_queue_is_refused_as_such() {
-    let opt = start_optimizer(OptimizerConfig { sample_queue_capacity: 10, ..fast_config() }, Arc::new(Collect::default())).unwrap();
+    let opt =
+        start_optimizer(OptimizerConfig { sample_queue_capacity: 10, ..fast_config() }, Arc::new(Collect::default()))
+            .unwrap();
     let err = opt.record_batch((0..11).map(|_| delivered(5.0)).collect()).unwrap_err();
     assert_eq!(err, OptimizerError::BatchTooLarge { size: 11, capacity: 10 });
     let c = opt.snapshot().counters;

@@ -25,9 +25,8 @@ use std::time::{Duration, Instant};
 
 use common::delivered;
 use meshtune::{
-    ListenerError,
-    start_optimizer, ActionEvent, ActionListener, MemoryPressureLevel, MetricSample, OptimizerConfig, OptimizerError,
-    OutcomeEvent, PerformanceOptimizer,
+    start_optimizer, ActionEvent, ActionListener, ListenerError, MemoryPressureLevel, MetricSample, OptimizerConfig,
+    OptimizerError, OutcomeEvent, PerformanceOptimizer,
 };
 
 /// The tests of this file run one at a time, so that resident memory and thread counts belong

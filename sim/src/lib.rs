@@ -35,7 +35,12 @@ use scenario::Scenario;
 
 /// Maps `f` over `items` on `threads` threads, longest first by `cost`; the results come back
 /// in the order of the items whatever the scheduling, so the output is deterministic.
-pub fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, cost: &(dyn Fn(&T) -> f64 + Sync), f: &(dyn Fn(usize, &T) -> R + Sync)) -> Vec<R> {
+pub fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    cost: &(dyn Fn(&T) -> f64 + Sync),
+    f: &(dyn Fn(usize, &T) -> R + Sync),
+) -> Vec<R> {
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|&a, &b| cost(&items[b]).total_cmp(&cost(&items[a])).then(a.cmp(&b)));
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -96,15 +101,28 @@ pub fn run_matrix(
 }
 
 /// How many jobs [`run_matrix`] runs for these inputs.
-pub fn matrix_jobs(scenarios: &[Scenario], policies: &[Policy], seeds: &[u64], oracle: &std::collections::BTreeMap<String, StaticConfig>) -> usize {
+pub fn matrix_jobs(
+    scenarios: &[Scenario],
+    policies: &[Policy],
+    seeds: &[u64],
+    oracle: &std::collections::BTreeMap<String, StaticConfig>,
+) -> usize {
     scenarios
         .iter()
-        .map(|s| policies.iter().filter(|&&p| p != Policy::OracleStatic || oracle.contains_key(&s.name)).count() * seeds.len())
+        .map(|s| {
+            policies.iter().filter(|&&p| p != Policy::OracleStatic || oracle.contains_key(&s.name)).count()
+                * seeds.len()
+        })
         .sum()
 }
 
 /// Evaluates fixed configurations on a scenario over seeds, in parallel (the oracle's search).
-pub fn evaluate_fixed(scenario: &Scenario, configs: &[StaticConfig], seeds: &[u64], threads: usize) -> Result<Vec<Evaluation>, String> {
+pub fn evaluate_fixed(
+    scenario: &Scenario,
+    configs: &[StaticConfig],
+    seeds: &[u64],
+    threads: usize,
+) -> Result<Vec<Evaluation>, String> {
     let jobs: Vec<(StaticConfig, u64)> = configs.iter().flat_map(|c| seeds.iter().map(move |&s| (*c, s))).collect();
     let runs = par_map(&jobs, threads, &|_| 1.0, &|_, (c, seed)| world::run_fixed(scenario, c, *seed));
     if runs.len() != jobs.len() {
@@ -117,7 +135,11 @@ pub fn evaluate_fixed(scenario: &Scenario, configs: &[StaticConfig], seeds: &[u6
             let n = rs.len() as f64;
             Evaluation {
                 on_time_ratio: rs.iter().map(|r| r.on_time_ratio).sum::<f64>() / n,
-                energy_per_on_time_uah: rs.iter().map(|r| r.energy_per_on_time_uah.unwrap_or(f64::INFINITY)).sum::<f64>() / n,
+                energy_per_on_time_uah: rs
+                    .iter()
+                    .map(|r| r.energy_per_on_time_uah.unwrap_or(f64::INFINITY))
+                    .sum::<f64>()
+                    / n,
             }
         })
         .collect())

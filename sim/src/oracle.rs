@@ -148,7 +148,10 @@ impl StaticConfig {
     pub fn from_json(v: &Value) -> Result<StaticConfig, String> {
         let text = |k: &str| v.get(k).and_then(Value::as_str).ok_or_else(|| format!("`{k}`: expected a string"));
         let num = |k: &str| {
-            v.get(k).and_then(Value::as_u64).and_then(|x| u32::try_from(x).ok()).ok_or_else(|| format!("`{k}`: expected a whole number"))
+            v.get(k)
+                .and_then(Value::as_u64)
+                .and_then(|x| u32::try_from(x).ok())
+                .ok_or_else(|| format!("`{k}`: expected a whole number"))
         };
         let bad = |k: &str, s: &str| format!("`{k}`: unknown value '{s}'");
         let scan_mode = text("scan_mode")?;
@@ -156,7 +159,11 @@ impl StaticConfig {
         let tx = text("tx_power")?;
         let pr = text("connection_priority")?;
         let c = StaticConfig {
-            scan: (ScanModeKey::parse(scan_mode).ok_or_else(|| bad("scan_mode", scan_mode))?, num("duty_on_ms")?, num("duty_off_ms")?),
+            scan: (
+                ScanModeKey::parse(scan_mode).ok_or_else(|| bad("scan_mode", scan_mode))?,
+                num("duty_on_ms")?,
+                num("duty_off_ms")?,
+            ),
             advertising: (
                 AdvertiseModeKey::parse(adv).ok_or_else(|| bad("advertise_mode", adv))?,
                 TxPowerKey::parse(tx).ok_or_else(|| bad("tx_power", tx))?,
@@ -261,23 +268,29 @@ pub type EvaluateAll<'a> = dyn Fn(&[StaticConfig]) -> Result<Vec<Evaluation>, St
 
 /// Runs the coordinate-descent search for a scenario; `evaluate_all` evaluates a batch of
 /// configurations (in parallel if it likes).
-pub fn search(scenario: &Scenario, space: &KnobSpace, seeds: &[u64], evaluate_all: &EvaluateAll) -> Result<SearchResult, String> {
+pub fn search(
+    scenario: &Scenario,
+    space: &KnobSpace,
+    seeds: &[u64],
+    evaluate_all: &EvaluateAll,
+) -> Result<SearchResult, String> {
     let target = scenario.target_on_time_ratio;
     let mut memo: BTreeMap<StaticConfig, Evaluation> = BTreeMap::new();
-    let eval = |cs: &[StaticConfig], memo: &mut BTreeMap<StaticConfig, Evaluation>| -> Result<Vec<Evaluation>, String> {
-        let missing: Vec<StaticConfig> = {
-            let mut m: Vec<StaticConfig> = cs.iter().copied().filter(|c| !memo.contains_key(c)).collect();
-            m.sort();
-            m.dedup();
-            m
-        };
-        if !missing.is_empty() {
-            for (c, e) in missing.iter().zip(evaluate_all(&missing)?) {
-                memo.insert(*c, e);
+    let eval =
+        |cs: &[StaticConfig], memo: &mut BTreeMap<StaticConfig, Evaluation>| -> Result<Vec<Evaluation>, String> {
+            let missing: Vec<StaticConfig> = {
+                let mut m: Vec<StaticConfig> = cs.iter().copied().filter(|c| !memo.contains_key(c)).collect();
+                m.sort();
+                m.dedup();
+                m
+            };
+            if !missing.is_empty() {
+                for (c, e) in missing.iter().zip(evaluate_all(&missing)?) {
+                    memo.insert(*c, e);
+                }
             }
-        }
-        Ok(cs.iter().map(|c| memo[c]).collect())
-    };
+            Ok(cs.iter().map(|c| memo[c]).collect())
+        };
     let starts = [StaticConfig::BALANCED, StaticConfig::PERFORMANCE];
     let start_evals = eval(&starts, &mut memo)?;
     let mut best: Option<(StaticConfig, Evaluation)> = None;
@@ -320,7 +333,11 @@ pub fn choose(evaluated: &BTreeMap<StaticConfig, Evaluation>, target: f64) -> Op
     evaluated
         .iter()
         .filter(|(_, e)| e.on_time_ratio >= floor)
-        .min_by(|a, b| a.1.energy_per_on_time_uah.total_cmp(&b.1.energy_per_on_time_uah).then(b.1.on_time_ratio.total_cmp(&a.1.on_time_ratio)))
+        .min_by(|a, b| {
+            a.1.energy_per_on_time_uah
+                .total_cmp(&b.1.energy_per_on_time_uah)
+                .then(b.1.on_time_ratio.total_cmp(&a.1.on_time_ratio))
+        })
         .map(|(c, e)| (*c, *e))
 }
 
@@ -358,18 +375,26 @@ pub fn parse_file(text: &str) -> Result<BTreeMap<String, Precomputed>, String> {
     if v.get("version").and_then(Value::as_u64) != Some(1) {
         return Err("oracle file: `version` must be 1".to_owned());
     }
-    let scenarios = v.get("scenarios").and_then(Value::as_object).ok_or("oracle file: `scenarios` must be an object")?;
+    let scenarios =
+        v.get("scenarios").and_then(Value::as_object).ok_or("oracle file: `scenarios` must be an object")?;
     let mut out = BTreeMap::new();
     for (name, e) in scenarios {
-        let config = StaticConfig::from_json(e.get("config").unwrap_or(&Value::Null)).map_err(|m| format!("oracle file: {name}: {m}"))?;
-        let fingerprint = e.get("fingerprint").and_then(Value::as_str).ok_or_else(|| format!("oracle file: {name}: `fingerprint` missing"))?;
+        let config = StaticConfig::from_json(e.get("config").unwrap_or(&Value::Null))
+            .map_err(|m| format!("oracle file: {name}: {m}"))?;
+        let fingerprint = e
+            .get("fingerprint")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("oracle file: {name}: `fingerprint` missing"))?;
         let f = |k: &str| e.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
         out.insert(
             name.clone(),
             Precomputed {
                 config,
                 fingerprint: fingerprint.to_owned(),
-                evaluation: Evaluation { on_time_ratio: f("on_time_ratio"), energy_per_on_time_uah: f("energy_per_on_time_uah") },
+                evaluation: Evaluation {
+                    on_time_ratio: f("on_time_ratio"),
+                    energy_per_on_time_uah: f("energy_per_on_time_uah"),
+                },
                 evaluations: e.get("evaluations").and_then(Value::as_u64).unwrap_or(0) as usize,
             },
         );
@@ -473,13 +498,20 @@ mod tests {
             } * f64::from(c.scan.1)
                 / f64::from(c.scan.1 + c.scan.2);
             let on_time = (0.71 + duty).min(1.0);
-            let energy = 1.0 + 10.0 * duty + f64::from(c.max_connections) + c.priority as u8 as f64 + c.advertising.1 as u8 as f64;
+            let energy = 1.0
+                + 10.0 * duty
+                + f64::from(c.max_connections)
+                + c.priority as u8 as f64
+                + c.advertising.1 as u8 as f64;
             Evaluation { on_time_ratio: on_time, energy_per_on_time_uah: energy }
         };
         let r = search(&s, &space, &[1], &|cs| Ok(cs.iter().map(score).collect())).unwrap();
         assert!(r.evaluation.on_time_ratio >= 0.95, "{r:?}");
         assert_eq!(r.best.scan, (ScanModeKey::Balanced, 10_000, 0), "the cheapest schedule that meets 0.95: {r:?}");
-        assert_eq!((r.best.max_connections, r.best.priority, r.best.advertising.1), (2, PriorityKey::LowPower, TxPowerKey::UltraLow));
+        assert_eq!(
+            (r.best.max_connections, r.best.priority, r.best.advertising.1),
+            (2, PriorityKey::LowPower, TxPowerKey::UltraLow)
+        );
         assert!(!better(&score(&StaticConfig::BALANCED), &r.evaluation, s.target_on_time_ratio));
         assert!(r.evaluations < space.size(), "coordinate descent, not exhaustive");
     }

@@ -289,7 +289,8 @@ impl PlatformModel {
 mod tests {
     use super::*;
 
-    const FG: ScanContext = ScanContext { foreground: true, screen_off: false, timed_out: false, thermal_limited: false };
+    const FG: ScanContext =
+        ScanContext { foreground: true, screen_off: false, timed_out: false, thermal_limited: false };
 
     #[test]
     fn the_current_aosp_table_and_the_legacy_one() {
@@ -325,13 +326,15 @@ mod tests {
         assert_eq!((fg.mode, fg.capped), (OsScanMode::LowLatency, false));
         let bg_on = os.schedule(ScanMode::LowLatency, 10_000, 0, ScanContext { foreground: false, ..FG });
         assert_eq!((bg_on.mode, bg_on.capped), (OsScanMode::LowPower, true));
-        let bg_off = os.schedule(ScanMode::Balanced, 8_000, 2_000, ScanContext { foreground: false, screen_off: true, ..FG });
+        let bg_off =
+            os.schedule(ScanMode::Balanced, 8_000, 2_000, ScanContext { foreground: false, screen_off: true, ..FG });
         assert_eq!(bg_off.mode, OsScanMode::ScreenOff);
         // A request at or under the cap is not capped.
         let low = os.schedule(ScanMode::LowPower, 2_000, 28_000, ScanContext { foreground: false, ..FG });
         assert!(!low.capped);
         // Opportunistic scanning is never raised or capped.
-        let opp = os.schedule(ScanMode::Opportunistic, 10_000, 0, ScanContext { foreground: false, screen_off: true, ..FG });
+        let opp =
+            os.schedule(ScanMode::Opportunistic, 10_000, 0, ScanContext { foreground: false, screen_off: true, ..FG });
         assert_eq!((opp.mode, opp.capped), (OsScanMode::Opportunistic, false));
         assert_eq!(opp.own_listening_share(), 0.0);
     }

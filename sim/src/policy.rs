@@ -59,8 +59,13 @@ impl Policy {
     ];
 
     /// The baselines MeshTune is judged against (what apps ship or could ship without it).
-    pub const BASELINES: [Policy; 5] =
-        [Policy::StaticBalanced, Policy::StaticPerformance, Policy::BatteryModes, Policy::BitChat2026, Policy::Threshold];
+    pub const BASELINES: [Policy; 5] = [
+        Policy::StaticBalanced,
+        Policy::StaticPerformance,
+        Policy::BatteryModes,
+        Policy::BitChat2026,
+        Policy::Threshold,
+    ];
 
     /// Whether this is a reference policy (a floor or a bound, not something an app ships).
     pub fn is_reference(self) -> bool {
@@ -158,7 +163,9 @@ impl Settings {
     /// Batching: (max messages per transfer, max hold ms); (1, 0) when off.
     pub fn batching(&self) -> (u32, u32) {
         match self.profile[Knob::MessageBatching.index()] {
-            OptimizationAction::SetMessageBatching { enabled: true, max_batch, max_delay_ms } => (max_batch.max(1), max_delay_ms),
+            OptimizationAction::SetMessageBatching { enabled: true, max_batch, max_delay_ms } => {
+                (max_batch.max(1), max_delay_ms)
+            }
             _ => (1, 0),
         }
     }
@@ -193,7 +200,10 @@ impl Settings {
             OptimizationAction::SetConsensusBatchSize { size } => size.max(1),
             _ => 8,
         };
-        let par = matches!(self.profile[Knob::ParallelValidation.index()], OptimizationAction::SetParallelValidation { enabled: true });
+        let par = matches!(
+            self.profile[Knob::ParallelValidation.index()],
+            OptimizationAction::SetParallelValidation { enabled: true }
+        );
         let cache = matches!(self.profile[Knob::VoteCache.index()], OptimizationAction::SetVoteCache { enabled: true });
         (size, par, cache)
     }
@@ -332,7 +342,12 @@ pub fn static_performance() -> Vec<OptimizationAction> {
 /// `threshold`: the ancestor's four strategies in its order (network, power, memory,
 /// consensus; a later one overrides an earlier one on a shared knob), each a plain threshold on
 /// the 60 s window: over → its settings, under → the baseline values of its knobs.
-pub fn threshold_actions(m: &PerformanceMetrics, slo_p95_ms: f64, ops_target: f64, heap_limit_mb: f64) -> Vec<OptimizationAction> {
+pub fn threshold_actions(
+    m: &PerformanceMetrics,
+    slo_p95_ms: f64,
+    ops_target: f64,
+    heap_limit_mb: f64,
+) -> Vec<OptimizationAction> {
     use OptimizationAction as A;
     let mut out: Vec<OptimizationAction> = Vec::new();
     let mut set = |a: OptimizationAction| {
@@ -348,7 +363,9 @@ pub fn threshold_actions(m: &PerformanceMetrics, slo_p95_ms: f64, ops_target: f6
         set(A::SetConnectionPriority { priority: ConnectionPriority::High });
         set(A::SetScanMode { mode: ScanMode::LowLatency, duty_on_ms: 10_000, duty_off_ms: 0 });
     } else {
-        for k in [Knob::MessageBatching, Knob::Compression, Knob::MaxConnections, Knob::ConnectionPriority, Knob::ScanMode] {
+        for k in
+            [Knob::MessageBatching, Knob::Compression, Knob::MaxConnections, Knob::ConnectionPriority, Knob::ScanMode]
+        {
             set(OptimizationAction::baseline(k));
         }
     }

@@ -277,7 +277,8 @@ impl RadioModel {
     /// Average current of the scan the OS runs, mA: radio while the window is open, plus the
     /// charge of each start of a duty cycle.
     pub fn scan_current(&self, schedule: &ScanSchedule) -> f64 {
-        schedule.own_listening_share() * self.scan_current_ma + schedule.starts_per_s() * self.scan_start_charge_uc / 1000.0
+        schedule.own_listening_share() * self.scan_current_ma
+            + schedule.starts_per_s() * self.scan_start_charge_uc / 1000.0
     }
 
     /// Average current of advertising, mA.

@@ -107,7 +107,9 @@ fn num(e: Option<Estimate>, digits: usize) -> String {
 
 fn with_ci(e: Option<Estimate>, digits: usize) -> String {
     match e {
-        Some(Estimate { mean: Some(v), ci95: Some((lo, hi)), n }) if n > 1 => format!("{v:.digits$}±{:.digits$}", (hi - lo) / 2.0),
+        Some(Estimate { mean: Some(v), ci95: Some((lo, hi)), n }) if n > 1 => {
+            format!("{v:.digits$}±{:.digits$}", (hi - lo) / 2.0)
+        }
         other => num(other, digits),
     }
 }
@@ -138,7 +140,24 @@ pub fn table(scenario: &Scenario, runs: &[&Summary]) -> String {
     let _ = write!(
         out,
         "  {:<19}{:>14}{:>7}{:>7}{:>7}{:>6}{:>15}{:>9}{:>7}{:>8}{:>6}{:>6}{:>8}{:>7}{:>7}{:>6}{:>7}{:>8}",
-        "policy", "on-time", "deliv", "p50", "p95", "SLO", "uAh/on-time", "mAh/ph-h", "batt h", "serious", "crit", "shut", "refused", "downgr", "capped", "kills", "knob/h", "other/h"
+        "policy",
+        "on-time",
+        "deliv",
+        "p50",
+        "p95",
+        "SLO",
+        "uAh/on-time",
+        "mAh/ph-h",
+        "batt h",
+        "serious",
+        "crit",
+        "shut",
+        "refused",
+        "downgr",
+        "capped",
+        "kills",
+        "knob/h",
+        "other/h"
     );
     if consensus {
         let _ = write!(out, "{:>9}{:>8}", "ops/s/tb", "uAh/op");
@@ -170,7 +189,8 @@ pub fn table(scenario: &Scenario, runs: &[&Summary]) -> String {
             num(g("knob_changes_other_per_phone_hour"), 2),
         );
         if consensus {
-            let _ = write!(out, "{:>9}{:>8}", num(g("consensus_ops_per_sec_per_table"), 1), num(g("energy_uah_per_op"), 2));
+            let _ =
+                write!(out, "{:>9}{:>8}", num(g("consensus_ops_per_sec_per_table"), 1), num(g("energy_uah_per_op"), 2));
         }
         let _ = writeln!(out, "  {}", if d.is_empty() { "-".to_owned() } else { d.join(", ") });
     }
@@ -178,7 +198,8 @@ pub fn table(scenario: &Scenario, runs: &[&Summary]) -> String {
 }
 
 /// What the table's columns mean (printed once under the tables).
-pub const LEGEND: &str = "  Every figure is the mean over the seeds; ± is the half-width of its 95 % confidence interval
+pub const LEGEND: &str =
+    "  Every figure is the mean over the seeds; ± is the half-width of its 95 % confidence interval
   (Student's t). An intended delivery is a message x a recipient in the mesh when it was sent; a
   recipient whose phone is off (empty, killed, shut down from heat) still counts, and loses it.
   on-time: intended deliveries that arrived within the deadline / all intended deliveries (lost = late);
@@ -314,7 +335,9 @@ pub fn goals(summaries: &[Summary]) -> Vec<Goal> {
         let other = mt.mean("knob_changes_other_per_phone_hour").unwrap_or(0.0);
         let all = mt.mean("knob_changes_per_phone_hour").unwrap_or(0.0);
         goal(
-            format!("knob changes per phone-hour: {other:.2} not state-driven (goal <= 1), {all:.2} in all (goal <= 6)"),
+            format!(
+                "knob changes per phone-hour: {other:.2} not state-driven (goal <= 1), {all:.2} in all (goal <= 6)"
+            ),
             other <= 1.0 && all <= 6.0,
         );
     }
@@ -375,7 +398,12 @@ pub fn losses(summaries: &[Summary]) -> Vec<String> {
         let ot = |r: &Summary| r.mean("on_time_ratio").unwrap_or(0.0);
         for r in runs.iter().filter(|r| r.policy != "meshtune") {
             if higher_abs(ot(r), ot(mt), TIE_ON_TIME) == Cmp::Better {
-                out.push(format!("{s}: {} delivers more on time than meshtune ({:.3} vs {:.3})", r.policy, ot(r), ot(mt)));
+                out.push(format!(
+                    "{s}: {} delivers more on time than meshtune ({:.3} vs {:.3})",
+                    r.policy,
+                    ot(r),
+                    ot(mt)
+                ));
             }
             let (er, em) = (r.mean("energy_per_on_time_uah"), mt.mean("energy_per_on_time_uah"));
             if lower_rel(er, em, TIE_RELATIVE) == Cmp::Better {
@@ -430,7 +458,8 @@ pub fn json_document(scenarios: &[Scenario], summaries: &[Summary], seeds: &[u64
             "policies": policies,
         }));
     }
-    let goals: Vec<Value> = goals(summaries).iter().map(|g| json!({"scenario": g.scenario, "goal": g.text, "met": g.met})).collect();
+    let goals: Vec<Value> =
+        goals(summaries).iter().map(|g| json!({"scenario": g.scenario, "goal": g.text, "met": g.met})).collect();
     json!({"seeds": seeds, "scenarios": out, "goals": goals, "meshtune_loses": losses(summaries), "notes": notes})
 }
 
@@ -471,7 +500,12 @@ fn chart(
             .y_label_area_size(56)
             .build_cartesian_2d(0f64..minutes as f64, 0f64..y_max)
             .map_err(|e| e.to_string())?;
-        c.configure_mesh().x_desc("minute").y_desc(y_label).light_line_style(WHITE.mix(0.0)).draw().map_err(|e| e.to_string())?;
+        c.configure_mesh()
+            .x_desc("minute")
+            .y_desc(y_label)
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(|e| e.to_string())?;
         for (r, s) in runs.iter().zip(&series) {
             let color = color_of(&r.policy);
             let points: Vec<(f64, f64)> = s.iter().enumerate().filter_map(|(m, v)| v.map(|v| (m as f64, v))).collect();
@@ -519,7 +553,12 @@ fn scatter(runs: &[&Summary]) -> Result<String, String> {
             .y_label_area_size(56)
             .build_cartesian_2d(0f64..x_max, 0f64..1.05f64)
             .map_err(|e| e.to_string())?;
-        c.configure_mesh().x_desc("uAh per on-time delivery").y_desc("on-time ratio").light_line_style(WHITE.mix(0.0)).draw().map_err(|e| e.to_string())?;
+        c.configure_mesh()
+            .x_desc("uAh per on-time delivery")
+            .y_desc("on-time ratio")
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(|e| e.to_string())?;
         for (r, e, o) in &points {
             let color = color_of(&r.policy);
             let (Some(x), Some(y)) = (e.mean, o.mean) else { continue };
@@ -531,7 +570,8 @@ fn scatter(runs: &[&Summary]) -> Result<String, String> {
             ])
             .map_err(|e| e.to_string())?;
             c.draw_series([Circle::new((x, y), 4, color.filled())]).map_err(|e| e.to_string())?;
-            c.draw_series([Text::new(r.policy.clone(), (x, y), ("sans-serif", 11).into_font().color(&color))]).map_err(|e| e.to_string())?;
+            c.draw_series([Text::new(r.policy.clone(), (x, y), ("sans-serif", 11).into_font().color(&color))])
+                .map_err(|e| e.to_string())?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
@@ -568,17 +608,32 @@ pub fn html(scenarios: &[Scenario], summaries: &[Summary], seeds: &[u64], notes:
         if runs.is_empty() {
             continue;
         }
-        let _ = write!(out, "<h2>{}</h2><pre>{}\n{}</pre><div class=\"plots\">", esc(&s.name), esc(&table(s, &runs)), esc(LEGEND));
-        out.push_str(&chart("on-time ratio per minute", "share on time", &runs, Some(s.target_on_time_ratio), &|r| r.series.on_time_ratio.clone())?);
+        let _ = write!(
+            out,
+            "<h2>{}</h2><pre>{}\n{}</pre><div class=\"plots\">",
+            esc(&s.name),
+            esc(&table(s, &runs)),
+            esc(LEGEND)
+        );
+        out.push_str(&chart("on-time ratio per minute", "share on time", &runs, Some(s.target_on_time_ratio), &|r| {
+            r.series.on_time_ratio.clone()
+        })?);
         out.push_str(&scatter(&runs)?);
-        out.push_str(&chart("mean battery", "%", &runs, None, &|r| r.series.battery_percent.iter().map(|v| Some(*v)).collect())?);
+        out.push_str(&chart("mean battery", "%", &runs, None, &|r| {
+            r.series.battery_percent.iter().map(|v| Some(*v)).collect()
+        })?);
         out.push_str(&chart("mean scan duty the OS runs", "% of time listening", &runs, None, &|r| {
             r.series.scan_duty_percent.iter().map(|v| Some(*v)).collect()
         })?);
         out.push_str("</div>");
-        let none: Vec<&str> = runs.iter().filter(|r| r.mean("energy_per_on_time_uah").is_none()).map(|r| r.policy.as_str()).collect();
+        let none: Vec<&str> =
+            runs.iter().filter(|r| r.mean("energy_per_on_time_uah").is_none()).map(|r| r.policy.as_str()).collect();
         if !none.is_empty() {
-            let _ = write!(out, "<p>Not in the scatter (no on-time delivery, infinite energy per on-time delivery): {}</p>", esc(&none.join(", ")));
+            let _ = write!(
+                out,
+                "<p>Not in the scatter (no on-time delivery, infinite energy per on-time delivery): {}</p>",
+                esc(&none.join(", "))
+            );
         }
     }
     out.push_str("</body></html>\n");

@@ -351,7 +351,10 @@ impl Scenario {
     pub fn from_file(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
         let meta = std::fs::metadata(path).map_err(|e| err("file", format!("{}: {e}", path.display())))?;
         if meta.len() > MAX_SCENARIO_BYTES as u64 {
-            return Err(err("file", format!("{} is {} bytes; the limit is {MAX_SCENARIO_BYTES}", path.display(), meta.len())));
+            return Err(err(
+                "file",
+                format!("{} is {} bytes; the limit is {MAX_SCENARIO_BYTES}", path.display(), meta.len()),
+            ));
         }
         let text = std::fs::read_to_string(path).map_err(|e| err("file", format!("{}: {e}", path.display())))?;
         if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
@@ -366,7 +369,8 @@ impl Scenario {
         if text.len() > MAX_SCENARIO_BYTES {
             return Err(err("file", format!("{} bytes; the limit is {MAX_SCENARIO_BYTES}", text.len())));
         }
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| err("file", format!("not valid TOML: {}", e.message())))?;
+        let table: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| err("file", format!("not valid TOML: {}", e.message())))?;
         let mut map = serde_json::Map::new();
         for (k, v) in table {
             map.insert(k.clone(), toml_to_json(&k, v)?);
@@ -391,8 +395,9 @@ impl Scenario {
             None => "commute".to_owned(),
             Some(v) => text("base", &v)?,
         };
-        let mut s = Scenario::built_in(&base)
-            .ok_or_else(|| err("base", format!("unknown built-in scenario '{base}' (one of {})", Self::BUILT_IN.join(", "))))?;
+        let mut s = Scenario::built_in(&base).ok_or_else(|| {
+            err("base", format!("unknown built-in scenario '{base}' (one of {})", Self::BUILT_IN.join(", ")))
+        })?;
         if !map.contains_key("name") {
             s.name = format!("{base} (file)");
         }
@@ -413,7 +418,13 @@ impl Scenario {
         if self.tables * self.table_size > self.phones {
             return Err(err(
                 "tables",
-                format!("{} tables of {} players need {} phones; the scenario has {}", self.tables, self.table_size, self.tables * self.table_size, self.phones),
+                format!(
+                    "{} tables of {} players need {} phones; the scenario has {}",
+                    self.tables,
+                    self.table_size,
+                    self.tables * self.table_size,
+                    self.phones
+                ),
             ));
         }
         if self.heap_base_mb + self.heap_cache_mb > self.heap_limit_mb * 1.5 {
@@ -471,7 +482,8 @@ mod tests {
 
     #[test]
     fn a_file_starts_from_its_base() {
-        let s = Scenario::from_json_str("{\"base\": \"game-night\", \"tables\": 2, \"name\": \"small night\"}").unwrap();
+        let s =
+            Scenario::from_json_str("{\"base\": \"game-night\", \"tables\": 2, \"name\": \"small night\"}").unwrap();
         assert_eq!(s.name, "small night");
         assert_eq!(s.tables, 2);
         assert_eq!(s.table_ops_per_sec, Scenario::built_in("game-night").unwrap().table_ops_per_sec);

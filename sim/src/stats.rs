@@ -213,7 +213,8 @@ mod tests {
         let one = Estimate::of(&[Some(2.0)]);
         assert_eq!(one.ci95, Some((2.0, 2.0)));
         let few = Estimate::of(&[Some(1.0), Some(3.0)]);
-        let many = Estimate::of(&[Some(1.0), Some(3.0), Some(1.0), Some(3.0), Some(1.0), Some(3.0), Some(1.0), Some(3.0)]);
+        let many =
+            Estimate::of(&[Some(1.0), Some(3.0), Some(1.0), Some(3.0), Some(1.0), Some(3.0), Some(1.0), Some(3.0)]);
         assert_eq!(few.mean, many.mean);
         assert!(many.half_width().unwrap() < few.half_width().unwrap());
         // Two seeds 1 and 3: s = √2, half width = 12.706 · √2/√2.

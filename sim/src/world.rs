@@ -12,13 +12,15 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use meshtune::{
-    EngineEvent, Engine, MemoryPressureLevel, MetricSample, OptimizationAction, OptimizerConfig, OutcomeEvent,
+    Engine, EngineEvent, MemoryPressureLevel, MetricSample, OptimizationAction, OptimizerConfig, OutcomeEvent,
     ThermalState,
 };
 
 use crate::oracle::StaticConfig;
 use crate::platform::{ScanContext, ScanSchedule};
-use crate::policy::{battery_mode, bitchat_2026_mode, static_performance, threshold_actions, DeviceView, Policy, Settings};
+use crate::policy::{
+    battery_mode, bitchat_2026_mode, static_performance, threshold_actions, DeviceView, Policy, Settings,
+};
 use crate::radio::RadioModel;
 use crate::results::{RunResult, Series};
 use crate::rng::{mix, Rng};
@@ -292,11 +294,22 @@ impl<'a> World<'a> {
     }
 
     /// A run of one fixed configuration (the oracle's search and `oracle-static`).
-    pub fn with_fixed(scenario: &'a Scenario, config: &StaticConfig, seed: u64, radio: RadioModel) -> Result<World<'a>, String> {
+    pub fn with_fixed(
+        scenario: &'a Scenario,
+        config: &StaticConfig,
+        seed: u64,
+        radio: RadioModel,
+    ) -> Result<World<'a>, String> {
         Self::build(scenario, Policy::OracleStatic, Some(config), seed, radio)
     }
 
-    fn build(scenario: &'a Scenario, policy: Policy, fixed: Option<&StaticConfig>, seed: u64, radio: RadioModel) -> Result<World<'a>, String> {
+    fn build(
+        scenario: &'a Scenario,
+        policy: Policy,
+        fixed: Option<&StaticConfig>,
+        seed: u64,
+        radio: RadioModel,
+    ) -> Result<World<'a>, String> {
         scenario.validate().map_err(|e| e.to_string())?;
         // The app configures MeshTune with its deadline and its real heap limit (every policy
         // faces the same heap).
@@ -401,7 +414,12 @@ impl<'a> World<'a> {
             });
         }
         let tables = (0..tables)
-            .map(|t| Table { players: (t * table_size..(t + 1) * table_size).collect(), backlog: 0.0, clock_ms: 0.0, round: 0 })
+            .map(|t| Table {
+                players: (t * table_size..(t + 1) * table_size).collect(),
+                backlog: 0.0,
+                clock_ms: 0.0,
+                round: 0,
+            })
             .collect();
         Ok(World {
             scenario,
@@ -513,7 +531,8 @@ impl<'a> World<'a> {
             p.foreground = cycle.fract() < s.foreground_share;
             // Whether this usage cycle's background time is spent with the screen off: a hash
             // of (seed, phone, cycle), so the same for every policy.
-            let cycle_draw = (mix(self.seed ^ mix(((i as u64) << 32) ^ cycle.floor() as u64)) >> 11) as f64 / (1u64 << 53) as f64;
+            let cycle_draw =
+                (mix(self.seed ^ mix(((i as u64) << 32) ^ cycle.floor() as u64)) >> 11) as f64 / (1u64 << 53) as f64;
             p.screen_off = !p.foreground && cycle_draw < s.background_screen_off_share;
             if memory && p.online(t) {
                 p.record(MetricSample::MemoryPressure { level: MemoryPressureLevel::Critical }, t * STEP_MS);
@@ -543,7 +562,8 @@ impl<'a> World<'a> {
             .map(|p| self.radio.adv_pdu_ms / self.radio.adv_interval_ms(p.settings.advertising().0))
             .collect();
         // Advertising goes out at the app's TX power; connections at the controller's default.
-        let adv_tx: Vec<f64> = self.phones.iter().map(|p| self.radio.tx_power_dbm(p.settings.advertising().1)).collect();
+        let adv_tx: Vec<f64> =
+            self.phones.iter().map(|p| self.radio.tx_power_dbm(p.settings.advertising().1)).collect();
         let conn_tx = self.radio.os.connection_tx_dbm;
         let threshold = self.radio.sensitivity_dbm + self.radio.disconnect_margin_db;
         let mut in_range = Vec::new();
@@ -558,7 +578,8 @@ impl<'a> World<'a> {
                     self.pairs[idx] = Pair::default();
                     continue;
                 }
-                let (dx, dy) = (self.phones[i].pos.0 - self.phones[j].pos.0, self.phones[i].pos.1 - self.phones[j].pos.1);
+                let (dx, dy) =
+                    (self.phones[i].pos.0 - self.phones[j].pos.0, self.phones[i].pos.1 - self.phones[j].pos.1);
                 let d = (dx * dx + dy * dy).sqrt();
                 // Path loss once per pair; each direction then differs only by TX power.
                 let loss = self.radio.path_loss_1m_db + 10.0 * self.radio.path_loss_exponent * d.max(0.1).log10()
@@ -605,7 +626,8 @@ impl<'a> World<'a> {
         }
         // Pass 2: discovery of peers in range, at the listening share the OS really runs.
         let scan_duty: Vec<f64> = self.phones.iter().map(|p| p.sched.map_or(0.0, |s| s.listening_share())).collect();
-        let adv_int: Vec<f64> = self.phones.iter().map(|p| self.radio.adv_interval_ms(p.settings.advertising().0)).collect();
+        let adv_int: Vec<f64> =
+            self.phones.iter().map(|p| self.radio.adv_interval_ms(p.settings.advertising().0)).collect();
         let mut candidates: Vec<(f32, u32, u32)> = Vec::new();
         for (&(i, j), &loss) in in_range.iter().zip(&in_range_loss) {
             let idx = i * n + j;
@@ -614,12 +636,17 @@ impl<'a> World<'a> {
                 let sens = self.radio.sensitivity_dbm;
                 let rate = |scanner: usize, adv: usize, heard: bool| {
                     if heard {
-                        1.0 / self.radio.discovery_mean_ms(scan_duty[scanner], adv_int[adv], self.phones[scanner].adv_success)
+                        1.0 / self.radio.discovery_mean_ms(
+                            scan_duty[scanner],
+                            adv_int[adv],
+                            self.phones[scanner].adv_success,
+                        )
                     } else {
                         0.0
                     }
                 };
-                let miss = (-period_ms * (rate(i, j, adv_tx[j] - loss >= sens) + rate(j, i, adv_tx[i] - loss >= sens))).exp();
+                let miss =
+                    (-period_ms * (rate(i, j, adv_tx[j] - loss >= sens) + rate(j, i, adv_tx[i] - loss >= sens))).exp();
                 if self.radio_rng.chance(1.0 - miss) {
                     self.pairs[idx].discovered = true;
                     let since = self.pairs[idx].in_range_since_ms.unwrap_or(now_ms);
@@ -723,7 +750,8 @@ impl<'a> World<'a> {
         let s = self.scenario;
         let present = self.phones.iter().filter(|p| p.present(t)).count() as u64;
         for i in 0..self.phones.len() {
-            let rate = if self.phones[i].foreground { s.messages_per_min_foreground } else { s.messages_per_min_background };
+            let rate =
+                if self.phones[i].foreground { s.messages_per_min_foreground } else { s.messages_per_min_background };
             let k = self.world_rng.poisson(rate / 60.0);
             for _ in 0..k {
                 let large = self.world_rng.chance(s.large_message_share);
@@ -768,7 +796,8 @@ impl<'a> World<'a> {
                 self.reached.push(v as u32);
             }
             let (own_ttl, min_rssi) = self.phones[v].settings.relay();
-            let relays = v == src || (self.hops[v] < ttl && self.hops[v] < own_ttl && self.in_rssi[v] >= min_rssi as f32);
+            let relays =
+                v == src || (self.hops[v] < ttl && self.hops[v] < own_ttl && self.in_rssi[v] >= min_rssi as f32);
             if !relays {
                 continue;
             }
@@ -840,7 +869,11 @@ impl<'a> World<'a> {
                     continue;
                 }
                 if self.done[u] && self.dist[u] <= timeout_ms as f64 {
-                    let sample = MetricSample::MessageDelivered { latency_ms: self.dist[u], hops: self.hops[u], bytes: bytes as u32 };
+                    let sample = MetricSample::MessageDelivered {
+                        latency_ms: self.dist[u],
+                        hops: self.hops[u],
+                        bytes: bytes as u32,
+                    };
                     self.phones[src].record(sample, now_ms);
                 } else {
                     self.phones[src].receipts_due_ms.push_back(now_ms + timeout_ms);
@@ -861,7 +894,12 @@ impl<'a> World<'a> {
                 table.backlog = max_backlog;
             }
             table.clock_ms = table.clock_ms.max(now_ms as f64);
-            let live: Vec<usize> = table.players.iter().copied().filter(|&p| self.phones[p].online(t) && self.phones[p].settings.radio_on).collect();
+            let live: Vec<usize> = table
+                .players
+                .iter()
+                .copied()
+                .filter(|&p| self.phones[p].online(t) && self.phones[p].settings.radio_on)
+                .collect();
             if live.len() < 2 {
                 continue;
             }
@@ -879,7 +917,11 @@ impl<'a> World<'a> {
                     if q == proposer {
                         continue;
                     }
-                    match (self.table_hop(proposer, q, bytes), self.table_hop(q, proposer, 32.0), self.table_hop(proposer, q, 32.0)) {
+                    match (
+                        self.table_hop(proposer, q, bytes),
+                        self.table_hop(q, proposer, 32.0),
+                        self.table_hop(proposer, q, 32.0),
+                    ) {
                         (Some(p), Some(v), Some(c)) => {
                             proposal_ms = proposal_ms.max(p);
                             votes_ms = votes_ms.max(v);
@@ -896,8 +938,12 @@ impl<'a> World<'a> {
                 let validations = if cache { ops * (1.0 - self.consensus.vote_cache_hit_share) } else { ops };
                 // Every player validates; the round waits for the slowest CPU (throttled by heat).
                 let slowest = live.iter().map(|&q| self.radio.os.cpu_speed(self.phones[q].thermal)).fold(1.0, f64::min);
-                let validate_ms = validations * self.consensus.validate_ms_per_op / if parallel { self.consensus.parallel_speedup } else { 1.0 } / slowest;
-                let charge = validations * self.consensus.validate_charge_uc_per_op * if parallel { 1.0 + self.consensus.parallel_energy_overhead } else { 1.0 };
+                let validate_ms = validations * self.consensus.validate_ms_per_op
+                    / if parallel { self.consensus.parallel_speedup } else { 1.0 }
+                    / slowest;
+                let charge = validations
+                    * self.consensus.validate_charge_uc_per_op
+                    * if parallel { 1.0 + self.consensus.parallel_energy_overhead } else { 1.0 };
                 for &q in &live {
                     self.phones[q].step_charge_uc += charge;
                 }
@@ -906,7 +952,8 @@ impl<'a> World<'a> {
                 table.clock_ms += finalization_ms;
                 table.backlog -= ops;
                 self.ops_finalized += ops;
-                let sample = MetricSample::ConsensusRound { proposal_ms, vote_ms, finalization_ms, operations: ops as u32 };
+                let sample =
+                    MetricSample::ConsensusRound { proposal_ms, vote_ms, finalization_ms, operations: ops as u32 };
                 for &q in &live {
                     self.phones[q].record(sample.clone(), now_ms);
                 }
@@ -1067,7 +1114,11 @@ impl<'a> World<'a> {
             }
             // Skin temperature relaxes towards ambient + R·P.
             let mesh_w = step_uc / 1e6 / dt_s * self.radio.battery_voltage;
-            let other_w = if powered { s.other_heat_w * if p.foreground { 1.0 } else { BACKGROUND_HEAT_SHARE } + p.heat_offset_w } else { 0.0 };
+            let other_w = if powered {
+                s.other_heat_w * if p.foreground { 1.0 } else { BACKGROUND_HEAT_SHARE } + p.heat_offset_w
+            } else {
+                0.0
+            };
             let power_w = (other_w + mesh_w + if p.charging { CHARGING_HEAT_W } else { 0.0 }).max(0.0);
             let steady = ambient + self.radio.thermal_resistance_c_per_w * power_w;
             p.temp_c += (steady - p.temp_c) * (dt_s / self.radio.thermal_time_constant_s).min(1.0);
@@ -1103,7 +1154,10 @@ impl<'a> World<'a> {
             if p.reported.battery_percent != Some(pct) || p.reported.charging != Some(p.charging) {
                 p.reported.battery_percent = Some(pct);
                 p.reported.charging = Some(p.charging);
-                p.record(MetricSample::Battery { level_percent: level.clamp(0.0, 100.0), charging: p.charging }, now_ms);
+                p.record(
+                    MetricSample::Battery { level_percent: level.clamp(0.0, 100.0), charging: p.charging },
+                    now_ms,
+                );
             }
             if p.reported.thermal != Some(p.thermal) {
                 p.reported.thermal = Some(p.thermal);
@@ -1154,8 +1208,12 @@ impl<'a> World<'a> {
                 }
             };
             let wanted: Vec<(Option<u64>, OptimizationAction)> = match self.policy {
-                Policy::RadioOff | Policy::StaticBalanced | Policy::StaticPerformance | Policy::OracleStatic => Vec::new(),
-                Policy::BatteryModes if evaluate => battery_mode(view).actions().into_iter().map(|a| (None, a)).collect(),
+                Policy::RadioOff | Policy::StaticBalanced | Policy::StaticPerformance | Policy::OracleStatic => {
+                    Vec::new()
+                }
+                Policy::BatteryModes if evaluate => {
+                    battery_mode(view).actions().into_iter().map(|a| (None, a)).collect()
+                }
                 Policy::BitChat2026 if evaluate => {
                     let p = &mut self.phones[i];
                     let (actions, gate) = bitchat_2026_mode(view).settings(!p.conns.is_empty());
@@ -1168,10 +1226,15 @@ impl<'a> World<'a> {
                         Some(monitor) => {
                             monitor.tick(now_ms);
                             let m = monitor.snapshot().metrics;
-                            threshold_actions(&m, self.scenario.slo_p95_latency_ms, self.config.target_consensus_ops_per_sec, self.scenario.heap_limit_mb)
-                                .into_iter()
-                                .map(|a| (None, a))
-                                .collect()
+                            threshold_actions(
+                                &m,
+                                self.scenario.slo_p95_latency_ms,
+                                self.config.target_consensus_ops_per_sec,
+                                self.scenario.heap_limit_mb,
+                            )
+                            .into_iter()
+                            .map(|a| (None, a))
+                            .collect()
                         }
                         None => Vec::new(),
                     }
@@ -1195,7 +1258,10 @@ impl<'a> World<'a> {
                                 }
                                 match e {
                                     EngineEvent::Action(a) => out.push((Some(a.id), a.action)),
-                                    EngineEvent::Outcome(OutcomeEvent::Worse { restore_action_id: Some(_), .. } | OutcomeEvent::NoEffect { restore_action_id: Some(_), .. }) => self.reverted += 1,
+                                    EngineEvent::Outcome(
+                                        OutcomeEvent::Worse { restore_action_id: Some(_), .. }
+                                        | OutcomeEvent::NoEffect { restore_action_id: Some(_), .. },
+                                    ) => self.reverted += 1,
                                     EngineEvent::Outcome(_) => {}
                                 }
                             }
@@ -1280,7 +1346,8 @@ impl<'a> World<'a> {
         let cap = self.scenario.battery_capacity_mah;
         let n = self.phones.len() as f64;
         let battery = self.phones.iter().map(|p| p.battery_mah / cap * 100.0).sum::<f64>() / n;
-        let duty = self.phones.iter().map(|p| p.sched.map_or(0.0, |s| s.own_listening_share()) * 100.0).sum::<f64>() / n;
+        let duty =
+            self.phones.iter().map(|p| p.sched.map_or(0.0, |s| s.own_listening_share()) * 100.0).sum::<f64>() / n;
         self.series.on_time_ratio.push(minute_ratio);
         self.series.battery_percent.push(battery);
         self.series.scan_duty_percent.push(duty);
@@ -1326,8 +1393,16 @@ impl<'a> World<'a> {
             phones_empty: self.phones.iter().filter(|p| p.empty_at_s.is_some()).count() as u32,
             actions_reverted: self.reverted,
             actions_refused: self.refused,
-            consensus_ops_per_sec_per_table: if self.tables.is_empty() { None } else { Some(self.ops_finalized / self.tables.len() as f64 / (hours * 3600.0)) },
-            energy_uah_per_op: if self.tables.is_empty() || self.ops_finalized <= 0.0 { None } else { Some(energy_mah * 1000.0 / self.ops_finalized) },
+            consensus_ops_per_sec_per_table: if self.tables.is_empty() {
+                None
+            } else {
+                Some(self.ops_finalized / self.tables.len() as f64 / (hours * 3600.0))
+            },
+            energy_uah_per_op: if self.tables.is_empty() || self.ops_finalized <= 0.0 {
+                None
+            } else {
+                Some(energy_mah * 1000.0 / self.ops_finalized)
+            },
             consensus_ops_dropped: self.ops_dropped,
             series: self.series,
         }

@@ -82,7 +82,9 @@ fn check(format: Format, text: &str, keys: Option<&[String]>, may_be_malformed: 
                     // The document's keys as the parsers see them (escapes such as TOML 1.1's
                     // `"\x41"` decoded).
                     let doc_keys: Vec<String> = match format {
-                        Format::Toml => text.parse::<toml::Table>().map(|t| t.keys().cloned().collect()).unwrap_or_default(),
+                        Format::Toml => {
+                            text.parse::<toml::Table>().map(|t| t.keys().cloned().collect()).unwrap_or_default()
+                        }
                         Format::Json => match serde_json::from_str::<serde_json::Value>(text) {
                             Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
                             _ => Vec::new(),
@@ -125,13 +127,87 @@ fn arbitrary_bytes() {
 
 /// Pieces of TOML and JSON syntax, odd numbers and odd strings.
 const TOKENS: &[&str] = &[
-    "=", "[", "]", "{", "}", "[[", "]]", ",", ":", ".", "\"", "'", "'''", "\"\"\"", "\n", "\r\n", " ", "\t", "#", "\\",
-    "phones", "hours", "base", "name", "description", "tables", "table_size", "heap_limit_mb", "a", "a.b", "\"a.b\"",
-    "0", "-0", "+0", "1", "-1", "2", "2000", "2001", "4294967296", "9223372036854775807", "-9223372036854775808",
-    "9223372036854775808", "18446744073709551616", "0.01", "48.0", "48.000001", "1e308", "1e309", "-1e400", "5e-324",
-    "inf", "+inf", "-inf", "nan", "+nan", "-nan", "NaN", "Infinity", "0x7f", "0o17", "0b101", "1_000", "1__0", "01",
-    "1979-05-27T07:32:00Z", "07:32:00", "1979-05-27", "true", "false", "null", "\"stadium\"", "\"moon\"", "\"\"",
-    "\"\\u00e9\"", "\"\\uD800\"", "\"\\x41\"", "\"\u{0}\"", "é", "\u{feff}", "\u{10ffff}",
+    "=",
+    "[",
+    "]",
+    "{",
+    "}",
+    "[[",
+    "]]",
+    ",",
+    ":",
+    ".",
+    "\"",
+    "'",
+    "'''",
+    "\"\"\"",
+    "\n",
+    "\r\n",
+    " ",
+    "\t",
+    "#",
+    "\\",
+    "phones",
+    "hours",
+    "base",
+    "name",
+    "description",
+    "tables",
+    "table_size",
+    "heap_limit_mb",
+    "a",
+    "a.b",
+    "\"a.b\"",
+    "0",
+    "-0",
+    "+0",
+    "1",
+    "-1",
+    "2",
+    "2000",
+    "2001",
+    "4294967296",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",
+    "18446744073709551616",
+    "0.01",
+    "48.0",
+    "48.000001",
+    "1e308",
+    "1e309",
+    "-1e400",
+    "5e-324",
+    "inf",
+    "+inf",
+    "-inf",
+    "nan",
+    "+nan",
+    "-nan",
+    "NaN",
+    "Infinity",
+    "0x7f",
+    "0o17",
+    "0b101",
+    "1_000",
+    "1__0",
+    "01",
+    "1979-05-27T07:32:00Z",
+    "07:32:00",
+    "1979-05-27",
+    "true",
+    "false",
+    "null",
+    "\"stadium\"",
+    "\"moon\"",
+    "\"\"",
+    "\"\\u00e9\"",
+    "\"\\uD800\"",
+    "\"\\x41\"",
+    "\"\u{0}\"",
+    "é",
+    "\u{feff}",
+    "\u{10ffff}",
 ];
 
 #[test]
@@ -159,11 +235,50 @@ enum V {
 
 fn any_value(r: &mut Rng, depth: u32) -> V {
     match r.below(if depth > 2 { 5 } else { 7 }) {
-        0 => V::Int(*r.pick(&[0, 1, 2, 3, 12, 200, 2000, 2001, -1, i64::MAX, i64::MIN, u32::MAX as i64, u32::MAX as i64 + 1])),
+        0 => V::Int(*r.pick(&[
+            0,
+            1,
+            2,
+            3,
+            12,
+            200,
+            2000,
+            2001,
+            -1,
+            i64::MAX,
+            i64::MIN,
+            u32::MAX as i64,
+            u32::MAX as i64 + 1,
+        ])),
         1 => V::Int(r.below(5_000) as i64 - 100),
         2 => V::Float(*r.pick(&[
-            0.0, -0.0, 0.005, 0.01, 0.5, 1.0, 24.0, 48.0, 48.5, 100.0, 1e4, 65536.0, 65537.0, 1e308, -1e308, 5e-324,
-            f64::MAX, f64::MIN, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.5, 60.0, 8192.0, 8193.0, 0.9, 0.95,
+            0.0,
+            -0.0,
+            0.005,
+            0.01,
+            0.5,
+            1.0,
+            24.0,
+            48.0,
+            48.5,
+            100.0,
+            1e4,
+            65536.0,
+            65537.0,
+            1e308,
+            -1e308,
+            5e-324,
+            f64::MAX,
+            f64::MIN,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1.5,
+            60.0,
+            8192.0,
+            8193.0,
+            0.9,
+            0.95,
         ])),
         3 => V::Float(f64::from_bits(r.next())),
         4 => match r.below(6) {
@@ -204,12 +319,21 @@ fn toml_value(v: &V) -> String {
     match v {
         V::Int(i) => i.to_string(),
         V::Float(f) if f.is_nan() => "nan".into(),
-        V::Float(f) if f.is_infinite() => if *f > 0.0 { "inf".into() } else { "-inf".into() },
+        V::Float(f) if f.is_infinite() => {
+            if *f > 0.0 {
+                "inf".into()
+            } else {
+                "-inf".into()
+            }
+        }
         V::Float(f) => format!("{f:e}"),
         V::Str(s) => toml_string(s),
         V::Bool(b) => b.to_string(),
         V::Array(xs) => format!("[{}]", xs.iter().map(toml_value).collect::<Vec<_>>().join(", ")),
-        V::Table(m) => format!("{{{}}}", m.iter().map(|(k, v)| format!("{} = {}", toml_string(k), toml_value(v))).collect::<Vec<_>>().join(", ")),
+        V::Table(m) => format!(
+            "{{{}}}",
+            m.iter().map(|(k, v)| format!("{} = {}", toml_string(k), toml_value(v))).collect::<Vec<_>>().join(", ")
+        ),
         V::DateTime => "1979-05-27T07:32:00Z".into(),
     }
 }
@@ -258,7 +382,9 @@ fn in_range_values_are_taken_as_given() {
         let text = format!("base = \"{base}\"\nhours = {hours:?}\nphones = {phones}\n");
         let s = Scenario::from_toml_str(&text).unwrap_or_else(|e| panic!("seed {seed:#x}: {text:?}: {e}"));
         assert_eq!((s.hours, u64::from(s.phones)), (hours, phones), "{text}");
-        let j = Scenario::from_json_str(&format!("{{\"base\": \"{base}\", \"hours\": {hours:?}, \"phones\": {phones}}}")).unwrap();
+        let j =
+            Scenario::from_json_str(&format!("{{\"base\": \"{base}\", \"hours\": {hours:?}, \"phones\": {phones}}}"))
+                .unwrap();
         assert_eq!(j, s);
     }
 }
@@ -283,10 +409,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
 
 #[test]
 fn oversized_files_are_refused_before_parsing() {
-    for text in [
-        format!("phones = 50\n#{}", "x".repeat(MAX_SCENARIO_BYTES)),
-        "[".repeat(MAX_SCENARIO_BYTES + 1),
-    ] {
+    for text in [format!("phones = 50\n#{}", "x".repeat(MAX_SCENARIO_BYTES)), "[".repeat(MAX_SCENARIO_BYTES + 1)] {
         assert_eq!(Scenario::from_toml_str(&text).unwrap_err().key, "file");
         assert_eq!(Scenario::from_json_str(&text).unwrap_err().key, "file");
     }

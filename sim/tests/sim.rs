@@ -51,7 +51,8 @@ fn every_policy_runs_every_scenario() {
             s.phones = 40;
         }
     }
-    let oracle: BTreeMap<String, StaticConfig> = scenarios.iter().map(|s| (s.name.clone(), StaticConfig::BALANCED)).collect();
+    let oracle: BTreeMap<String, StaticConfig> =
+        scenarios.iter().map(|s| (s.name.clone(), StaticConfig::BALANCED)).collect();
     let results = run_matrix(&scenarios, &Policy::ALL, &[1], &oracle, 2, &|_, _| {}).unwrap();
     assert_eq!(results.len(), scenarios.len() * Policy::ALL.len());
     for r in &results {
@@ -102,7 +103,12 @@ fn phones_that_are_off_still_count_as_recipients() {
     let mut calm = s.clone();
     calm.memory_critical_per_hour = 0.0;
     let c = world::run(&calm, Policy::StaticBalanced, 2, &mut |_| {}).unwrap();
-    assert!(r.delivery_ratio < c.delivery_ratio, "killed phones must lose deliveries: {} vs {}", r.delivery_ratio, c.delivery_ratio);
+    assert!(
+        r.delivery_ratio < c.delivery_ratio,
+        "killed phones must lose deliveries: {} vs {}",
+        r.delivery_ratio,
+        c.delivery_ratio
+    );
 }
 
 fn summaries(s: &Scenario, policies: &[Policy], seeds: &[u64]) -> Vec<Summary> {
@@ -181,7 +187,10 @@ fn oracle_static_is_at_least_as_good_as_each_static_policy_on_its_objective() {
     // The oracle is what static-balanced and static-performance are: run the same way.
     let direct = world::run(&s, Policy::StaticBalanced, 1, &mut |_| {}).unwrap();
     let fixed = world::run_fixed(&s, &StaticConfig::BALANCED, 1).unwrap();
-    assert_eq!((direct.on_time_ratio, direct.mesh_mah_per_phone_hour), (fixed.on_time_ratio, fixed.mesh_mah_per_phone_hour));
+    assert_eq!(
+        (direct.on_time_ratio, direct.mesh_mah_per_phone_hour),
+        (fixed.on_time_ratio, fixed.mesh_mah_per_phone_hour)
+    );
 }
 
 #[test]
@@ -190,7 +199,11 @@ fn the_shipped_oracle_file_covers_every_built_in_scenario() {
     for name in Scenario::BUILT_IN {
         let p = shipped.get(name).unwrap_or_else(|| panic!("{name} missing from sim/oracle-static.json"));
         assert!(p.evaluations > 0);
-        assert_eq!(p.fingerprint, oracle::fingerprint(&Scenario::built_in(name).unwrap()), "{name}: the oracle file is stale: recompute it");
+        assert_eq!(
+            p.fingerprint,
+            oracle::fingerprint(&Scenario::built_in(name).unwrap()),
+            "{name}: the oracle file is stale: recompute it"
+        );
     }
 }
 
@@ -240,7 +253,12 @@ fn energy_grows_with_scan_duty_cycle() {
     let s = short("heatwave", 0.2);
     let bal = world::run(&s, Policy::StaticBalanced, 3, &mut |_| {}).unwrap();
     let perf = world::run(&s, Policy::StaticPerformance, 3, &mut |_| {}).unwrap();
-    assert!(perf.mesh_mah_per_phone_hour > 1.2 * bal.mesh_mah_per_phone_hour, "{} vs {}", perf.mesh_mah_per_phone_hour, bal.mesh_mah_per_phone_hour);
+    assert!(
+        perf.mesh_mah_per_phone_hour > 1.2 * bal.mesh_mah_per_phone_hour,
+        "{} vs {}",
+        perf.mesh_mah_per_phone_hour,
+        bal.mesh_mah_per_phone_hour
+    );
 }
 
 #[test]

@@ -10,8 +10,8 @@
 //! Run: `cargo run --bin meshtune-demo`
 
 use meshtune::{
-    ConnectionPriority, Engine, EngineEvent, Knob, MemoryPressureLevel, MetricSample, OptimizationAction, OptimizerConfig,
-    OutcomeEvent, ScanMode, ThermalState,
+    ConnectionPriority, Engine, EngineEvent, Knob, MemoryPressureLevel, MetricSample, OptimizationAction,
+    OptimizerConfig, OutcomeEvent, ScanMode, ThermalState,
 };
 
 /// splitmix64: deterministic noise, so every run prints the same session.
@@ -34,7 +34,10 @@ fn latency_ms(engine: &Engine, congested: bool, rng: &mut Rng) -> f64 {
         if matches!(engine.knob(Knob::MessageBatching), OptimizationAction::SetMessageBatching { enabled: true, .. }) {
             base *= 0.6;
         }
-        if matches!(engine.knob(Knob::ConnectionPriority), OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High }) {
+        if matches!(
+            engine.knob(Knob::ConnectionPriority),
+            OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High }
+        ) {
             base *= 0.75;
         }
         if matches!(engine.knob(Knob::Compression), OptimizationAction::SetCompression { enabled: true, .. }) {
@@ -68,11 +71,18 @@ fn main() {
         let congested = (180_000..780_000).contains(&t);
         let mut samples = Vec::new();
         for _ in 0..10 {
-            samples.push(MetricSample::MessageDelivered { latency_ms: latency_ms(&engine, congested, &mut rng), hops: 2, bytes: 180 });
+            samples.push(MetricSample::MessageDelivered {
+                latency_ms: latency_ms(&engine, congested, &mut rng),
+                hops: 2,
+                bytes: 180,
+            });
         }
         let battery = if t >= 900_000 { 9.0 } else { 80.0 - t as f64 / 60_000.0 };
         samples.push(MetricSample::Battery { level_percent: battery, charging: false });
-        samples.push(MetricSample::Heap { used_mb: if (660_000..720_000).contains(&t) { 480.0 } else { 220.0 }, limit_mb: 512.0 });
+        samples.push(MetricSample::Heap {
+            used_mb: if (660_000..720_000).contains(&t) { 480.0 } else { 220.0 },
+            limit_mb: 512.0,
+        });
         if t == 480_000 {
             samples.push(MetricSample::Thermal { state: ThermalState::Serious });
         }

@@ -85,7 +85,10 @@ mod tests {
 
     #[test]
     fn ties_go_to_the_earlier_strategy() {
-        let w = arbitrate(vec![cand(3, Priority::SloRepair, ScanMode::LowLatency), cand(1, Priority::SloRepair, ScanMode::Balanced)]);
+        let w = arbitrate(vec![
+            cand(3, Priority::SloRepair, ScanMode::LowLatency),
+            cand(1, Priority::SloRepair, ScanMode::Balanced),
+        ]);
         assert_eq!(w[Knob::ScanMode.index()].as_ref().unwrap().order, 1);
     }
 }

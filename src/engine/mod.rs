@@ -47,7 +47,9 @@ use crate::{
 };
 use arbitration::{arbitrate, Candidate};
 use stats::{judge_slo, Blocks, SloJudgement};
-use verification::{judge_on_time, judge_percent, judge_quantile, metric_value, Accumulator, Measured, QuantileSide, Verdict};
+use verification::{
+    judge_on_time, judge_percent, judge_quantile, metric_value, Accumulator, Measured, QuantileSide, Verdict,
+};
 
 /// Longest `detail` kept from an acknowledgement, in bytes (longer text is cut at a char
 /// boundary).
@@ -185,8 +187,8 @@ impl Engine {
         strategies: Vec<Box<dyn OptimizationStrategy>>,
     ) -> Result<Engine, OptimizerError> {
         config.validate()?;
-        let collector =
-            MetricsCollector::new(config.window_ms, config.memory_pressure_hold_ms).with_deadline(config.target_p95_latency_ms);
+        let collector = MetricsCollector::new(config.window_ms, config.memory_pressure_hold_ms)
+            .with_deadline(config.target_p95_latency_ms);
         let metrics = collector.metrics();
         let knobs = Knob::ALL
             .iter()
@@ -373,7 +375,10 @@ impl Engine {
             TargetMetric::OnTimeRatio => {
                 let breach = self.blocks_before(now);
                 let settled = self.on_time_breach_since_ms.map(|since| {
-                    Blocks::from_counts(self.collector.on_time_blocks_overlapping(since.saturating_sub(SETTLED_WINDOWS.saturating_mul(self.config.window_ms)), since))
+                    Blocks::from_counts(self.collector.on_time_blocks_overlapping(
+                        since.saturating_sub(SETTLED_WINDOWS.saturating_mul(self.config.window_ms)),
+                        since,
+                    ))
                 });
                 // The smallest change worth detecting: half the way to the target, and never
                 // less than the SLO's slack.
@@ -391,7 +396,8 @@ impl Engine {
         if p.metric == TargetMetric::OnTimeRatio && p.event.priority == Priority::SloRepair {
             self.last_on_time_repair_ms = Some(now);
         }
-        let shared_with: Vec<u64> = self.verifying.iter().filter(|v| v.metric == p.metric).map(|v| v.action_id).collect();
+        let shared_with: Vec<u64> =
+            self.verifying.iter().filter(|v| v.metric == p.metric).map(|v| v.action_id).collect();
         for v in self.verifying.iter_mut().filter(|v| v.metric == p.metric) {
             v.shared_with.push(action_id);
         }
@@ -455,7 +461,10 @@ impl Engine {
                             k.value = p.previous;
                         }
                         self.counters.actions_undelivered += 1;
-                        out.push(OutcomeEvent::NotApplied { action_id: a.id, detail: Some("never delivered: the optimizer stopped first".to_owned()) });
+                        out.push(OutcomeEvent::NotApplied {
+                            action_id: a.id,
+                            detail: Some("never delivered: the optimizer stopped first".to_owned()),
+                        });
                     }
                 }
             }
@@ -674,7 +683,8 @@ impl Engine {
                 k.value = p.previous.clone();
             }
             tracing::warn!(action_id = p.event.id, waited, "action not acknowledged in time");
-            events.push(EngineEvent::Outcome(OutcomeEvent::Unacknowledged { action_id: p.event.id, waited_ms: waited }));
+            events
+                .push(EngineEvent::Outcome(OutcomeEvent::Unacknowledged { action_id: p.event.id, waited_ms: waited }));
             if self.timed_out.len() >= TIMED_OUT_REMEMBERED {
                 self.timed_out.pop_front();
             }
@@ -720,7 +730,11 @@ impl Engine {
             let can_revert = v.revertible && v.priority < Priority::Safety;
             match verdict {
                 Verdict::Inconclusive(reason) => {
-                    events.push(EngineEvent::Outcome(OutcomeEvent::Inconclusive { action_id: v.action_id, metric: v.metric, reason }));
+                    events.push(EngineEvent::Outcome(OutcomeEvent::Inconclusive {
+                        action_id: v.action_id,
+                        metric: v.metric,
+                        reason,
+                    }));
                 }
                 Verdict::Improved(m) => {
                     events.push(EngineEvent::Outcome(OutcomeEvent::Improved {
@@ -737,7 +751,8 @@ impl Engine {
                 }
                 Verdict::NoEffect(m) => {
                     // A repair that bought nothing is taken back: it costs and does not help.
-                    let take_back = can_revert && v.priority == Priority::SloRepair && v.metric == TargetMetric::OnTimeRatio;
+                    let take_back =
+                        can_revert && v.priority == Priority::SloRepair && v.metric == TargetMetric::OnTimeRatio;
                     let restore_action_id = take_back.then_some(self.next_id);
                     events.push(EngineEvent::Outcome(OutcomeEvent::NoEffect {
                         action_id: v.action_id,
@@ -879,7 +894,11 @@ impl Engine {
         }
         // A safety change enters protection at once; between two safety values (a thermal band
         // flickering, a battery band) it keeps the dwell like any other change.
-        if safety && k.priority == Priority::Safety && !one_shot && k.last_change_ms.is_some_and(|t| now.saturating_sub(t) < cfg.min_dwell_ms) {
+        if safety
+            && k.priority == Priority::Safety
+            && !one_shot
+            && k.last_change_ms.is_some_and(|t| now.saturating_sub(t) < cfg.min_dwell_ms)
+        {
             return None;
         }
         if !safety {
@@ -913,12 +932,10 @@ impl Engine {
     /// Whether an SLO repair for `metric` on a knob other than `knob` awaits its acknowledgement
     /// or its measurement.
     fn repair_in_flight(&self, knob: Knob, metric: TargetMetric) -> bool {
-        self.pending.iter().any(|p| {
-            p.metric == metric && p.event.priority == Priority::SloRepair && p.event.action.knob() != knob
-        }) || self
-            .verifying
+        self.pending
             .iter()
-            .any(|v| v.metric == metric && v.priority == Priority::SloRepair && v.knob != knob)
+            .any(|p| p.metric == metric && p.event.priority == Priority::SloRepair && p.event.action.knob() != knob)
+            || self.verifying.iter().any(|v| v.metric == metric && v.priority == Priority::SloRepair && v.knob != knob)
     }
 
     /// Whether the rate cap leaves room for one more non-safety action at `now`.
@@ -969,7 +986,9 @@ impl Engine {
 #[inline]
 fn check(sample: &MetricSample) -> Result<(), OptimizerError> {
     match sample {
-        MetricSample::MessageDelivered { latency_ms, hops, bytes } if is_valid_delivery(*latency_ms, *hops, *bytes) => Ok(()),
+        MetricSample::MessageDelivered { latency_ms, hops, bytes } if is_valid_delivery(*latency_ms, *hops, *bytes) => {
+            Ok(())
+        }
         _ => sample.validate(),
     }
 }
@@ -1012,9 +1031,11 @@ fn truncate_detail(mut s: String) -> String {
 fn default_metric(knob: Knob) -> TargetMetric {
     match knob {
         Knob::ScanMode | Knob::Advertising => TargetMetric::BatteryDrainPercentPerHour,
-        Knob::ConnectionPriority | Knob::MaxConnections | Knob::MessageBatching | Knob::Compression | Knob::RelayPolicy => {
-            TargetMetric::OnTimeRatio
-        }
+        Knob::ConnectionPriority
+        | Knob::MaxConnections
+        | Knob::MessageBatching
+        | Knob::Compression
+        | Knob::RelayPolicy => TargetMetric::OnTimeRatio,
         Knob::CacheTrim | Knob::ObjectPooling | Knob::GarbageCollection => TargetMetric::HeapUsedMb,
         Knob::ConsensusBatchSize | Knob::ParallelValidation | Knob::VoteCache => TargetMetric::ConsensusOpsPerSec,
     }
@@ -1047,7 +1068,9 @@ mod tests {
             assert_eq!(is_valid_delivery(latency_ms, 1, 1), sample.validate().is_ok(), "{latency_ms}");
             assert_eq!(check(&sample).is_ok(), sample.validate().is_ok(), "{latency_ms}");
         }
-        for bytes in [0, crate::metrics::sample::MAX_MESSAGE_BYTES, crate::metrics::sample::MAX_MESSAGE_BYTES + 1, u32::MAX] {
+        for bytes in
+            [0, crate::metrics::sample::MAX_MESSAGE_BYTES, crate::metrics::sample::MAX_MESSAGE_BYTES + 1, u32::MAX]
+        {
             let sample = MetricSample::MessageDelivered { latency_ms: 10.0, hops: 1, bytes };
             assert_eq!(is_valid_delivery(10.0, 1, bytes), sample.validate().is_ok(), "{bytes}");
             assert_eq!(check(&sample).is_ok(), sample.validate().is_ok(), "{bytes}");
@@ -1068,12 +1091,15 @@ mod tests {
         let mut a = Engine::new(OptimizerConfig::default()).unwrap();
         let mut b = Engine::new(OptimizerConfig::default()).unwrap();
         for (i, t) in (0..5_000u64).map(|i| (i, i * 37 % 90_000)).collect::<Vec<_>>() {
-            let s = MetricSample::MessageDelivered { latency_ms: (i % 97) as f64 * 3.5, hops: (i % 7) as u32, bytes: 100 };
+            let s =
+                MetricSample::MessageDelivered { latency_ms: (i % 97) as f64 * 3.5, hops: (i % 7) as u32, bytes: 100 };
             a.record(s.clone(), t).unwrap();
             b.record_general(s, t).unwrap();
         }
         assert!(a.record(MetricSample::MessageDelivered { latency_ms: f64::NAN, hops: 1, bytes: 1 }, 1).is_err());
-        assert!(b.record_general(MetricSample::MessageDelivered { latency_ms: f64::NAN, hops: 1, bytes: 1 }, 1).is_err());
+        assert!(b
+            .record_general(MetricSample::MessageDelivered { latency_ms: f64::NAN, hops: 1, bytes: 1 }, 1)
+            .is_err());
         a.collector.advance(100_000);
         b.collector.advance(100_000);
         assert_eq!(a.collector.metrics(), b.collector.metrics());

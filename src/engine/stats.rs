@@ -89,7 +89,8 @@ pub fn quantile_rank_interval(n: u64, q: f64) -> Option<(u32, u32)> {
 /// the normal quantile at infinity.
 pub fn t95(df: f64) -> f64 {
     /// Two-sided 95 % quantiles for 1 to 10 degrees of freedom (any statistics table).
-    const SMALL: [f64; 10] = [12.706_205, 4.302_653, 3.182_446, 2.776_445, 2.570_582, 2.446_912, 2.364_624, 2.306_004, 2.262_157, 2.228_139];
+    const SMALL: [f64; 10] =
+        [12.706_205, 4.302_653, 3.182_446, 2.776_445, 2.570_582, 2.446_912, 2.364_624, 2.306_004, 2.262_157, 2.228_139];
     if !df.is_finite() || df > 1e6 {
         return Z95;
     }
@@ -163,7 +164,8 @@ impl Blocks {
         let se2 = a + b;
         // Welch–Satterthwaite over the estimated variances; a side at the binomial floor has
         // a known variance (infinite degrees of freedom), so adds nothing to the denominator.
-        let term = |v: f64, side: &Blocks| if side.estimated && side.n > 1 { v * v / (side.n as f64 - 1.0) } else { 0.0 };
+        let term =
+            |v: f64, side: &Blocks| if side.estimated && side.n > 1 { v * v / (side.n as f64 - 1.0) } else { 0.0 };
         let denom = term(a, self) + term(b, other);
         let df = if denom > 0.0 { se2 * se2 / denom } else { f64::INFINITY };
         let half = t95(df) * se2.sqrt();
@@ -275,7 +277,17 @@ mod tests {
 
     #[test]
     fn t_quantiles_match_the_table() {
-        for (df, t) in [(1.0, 12.706), (2.0, 4.303), (3.0, 3.182), (5.0, 2.571), (10.0, 2.228), (11.0, 2.201), (15.0, 2.131), (30.0, 2.042), (1e9, 1.960)] {
+        for (df, t) in [
+            (1.0, 12.706),
+            (2.0, 4.303),
+            (3.0, 3.182),
+            (5.0, 2.571),
+            (10.0, 2.228),
+            (11.0, 2.201),
+            (15.0, 2.131),
+            (30.0, 2.042),
+            (1e9, 1.960),
+        ] {
             assert!((t95(df) - t).abs() / t < 2e-3, "{df}: {}", t95(df));
         }
     }

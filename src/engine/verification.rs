@@ -17,10 +17,9 @@ use crate::{MetricSample, PerformanceMetrics, TargetMetric};
 pub fn metric_value(m: &PerformanceMetrics, metric: TargetMetric, min_samples: u64) -> Option<f64> {
     match metric {
         TargetMetric::P95LatencyMs => m.network_latency.filter(|l| l.count >= min_samples).map(|l| l.p95_ms),
-        TargetMetric::MeanHopCount => m
-            .mesh_performance
-            .mean_hop_count
-            .filter(|_| m.mesh_performance.delivered >= min_samples),
+        TargetMetric::MeanHopCount => {
+            m.mesh_performance.mean_hop_count.filter(|_| m.mesh_performance.delivered >= min_samples)
+        }
         TargetMetric::HeapUsedMb => m.memory_usage.heap_used_mb,
         TargetMetric::ConsensusOpsPerSec => {
             Some(m.consensus_performance.ops_per_sec).filter(|_| m.consensus_performance.rounds >= min_samples)
@@ -28,7 +27,9 @@ pub fn metric_value(m: &PerformanceMetrics, metric: TargetMetric, min_samples: u
         TargetMetric::P95FinalizationMs => {
             m.consensus_performance.finalization.filter(|f| f.count >= min_samples).map(|f| f.p95_ms)
         }
-        TargetMetric::P95DiscoveryMs => m.mesh_performance.discovery.filter(|d| d.count >= min_samples).map(|d| d.p95_ms),
+        TargetMetric::P95DiscoveryMs => {
+            m.mesh_performance.discovery.filter(|d| d.count >= min_samples).map(|d| d.p95_ms)
+        }
         TargetMetric::OnTimeRatio => m
             .mesh_performance
             .on_time_ratio
@@ -75,7 +76,9 @@ impl Accumulator {
             (TargetMetric::P95LatencyMs, MetricSample::MessageDelivered { latency_ms, .. }) => *latency_ms,
             (TargetMetric::MeanHopCount, MetricSample::MessageDelivered { hops, .. }) => f64::from(*hops),
             (TargetMetric::HeapUsedMb, MetricSample::Heap { used_mb, .. }) => *used_mb,
-            (TargetMetric::ConsensusOpsPerSec, MetricSample::ConsensusRound { operations, .. }) => f64::from(*operations),
+            (TargetMetric::ConsensusOpsPerSec, MetricSample::ConsensusRound { operations, .. }) => {
+                f64::from(*operations)
+            }
             (TargetMetric::P95FinalizationMs, MetricSample::ConsensusRound { finalization_ms, .. }) => *finalization_ms,
             (TargetMetric::P95DiscoveryMs, MetricSample::PeerDiscovered { duration_ms }) => *duration_ms,
             _ => return,
@@ -139,9 +142,9 @@ impl Accumulator {
                 }
                 Ok(sum / (elapsed_ms.max(1) as f64 / 1000.0))
             }
-            Accumulator::Battery => collector
-                .battery_drain_since(started_ms)
-                .ok_or_else(|| "battery drain not measurable: charging, or unplugged readings span under a minute".to_owned()),
+            Accumulator::Battery => collector.battery_drain_since(started_ms).ok_or_else(|| {
+                "battery drain not measurable: charging, or unplugged readings span under a minute".to_owned()
+            }),
             Accumulator::OnTime => Err("an on-time ratio is judged by `judge_on_time` on blocks".to_owned()),
         }
     }
@@ -271,7 +274,13 @@ pub fn judge_quantile(before: Option<QuantileSide>, after: Option<QuantileSide>,
 /// The rule for the other metrics (means, rates, battery drain), which carry no interval yet:
 /// a relative change beyond `tolerance_percent` either way is `Improved` or `Worse`; within it,
 /// `NoEffect`.
-pub fn judge_percent(metric: TargetMetric, before: f64, after: f64, tolerance_percent: f64, samples_after: u64) -> Verdict {
+pub fn judge_percent(
+    metric: TargetMetric,
+    before: f64,
+    after: f64,
+    tolerance_percent: f64,
+    samples_after: u64,
+) -> Verdict {
     let Some(imp) = improvement_percent(metric, before, after) else {
         return Verdict::Inconclusive(format!("baseline {} is zero: no relative change can be stated", metric.label()));
     };
@@ -314,13 +323,19 @@ mod tests {
         a.feed(TargetMetric::P95LatencyMs, &MetricSample::Heap { used_mb: 1.0, limit_mb: 2.0 });
         assert!(a.result(1, 0, 1_000, &c).is_err());
         for i in 1..=20 {
-            a.feed(TargetMetric::P95LatencyMs, &MetricSample::MessageDelivered { latency_ms: f64::from(i), hops: 1, bytes: 1 });
+            a.feed(
+                TargetMetric::P95LatencyMs,
+                &MetricSample::MessageDelivered { latency_ms: f64::from(i), hops: 1, bytes: 1 },
+            );
         }
         let p95 = a.result(5, 0, 1_000, &c).unwrap();
         assert!((p95 - 19.0).abs() / 19.0 < 0.01, "{p95}");
         let mut r = Accumulator::for_metric(TargetMetric::ConsensusOpsPerSec, 5);
         for _ in 0..10 {
-            r.feed(TargetMetric::ConsensusOpsPerSec, &MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 1.0, operations: 30 });
+            r.feed(
+                TargetMetric::ConsensusOpsPerSec,
+                &MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 1.0, operations: 30 },
+            );
         }
         assert_eq!(r.result(5, 0, 10_000, &c).unwrap(), 30.0);
     }
@@ -349,7 +364,10 @@ mod tests {
             Verdict::Improved(_)
         ));
         // A settled level of too few blocks is not a reference.
-        assert!(matches!(judge_on_time(&blocks(4, 10, 6), Some(&blocks(10, 10, 2)), &blocks(9, 10, 6), 0.05), Verdict::Improved(_)));
+        assert!(matches!(
+            judge_on_time(&blocks(4, 10, 6), Some(&blocks(10, 10, 2)), &blocks(9, 10, 6), 0.05),
+            Verdict::Improved(_)
+        ));
         // No change, narrow interval: NoEffect; no change, wide interval or too few blocks: Inconclusive.
         assert!(matches!(judge_on_time(&blocks(90, 100, 30), None, &blocks(90, 100, 30), 0.05), Verdict::NoEffect(_)));
         let noisy = Blocks::from_counts((0..4).map(|i| if i % 2 == 0 { (10, 10) } else { (0, 10) }));

@@ -170,7 +170,9 @@ impl MetricsCollector {
         self.now_ms = self.now_ms.max(at_ms);
         let at = self.now_ms;
         match *sample {
-            MetricSample::MessageDelivered { latency_ms, hops, bytes } => self.push_delivery(latency_ms, hops, bytes, at),
+            MetricSample::MessageDelivered { latency_ms, hops, bytes } => {
+                self.push_delivery(latency_ms, hops, bytes, at)
+            }
             MetricSample::MessageLost { hops } => {
                 self.lost.record(f64::from(hops), at);
                 self.losses.add(at);

@@ -178,7 +178,10 @@ impl MetricSample {
                     ));
                 }
                 if !(-127..=20).contains(rssi_dbm) {
-                    return Err(OptimizerError::sample("LinkRssi.rssi_dbm", format!("{rssi_dbm} is outside -127..=20")));
+                    return Err(OptimizerError::sample(
+                        "LinkRssi.rssi_dbm",
+                        format!("{rssi_dbm} is outside -127..=20"),
+                    ));
                 }
                 Ok(())
             }
@@ -256,22 +259,47 @@ mod tests {
 
     #[test]
     fn invalid_values_name_their_field() {
-        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: f64::NAN, hops: 1, bytes: 1 }), "MessageDelivered.latency_ms");
-        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: -1.0, hops: 1, bytes: 1 }), "MessageDelivered.latency_ms");
-        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: f64::INFINITY, hops: 1, bytes: 1 }), "MessageDelivered.latency_ms");
+        assert_eq!(
+            field(MetricSample::MessageDelivered { latency_ms: f64::NAN, hops: 1, bytes: 1 }),
+            "MessageDelivered.latency_ms"
+        );
+        assert_eq!(
+            field(MetricSample::MessageDelivered { latency_ms: -1.0, hops: 1, bytes: 1 }),
+            "MessageDelivered.latency_ms"
+        );
+        assert_eq!(
+            field(MetricSample::MessageDelivered { latency_ms: f64::INFINITY, hops: 1, bytes: 1 }),
+            "MessageDelivered.latency_ms"
+        );
         // A wrapped negative from Kotlin ((-1).toUInt()) and one hop over the TTL bound.
-        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: 1.0, hops: u32::MAX, bytes: 1 }), "MessageDelivered.hops");
-        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: 1.0, hops: MAX_HOPS + 1, bytes: 1 }), "MessageDelivered.hops");
+        assert_eq!(
+            field(MetricSample::MessageDelivered { latency_ms: 1.0, hops: u32::MAX, bytes: 1 }),
+            "MessageDelivered.hops"
+        );
+        assert_eq!(
+            field(MetricSample::MessageDelivered { latency_ms: 1.0, hops: MAX_HOPS + 1, bytes: 1 }),
+            "MessageDelivered.hops"
+        );
         assert!(MetricSample::MessageDelivered { latency_ms: 1.0, hops: MAX_HOPS, bytes: 1 }.validate().is_ok());
         assert_eq!(field(MetricSample::MessageLost { hops: u32::MAX }), "MessageLost.hops");
         assert!(MetricSample::MessageLost { hops: MAX_HOPS }.validate().is_ok());
         // Every other integer field has a bound too: the largest value passes, one more fails.
-        assert!(MetricSample::MessageDelivered { latency_ms: 1.0, hops: 1, bytes: MAX_MESSAGE_BYTES }.validate().is_ok());
-        assert_eq!(field(MetricSample::MessageDelivered { latency_ms: 1.0, hops: 1, bytes: MAX_MESSAGE_BYTES + 1 }), "MessageDelivered.bytes");
+        assert!(MetricSample::MessageDelivered { latency_ms: 1.0, hops: 1, bytes: MAX_MESSAGE_BYTES }
+            .validate()
+            .is_ok());
+        assert_eq!(
+            field(MetricSample::MessageDelivered { latency_ms: 1.0, hops: 1, bytes: MAX_MESSAGE_BYTES + 1 }),
+            "MessageDelivered.bytes"
+        );
         assert!(MetricSample::PeerCount { connected: MAX_PEERS, discovered: MAX_PEERS }.validate().is_ok());
         assert_eq!(field(MetricSample::PeerCount { connected: 0, discovered: MAX_PEERS + 1 }), "PeerCount.discovered");
         assert_eq!(field(MetricSample::PeerCount { connected: u32::MAX, discovered: u32::MAX }), "PeerCount.connected");
-        let round = |operations| MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 1.0, operations };
+        let round = |operations| MetricSample::ConsensusRound {
+            proposal_ms: 1.0,
+            vote_ms: 1.0,
+            finalization_ms: 1.0,
+            operations,
+        };
         assert!(round(MAX_ROUND_OPERATIONS).validate().is_ok());
         assert_eq!(field(round(MAX_ROUND_OPERATIONS + 1)), "ConsensusRound.operations");
         assert_eq!(field(MetricSample::Battery { level_percent: 100.5, charging: false }), "Battery.level_percent");
@@ -283,10 +311,18 @@ mod tests {
         assert_eq!(field(MetricSample::Heap { used_mb: 1.0, limit_mb: 0.0 }), "Heap.limit_mb");
         assert_eq!(field(MetricSample::PeerCount { connected: 5, discovered: 4 }), "PeerCount.connected");
         assert_eq!(
-            field(MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: f64::NAN, finalization_ms: 1.0, operations: 1 }),
+            field(MetricSample::ConsensusRound {
+                proposal_ms: 1.0,
+                vote_ms: f64::NAN,
+                finalization_ms: 1.0,
+                operations: 1
+            }),
             "ConsensusRound.vote_ms"
         );
-        assert_eq!(field(MetricSample::ConnectionEstablished { duration_ms: 1e12 }), "ConnectionEstablished.duration_ms");
+        assert_eq!(
+            field(MetricSample::ConnectionEstablished { duration_ms: 1e12 }),
+            "ConnectionEstablished.duration_ms"
+        );
     }
 
     #[test]

@@ -128,7 +128,13 @@ pub(crate) fn union_quantile(a: &LogHistogram, b: &LogHistogram, per_mille: u32)
 
 /// [`union_quantile`] with `na == a.count()` and `nb == b.count()` already
 /// known (a window's summary counts once for three quantiles).
-pub(crate) fn union_quantile_counted(a: &LogHistogram, na: u64, b: &LogHistogram, nb: u64, per_mille: u32) -> Option<f64> {
+pub(crate) fn union_quantile_counted(
+    a: &LogHistogram,
+    na: u64,
+    b: &LogHistogram,
+    nb: u64,
+    per_mille: u32,
+) -> Option<f64> {
     // `merge_from` skips an empty side: the union is then the other side.
     if nb == 0 {
         return a.quantile_counted(na, per_mille);
@@ -584,19 +590,10 @@ mod tests {
         let mut rng = SplitMix64(0x5EED);
         let mut d: Vec<(&'static str, Vec<f64>)> = Vec::new();
         d.push(("uniform", (0..N).map(|_| in_range(0.001 + rng.unit() * 10_000.0)).collect()));
-        d.push((
-            "lognormal",
-            (0..N).map(|_| in_range((3.0 + 2.0 * rng.normal()).exp())).collect(),
-        ));
+        d.push(("lognormal", (0..N).map(|_| in_range((3.0 + 2.0 * rng.normal()).exp())).collect()));
         d.push(("all_equal", vec![42.424_242; N]));
-        d.push((
-            "clusters_alternating",
-            (0..N).map(|i| if i % 2 == 0 { 0.01 } else { 10_000.0 }).collect(),
-        ));
-        d.push((
-            "clusters_blocks",
-            (0..N).map(|i| if i < N / 2 { 10_000.0 } else { 0.01 }).collect(),
-        ));
+        d.push(("clusters_alternating", (0..N).map(|i| if i % 2 == 0 { 0.01 } else { 10_000.0 }).collect()));
+        d.push(("clusters_blocks", (0..N).map(|i| if i < N / 2 { 10_000.0 } else { 0.01 }).collect()));
         let mut asc: Vec<f64> = (0..N).map(|_| in_range(rng.unit() * 1e6)).collect();
         asc.sort_by(f64::total_cmp);
         let mut desc = asc.clone();
@@ -605,25 +602,16 @@ mod tests {
         d.push(("sorted_descending", desc));
         d.push((
             "powers_of_two",
-            (0..N)
-                .map(|_| 2f64.powi(MIN_EXP + (rng.next_u64() % OCTAVES as u64) as i32))
-                .collect(),
+            (0..N).map(|_| 2f64.powi(MIN_EXP + (rng.next_u64() % OCTAVES as u64) as i32)).collect(),
         ));
         d.push((
             "just_below_boundaries",
-            (0..N)
-                .map(|_| next_down(2f64.powi(MIN_EXP + 1 + (rng.next_u64() % OCTAVES as u64) as i32)))
-                .collect(),
+            (0..N).map(|_| next_down(2f64.powi(MIN_EXP + 1 + (rng.next_u64() % OCTAVES as u64) as i32))).collect(),
         ));
-        d.push((
-            "pareto",
-            (0..N).map(|_| in_range(1.0 / rng.unit().powf(1.0 / 1.2))).collect(),
-        ));
+        d.push(("pareto", (0..N).map(|_| in_range(1.0 / rng.unit().powf(1.0 / 1.2))).collect()));
         d.push((
             "with_zeros",
-            (0..N)
-                .map(|_| if rng.next_u64() % 3 == 0 { 0.0 } else { in_range(rng.unit() * 100.0) })
-                .collect(),
+            (0..N).map(|_| if rng.next_u64() % 3 == 0 { 0.0 } else { in_range(rng.unit() * 100.0) }).collect(),
         ));
         d
     }
@@ -687,9 +675,11 @@ mod tests {
             })
         }
         let mut rng = SplitMix64(0xB0C4);
-        let specials = [0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN_POSITIVE, 5e-324, 1e-300];
+        let specials =
+            [0.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN_POSITIVE, 5e-324, 1e-300];
         let randoms = (0..100_000).map(|_| f64::from_bits(rng.next_u64()));
-        let ranged = (0..100_000).map(|i| 2f64.powi(MIN_EXP - 2 + (i % (OCTAVES as i32 + 4))) * (1.0 + (i as f64 / 100_000.0)));
+        let ranged =
+            (0..100_000).map(|i| 2f64.powi(MIN_EXP - 2 + (i % (OCTAVES as i32 + 4))) * (1.0 + (i as f64 / 100_000.0)));
         for v in specials.into_iter().chain(randoms).chain(ranged) {
             assert_eq!(bucket_of(v), reference(v), "{v:e}");
         }

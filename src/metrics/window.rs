@@ -117,10 +117,8 @@ impl SlotClock {
         self.cur_index = cur;
         self.cur_pos = self.pos_of(cur);
         let next_slot = cur.saturating_add(1).saturating_mul(self.slot_ms);
-        let next_expiry = oldest
-            .saturating_add(1)
-            .saturating_mul(self.slot_ms)
-            .saturating_add(self.window_ms.saturating_sub(1));
+        let next_expiry =
+            oldest.saturating_add(1).saturating_mul(self.slot_ms).saturating_add(self.window_ms.saturating_sub(1));
         self.next_check_ms = next_slot.min(next_expiry);
         self.oldest_live = self.oldest_live.max(oldest);
         true

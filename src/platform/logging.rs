@@ -71,9 +71,8 @@ pub fn init_logging(level: LogLevel) -> bool {
 fn install(level: tracing::Level) -> bool {
     use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::layer::SubscriberExt;
-    let subscriber = tracing_subscriber::registry()
-        .with(LevelFilter::from_level(level))
-        .with(paranoid_android::layer("meshtune"));
+    let subscriber =
+        tracing_subscriber::registry().with(LevelFilter::from_level(level)).with(paranoid_android::layer("meshtune"));
     tracing::subscriber::set_global_default(subscriber).is_ok()
 }
 

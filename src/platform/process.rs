@@ -43,7 +43,8 @@ impl ProcessSampler {
         let p = system.process(pid)?;
         let cpu = f64::from(p.cpu_usage());
         let resident_mb = p.memory() as f64 / (1024.0 * 1024.0);
-        let sample = MetricSample::ProcessUsage { cpu_percent: if cpu.is_finite() { cpu.max(0.0) } else { 0.0 }, resident_mb };
+        let sample =
+            MetricSample::ProcessUsage { cpu_percent: if cpu.is_finite() { cpu.max(0.0) } else { 0.0 }, resident_mb };
         sample.validate().ok().map(|()| sample)
     }
 }

@@ -28,7 +28,8 @@ impl AdaptiveTick {
     /// Updates after a tick: busy → minimum, quiet → double (bounded by the maximum).
     pub fn update(&mut self, busy: bool, min_ms: u64, max_ms: u64) -> u64 {
         let min_ms = min_ms.max(1);
-        self.interval_ms = if busy { min_ms } else { self.interval_ms.saturating_mul(2).clamp(min_ms, max_ms.max(min_ms)) };
+        self.interval_ms =
+            if busy { min_ms } else { self.interval_ms.saturating_mul(2).clamp(min_ms, max_ms.max(min_ms)) };
         self.interval_ms
     }
 }

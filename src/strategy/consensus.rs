@@ -53,20 +53,31 @@ impl OptimizationStrategy for ConsensusStrategy {
             _ => c.consensus_batch_min,
         };
         let current_bool = |knob| match ctx.current(knob) {
-            Some(OptimizationAction::SetParallelValidation { enabled }) | Some(OptimizationAction::SetVoteCache { enabled }) => *enabled,
+            Some(OptimizationAction::SetParallelValidation { enabled })
+            | Some(OptimizationAction::SetVoteCache { enabled }) => *enabled,
             _ => false,
         };
         let fin = cp.finalization.map_or_else(|| "unknown".to_owned(), |f| format!("{:.1}", f.p95_ms));
         let hold = |reason: String| {
-            let p = |action| Proposal { action, priority: Priority::Savings, metric: TargetMetric::ConsensusOpsPerSec, reason: reason.clone() };
+            let p = |action| Proposal {
+                action,
+                priority: Priority::Savings,
+                metric: TargetMetric::ConsensusOpsPerSec,
+                reason: reason.clone(),
+            };
             vec![
-                p(OptimizationAction::SetConsensusBatchSize { size: current.clamp(c.consensus_batch_min, c.consensus_batch_max) }),
+                p(OptimizationAction::SetConsensusBatchSize {
+                    size: current.clamp(c.consensus_batch_min, c.consensus_batch_max),
+                }),
                 p(OptimizationAction::SetParallelValidation { enabled: current_bool(Knob::ParallelValidation) }),
                 p(OptimizationAction::SetVoteCache { enabled: current_bool(Knob::VoteCache) }),
             ]
         };
         if cp.rounds < u64::from(c.min_samples) {
-            return hold(format!("{} consensus round(s) in the window, {} needed to judge: holding batch {current}", cp.rounds, c.min_samples));
+            return hold(format!(
+                "{} consensus round(s) in the window, {} needed to judge: holding batch {current}",
+                cp.rounds, c.min_samples
+            ));
         }
         if self.slow_finalization.engaged() && self.low_throughput.engaged() {
             // Slow rounds *and* too little throughput: a smaller batch would cut throughput
@@ -77,19 +88,24 @@ impl OptimizationStrategy for ConsensusStrategy {
                 "p95 finalization {fin} ms > max {} ms but throughput {:.1} ops/s < target {}: holding batch {current}, cheaper validation",
                 c.max_finalization_ms, cp.ops_per_sec, c.target_consensus_ops_per_sec
             );
-            let p = |action| Proposal { action, priority: Priority::SloRepair, metric: TargetMetric::P95FinalizationMs, reason: reason.clone() };
+            let p = |action| Proposal {
+                action,
+                priority: Priority::SloRepair,
+                metric: TargetMetric::P95FinalizationMs,
+                reason: reason.clone(),
+            };
             return vec![
-                p(OptimizationAction::SetConsensusBatchSize { size: current.clamp(c.consensus_batch_min, c.consensus_batch_max) }),
+                p(OptimizationAction::SetConsensusBatchSize {
+                    size: current.clamp(c.consensus_batch_min, c.consensus_batch_max),
+                }),
                 p(OptimizationAction::SetParallelValidation { enabled: true }),
                 p(OptimizationAction::SetVoteCache { enabled: true }),
             ];
         }
         if self.slow_finalization.engaged() {
             let size = (current / 2).clamp(c.consensus_batch_min, c.consensus_batch_max);
-            let reason = format!(
-                "p95 finalization {fin} ms > max {} ms: batch {current} -> {size}",
-                c.max_finalization_ms
-            );
+            let reason =
+                format!("p95 finalization {fin} ms > max {} ms: batch {current} -> {size}", c.max_finalization_ms);
             // Validation settings stay as they are (a smaller batch is the repair here).
             let mut out = hold(reason.clone());
             out[0] = Proposal {
@@ -109,13 +125,21 @@ impl OptimizationStrategy for ConsensusStrategy {
                 "consensus throughput {:.1} ops/s < target {} ops/s: batch {current} -> {size}",
                 cp.ops_per_sec, c.target_consensus_ops_per_sec
             );
-            let p = |action| Proposal { action, priority: Priority::SloRepair, metric: TargetMetric::ConsensusOpsPerSec, reason: reason.clone() };
+            let p = |action| Proposal {
+                action,
+                priority: Priority::SloRepair,
+                metric: TargetMetric::ConsensusOpsPerSec,
+                reason: reason.clone(),
+            };
             return vec![
                 p(OptimizationAction::SetConsensusBatchSize { size }),
                 p(OptimizationAction::SetParallelValidation { enabled: true }),
                 p(OptimizationAction::SetVoteCache { enabled: true }),
             ];
         }
-        hold(format!("consensus healthy ({:.1} ops/s, target {}): holding batch {current}", cp.ops_per_sec, c.target_consensus_ops_per_sec))
+        hold(format!(
+            "consensus healthy ({:.1} ops/s, target {}): holding batch {current}",
+            cp.ops_per_sec, c.target_consensus_ops_per_sec
+        ))
     }
 }

@@ -31,7 +31,11 @@ impl OptimizationStrategy for MemoryStrategy {
         let pressure = m.memory_usage.pressure;
         let over_budget = m.memory_usage.heap_used_mb.is_some_and(|u| u >= c.max_heap_mb);
         let heap_text = match m.memory_usage.heap_used_mb {
-            Some(u) => format!("heap {u:.0} MB of budget {:.0} MB (acts above {:.0} MB)", c.max_heap_mb, c.max_heap_mb * c.heap_pressure_ratio),
+            Some(u) => format!(
+                "heap {u:.0} MB of budget {:.0} MB (acts above {:.0} MB)",
+                c.max_heap_mb,
+                c.max_heap_mb * c.heap_pressure_ratio
+            ),
             None => "no heap sample".to_owned(),
         };
         let reason = format!("memory pressure {pressure:?}, {heap_text}");
@@ -52,7 +56,10 @@ impl OptimizationStrategy for MemoryStrategy {
             }
         }
         let p = |action| Proposal { action, priority, metric: TargetMetric::HeapUsedMb, reason: reason.clone() };
-        let mut out = vec![p(OptimizationAction::TrimCaches { percent }), p(OptimizationAction::SetObjectPooling { enabled: true })];
+        let mut out = vec![
+            p(OptimizationAction::TrimCaches { percent }),
+            p(OptimizationAction::SetObjectPooling { enabled: true }),
+        ];
         if gc {
             out.push(p(OptimizationAction::RequestGarbageCollection));
         }

@@ -35,11 +35,18 @@ impl OptimizationStrategy for MeshTopologyStrategy {
     fn propose(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Vec<Proposal> {
         let c = ctx.config;
         let reason = match m.mesh_performance.mean_hop_count {
-            Some(h) => format!("mean hop count {h:.2} vs max {:.2} (exit below {:.2})", c.max_avg_hop_count, c.max_avg_hop_count * c.hysteresis_ratio),
+            Some(h) => format!(
+                "mean hop count {h:.2} vs max {:.2} (exit below {:.2})",
+                c.max_avg_hop_count,
+                c.max_avg_hop_count * c.hysteresis_ratio
+            ),
             None => format!("relay policy held: no deliveries in the window (max {:.2} hops)", c.max_avg_hop_count),
         };
         vec![Proposal {
-            action: OptimizationAction::SetRelayPolicy { max_hops: c.relay_max_hops, min_rssi_dbm: c.relay_min_rssi_dbm() },
+            action: OptimizationAction::SetRelayPolicy {
+                max_hops: c.relay_max_hops,
+                min_rssi_dbm: c.relay_min_rssi_dbm(),
+            },
             priority: Priority::SloRepair,
             metric: TargetMetric::OnTimeRatio,
             reason,

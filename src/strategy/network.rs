@@ -95,7 +95,8 @@ impl OptimizationStrategy for NetworkStrategy {
         }
         let now_context = device_context(m, c);
         match self.failed_context {
-            Some((context, since)) if context == now_context && ctx.now_ms.saturating_sub(since) < c.repair_hold_max_ms => {}
+            Some((context, since))
+                if context == now_context && ctx.now_ms.saturating_sub(since) < c.repair_hold_max_ms => {}
             _ => {
                 self.failed.clear();
                 self.failed_context = Some((now_context, ctx.now_ms));
@@ -154,7 +155,12 @@ impl OptimizationStrategy for NetworkStrategy {
                 continue;
             }
             if in_place {
-                out.push(Proposal { action: mv.action, priority: Priority::SloRepair, metric: TargetMetric::OnTimeRatio, reason: reason.clone() });
+                out.push(Proposal {
+                    action: mv.action,
+                    priority: Priority::SloRepair,
+                    metric: TargetMetric::OnTimeRatio,
+                    reason: reason.clone(),
+                });
                 continue;
             }
             if self.breach {

@@ -33,10 +33,42 @@ impl PowerMode {
     pub fn actions(self) -> [OptimizationAction; 4] {
         use OptimizationAction as A;
         let (scan, on, off, adv, tx, prio, max) = match self {
-            PowerMode::Performance => (ScanMode::LowLatency, 10_000, 0, AdvertiseMode::LowLatency, TxPower::High, ConnectionPriority::Balanced, 10),
-            PowerMode::Balanced => (ScanMode::Balanced, 8_000, 2_000, AdvertiseMode::Balanced, TxPower::Medium, ConnectionPriority::Balanced, 8),
-            PowerMode::PowerSaver => (ScanMode::LowPower, 2_000, 28_000, AdvertiseMode::LowPower, TxPower::Low, ConnectionPriority::LowPower, 8),
-            PowerMode::UltraLow => (ScanMode::LowPower, 1_000, 29_000, AdvertiseMode::LowPower, TxPower::UltraLow, ConnectionPriority::LowPower, 4),
+            PowerMode::Performance => (
+                ScanMode::LowLatency,
+                10_000,
+                0,
+                AdvertiseMode::LowLatency,
+                TxPower::High,
+                ConnectionPriority::Balanced,
+                10,
+            ),
+            PowerMode::Balanced => (
+                ScanMode::Balanced,
+                8_000,
+                2_000,
+                AdvertiseMode::Balanced,
+                TxPower::Medium,
+                ConnectionPriority::Balanced,
+                8,
+            ),
+            PowerMode::PowerSaver => (
+                ScanMode::LowPower,
+                2_000,
+                28_000,
+                AdvertiseMode::LowPower,
+                TxPower::Low,
+                ConnectionPriority::LowPower,
+                8,
+            ),
+            PowerMode::UltraLow => (
+                ScanMode::LowPower,
+                1_000,
+                29_000,
+                AdvertiseMode::LowPower,
+                TxPower::UltraLow,
+                ConnectionPriority::LowPower,
+                4,
+            ),
         };
         [
             A::SetScanMode { mode: scan, duty_on_ms: on, duty_off_ms: off },
@@ -93,7 +125,11 @@ impl PowerStrategy {
             Some(level) => (
                 self.critical.at_or_below(level, c.battery_critical_percent, c.battery_critical_percent + h),
                 self.low.at_or_below(level, c.battery_low_percent, c.battery_low_percent + h),
-                self.background_half.at_or_below(level, c.background_saver_battery_percent, c.background_saver_battery_percent + h),
+                self.background_half.at_or_below(
+                    level,
+                    c.background_saver_battery_percent,
+                    c.background_saver_battery_percent + h,
+                ),
             ),
             None => {
                 self.critical.reset();
@@ -113,7 +149,11 @@ impl PowerStrategy {
             return (PowerMode::UltraLow, Priority::Safety, format!("thermal state Critical{held}"));
         }
         if critical {
-            return (PowerMode::UltraLow, Priority::Safety, format!("{level}critical at or below {}%", c.battery_critical_percent));
+            return (
+                PowerMode::UltraLow,
+                Priority::Safety,
+                format!("{level}critical at or below {}%", c.battery_critical_percent),
+            );
         }
         let mut not_material = String::new();
         if thermal == ThermalState::Serious {
@@ -146,7 +186,11 @@ impl PowerStrategy {
             return (PowerMode::PowerSaver, Priority::Savings, format!("{not_material}OS power save mode on"));
         }
         if low {
-            return (PowerMode::PowerSaver, Priority::Savings, format!("{level}low at or below {}%", c.battery_low_percent));
+            return (
+                PowerMode::PowerSaver,
+                Priority::Savings,
+                format!("{level}low at or below {}%", c.battery_low_percent),
+            );
         }
         if !d.foreground && background_half {
             return (
@@ -196,7 +240,12 @@ impl OptimizationStrategy for PowerStrategy {
         let reason = format!("power mode {mode:?}: {why}");
         mode.actions()
             .into_iter()
-            .map(|action| Proposal { action, priority, metric: TargetMetric::BatteryDrainPercentPerHour, reason: reason.clone() })
+            .map(|action| Proposal {
+                action,
+                priority,
+                metric: TargetMetric::BatteryDrainPercentPerHour,
+                reason: reason.clone(),
+            })
             .collect()
     }
 }

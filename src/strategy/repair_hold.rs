@@ -75,7 +75,12 @@ mod tests {
 
     #[test]
     fn a_healthy_release_resets_the_hold_and_the_cap_holds() {
-        let c = OptimizerConfig { repair_hold_ms: 10_000, repair_hold_max_ms: 40_000, repair_relapse_window_ms: 100_000, ..OptimizerConfig::default() };
+        let c = OptimizerConfig {
+            repair_hold_ms: 10_000,
+            repair_hold_max_ms: 40_000,
+            repair_relapse_window_ms: 100_000,
+            ..OptimizerConfig::default()
+        };
         let mut h = RepairHold::default();
         let mut t = 0;
         // Relapse after every release: 10 s, 20 s, 40 s, then capped at 40 s.

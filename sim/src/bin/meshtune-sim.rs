@@ -110,7 +110,11 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         args.policies
             .iter()
-            .map(|p| Policy::from_name(p).ok_or_else(|| format!("unknown policy '{p}' (one of {})", Policy::ALL.map(Policy::name).join(", "))))
+            .map(|p| {
+                Policy::from_name(p).ok_or_else(|| {
+                    format!("unknown policy '{p}' (one of {})", Policy::ALL.map(Policy::name).join(", "))
+                })
+            })
             .collect::<Result<_, _>>()?
     };
     if args.seeds == 0 || args.seeds > 1000 {
@@ -130,9 +134,23 @@ fn run(args: Args) -> Result<(), String> {
         let space = KnobSpace::radio();
         let mut found = Vec::new();
         for s in &scenarios {
-            eprintln!("searching oracle-static for {} ({} configurations in the space, seeds {:?})", s.name, space.size(), oracle::SEARCH_SEEDS);
-            let r = oracle::search(s, &space, &oracle::SEARCH_SEEDS, &|cs| evaluate_fixed(s, cs, &oracle::SEARCH_SEEDS, threads))?;
-            eprintln!("  {}: {} ({} evaluated; on-time {:.3}, {:.2} uAh per on-time delivery)", s.name, r.best.label(), r.evaluations, r.evaluation.on_time_ratio, r.evaluation.energy_per_on_time_uah);
+            eprintln!(
+                "searching oracle-static for {} ({} configurations in the space, seeds {:?})",
+                s.name,
+                space.size(),
+                oracle::SEARCH_SEEDS
+            );
+            let r = oracle::search(s, &space, &oracle::SEARCH_SEEDS, &|cs| {
+                evaluate_fixed(s, cs, &oracle::SEARCH_SEEDS, threads)
+            })?;
+            eprintln!(
+                "  {}: {} ({} evaluated; on-time {:.3}, {:.2} uAh per on-time delivery)",
+                s.name,
+                r.best.label(),
+                r.evaluations,
+                r.evaluation.on_time_ratio,
+                r.evaluation.energy_per_on_time_uah
+            );
             oracle_table.insert(s.name.clone(), r.best);
             found.push(r);
         }
@@ -154,14 +172,20 @@ fn run(args: Args) -> Result<(), String> {
                     }
                     oracle_table.insert(s.name.clone(), p.config);
                 }
-                None => notes.push(format!("oracle-static was not run on {}: no precomputed configuration (--search-oracle runs the search)", s.name)),
+                None => notes.push(format!(
+                    "oracle-static was not run on {}: no precomputed configuration (--search-oracle runs the search)",
+                    s.name
+                )),
             }
         }
     }
 
     let jobs = matrix_jobs(&scenarios, &policies, &seeds, &oracle_table);
     let bar = if args.quiet || args.json { ProgressBar::hidden() } else { ProgressBar::new(jobs as u64 * 1000) };
-    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}").map_err(|e| e.to_string())?);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}")
+            .map_err(|e| e.to_string())?,
+    );
     bar.set_message(format!("{jobs} runs on {threads} threads"));
     let done: Vec<std::sync::atomic::AtomicU64> = (0..jobs).map(|_| std::sync::atomic::AtomicU64::new(0)).collect();
     let results = run_matrix(&scenarios, &policies, &seeds, &oracle_table, threads, &|job, share| {
