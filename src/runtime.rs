@@ -639,6 +639,19 @@ mod tests {
         PerformanceOptimizer,
     };
 
+    /// Actions that have had their one outcome: every outcome counter, the refusals (their
+    /// `NotApplied` is not counted among the outcomes) and the actions never delivered.
+    fn ended(c: &crate::OptimizerCounters) -> u64 {
+        c.outcomes_improved
+            + c.outcomes_no_effect
+            + c.outcomes_worse
+            + c.outcomes_inconclusive
+            + c.outcomes_superseded
+            + c.outcomes_unacknowledged
+            + c.actions_refused
+            + c.actions_undelivered
+    }
+
     fn config(stop_timeout_ms: u64) -> OptimizerConfig {
         OptimizerConfig {
             min_tick_interval_ms: 10,
@@ -777,15 +790,7 @@ mod tests {
                 assert_eq!(outcomes.iter().filter(|o| o.action_id() == a.id).count(), 1, "{a:?}: {outcomes:?}");
             }
             let c = opt.snapshot().counters;
-            let ended = c.outcomes_improved
-                + c.outcomes_no_effect
-                + c.outcomes_worse
-                + c.outcomes_inconclusive
-                + c.outcomes_superseded
-                + c.outcomes_unacknowledged
-                + c.actions_refused
-                + c.actions_undelivered;
-            assert_eq!(c.actions_emitted, ended, "{c:?}");
+            assert_eq!(c.actions_emitted, ended(&c), "{c:?}");
         }
     }
 
@@ -877,15 +882,7 @@ mod tests {
         // Every action emitted got exactly one outcome: the delivered one ends Inconclusive (the
         // optimizer stopped before its acknowledgement), the ones still queued were withdrawn
         // (NotApplied, counted as undelivered, and as dropped events).
-        let ended = c.outcomes_improved
-            + c.outcomes_no_effect
-            + c.outcomes_worse
-            + c.outcomes_inconclusive
-            + c.outcomes_superseded
-            + c.outcomes_unacknowledged
-            + c.actions_refused
-            + c.actions_undelivered;
-        assert_eq!(c.actions_emitted, ended, "{c:?}");
+        assert_eq!(c.actions_emitted, ended(&c), "{c:?}");
         assert!(c.actions_emitted > 1, "the spike gives several actions: {c:?}");
         assert_eq!((c.outcomes_inconclusive, c.actions_undelivered), (1, c.actions_emitted - 1), "{c:?}");
         assert_eq!(c.events_dropped, c.actions_undelivered, "{c:?}");

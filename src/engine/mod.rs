@@ -791,33 +791,22 @@ impl Engine {
                             m.after
                         ),
                     };
+                    // Safety changes and releases stay: a worse metric is the price of
+                    // protection, or the strategy sees the breach and repairs it again.
+                    let restore_action_id = can_revert.then_some(self.next_id);
+                    events.push(EngineEvent::Outcome(OutcomeEvent::Worse {
+                        action_id: v.action_id,
+                        metric: v.metric,
+                        before: m.before,
+                        after: m.after,
+                        improvement_percent: improvement,
+                        interval: interval_of(&m),
+                        reason: if can_revert { reason.clone() } else { format!("{reason}; kept (not revertible)") },
+                        restore_action_id,
+                        shared_with: v.shared_with.clone(),
+                    }));
                     if can_revert {
-                        events.push(EngineEvent::Outcome(OutcomeEvent::Worse {
-                            action_id: v.action_id,
-                            metric: v.metric,
-                            before: m.before,
-                            after: m.after,
-                            improvement_percent: improvement,
-                            interval: interval_of(&m),
-                            reason: reason.clone(),
-                            restore_action_id: Some(self.next_id),
-                            shared_with: v.shared_with.clone(),
-                        }));
                         self.roll_back(&v, reason, now, events);
-                    } else {
-                        // Safety changes and releases stay: a worse metric is the price of
-                        // protection, or the strategy sees the breach and repairs it again.
-                        events.push(EngineEvent::Outcome(OutcomeEvent::Worse {
-                            action_id: v.action_id,
-                            metric: v.metric,
-                            before: m.before,
-                            after: m.after,
-                            improvement_percent: improvement,
-                            interval: interval_of(&m),
-                            reason: format!("{reason}; kept (not revertible)"),
-                            restore_action_id: None,
-                            shared_with: v.shared_with.clone(),
-                        }));
                     }
                 }
             }
