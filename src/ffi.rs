@@ -116,6 +116,33 @@ impl PerformanceOptimizer {
         self.runtime.snapshot()
     }
 
+    /// What this phone's measurements taught the engine (which repair moves helped, in which
+    /// device state), as a JSON document to save and give back to `import_learned_state` after
+    /// a restart. Versioned (`"version": 1`).
+    pub fn export_learned_state(&self) -> String {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.runtime.export_learned_state())).unwrap_or_else(
+            |_| {
+                self.runtime.count_internal_panic();
+                String::new()
+            },
+        )
+    }
+
+    /// Takes in a document from `export_learned_state`. All or nothing: a document that is not
+    /// one (not JSON, another format or version, a part out of range) is `InvalidConfig` naming
+    /// the part (`learned_state.version`, `learned_state.strategies.network`), and nothing
+    /// changes.
+    pub fn import_learned_state(&self, json: String) -> Result<(), OptimizerError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.runtime.import_learned_state(&json)))
+            .unwrap_or_else(|_| {
+                self.runtime.count_internal_panic();
+                Err(OptimizerError::InvalidConfig {
+                    field: "learned_state".to_owned(),
+                    reason: "reading it failed inside MeshTune (a bug; counted in internal_panics)".to_owned(),
+                })
+            })
+    }
+
     /// Whether `stop` was called.
     pub fn is_stopped(&self) -> bool {
         self.runtime.is_stopped()

@@ -370,6 +370,17 @@ impl Runtime {
         core.engine.report_action_result(action_id, applied, detail, s.now_ms())
     }
 
+    /// The engine's learned state (see `Engine::export_learned_state`).
+    pub(crate) fn export_learned_state(&self) -> String {
+        lock(&self.shared.core).engine.export_learned_state()
+    }
+
+    /// Takes in a learned state (see `Engine::import_learned_state`); all or nothing.
+    pub(crate) fn import_learned_state(&self, json: &str) -> Result<(), OptimizerError> {
+        self.check_running()?;
+        lock(&self.shared.core).engine.import_learned_state(json)
+    }
+
     /// The optimizer's view. Never panics: if building it panics (a bug), the last snapshot
     /// built is returned again (its `now_ms` tells its age) with `internal_panics` counted.
     pub(crate) fn snapshot(&self) -> OptimizerSnapshot {

@@ -1037,3 +1037,107 @@ fn a_panic_mid_tick_loses_no_outcome() {
         |x| matches!(x, EngineEvent::Outcome(OutcomeEvent::NotApplied { action_id, .. }) if *action_id == actions[0].id)
     ));
 }
+
+/// 30 % of messages on time unless advertising is fast, then 98 %: the one move that helps.
+fn advertising_helps(e: &mut Engine, log: &mut Log, from: u64, to: u64) {
+    let mut k = 0u64;
+    let mut t = from;
+    while t < to {
+        let fast = matches!(
+            e.knob(Knob::Advertising),
+            OptimizationAction::SetAdvertising { mode: meshtune::AdvertiseMode::LowLatency, .. }
+        );
+        for i in 0..10 {
+            k += 1;
+            let on_time = (k % 100) < if fast { 98 } else { 30 };
+            e.record(delivered(if on_time { 40.0 } else { 300.0 }), t + i * 100).unwrap();
+        }
+        t += 1_000;
+        let events = e.tick(t);
+        for a in log.take(t, events) {
+            e.report_action_result(a.id, true, None, t).unwrap();
+        }
+    }
+}
+
+#[test]
+fn what_a_phone_measured_survives_a_restart_and_orders_the_moves() {
+    // A first run: the ladder tries compression (no effect, taken back), then fast
+    // advertising, which brings on-time delivery from 0.30 to 0.98.
+    let mut first = engine();
+    let mut log = Log::default();
+    advertising_helps(&mut first, &mut log, 0, 900_000);
+    let fast = |a: &OptimizationAction| {
+        matches!(a, OptimizationAction::SetAdvertising { mode: meshtune::AdvertiseMode::LowLatency, .. })
+    };
+    let adv = log.find(fast).expect("fast advertising tried").clone();
+    assert!(matches!(log.outcome_for(adv.id)[..], [OutcomeEvent::Improved { .. }]), "{:?}", log.outcome_for(adv.id));
+    assert!(log.find(is_compression_on).is_some_and(|c| c.at_ms < adv.at_ms), "compression came first by cost");
+    let saved = first.export_learned_state();
+    assert!(saved.contains("\"knob\":\"Advertising\"") && saved.contains("\"improved\":1"), "{saved}");
+
+    // After a restart with what was learned: fast advertising first, compression never.
+    let mut second = engine();
+    second.import_learned_state(&saved).unwrap();
+    assert_eq!(second.export_learned_state(), saved, "a round trip keeps every figure");
+    let mut log = Log::default();
+    advertising_helps(&mut second, &mut log, 0, 300_000);
+    let moves: Vec<&ActionEvent> = log.actions.iter().filter(|a| a.strategy == "network").collect();
+    assert!(!moves.is_empty() && fast(&moves[0].action), "{moves:?}");
+    assert!(moves[0].reason.contains("points here before"), "{}", moves[0].reason);
+    assert!(log.find(is_compression_on).is_none(), "{:?}", log.actions);
+
+    // Without it, the same restart starts from the cheapest move again.
+    let mut fresh = engine();
+    let mut log = Log::default();
+    advertising_helps(&mut fresh, &mut log, 0, 300_000);
+    assert!(log.actions.iter().find(|a| a.strategy == "network").is_some_and(|a| is_compression_on(&a.action)));
+}
+
+#[test]
+fn a_corrupt_learned_state_is_a_typed_error_that_changes_nothing() {
+    let mut e = engine();
+    let mut log = Log::default();
+    advertising_helps(&mut e, &mut log, 0, 900_000);
+    let before = e.export_learned_state();
+    let good: serde_json::Value = serde_json::from_str(&before).unwrap();
+    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = good.clone();
+        f(&mut v);
+        v.to_string()
+    };
+    let cases = [
+        ("not json".to_owned(), "learned_state"),
+        ("[1]".to_owned(), "learned_state"),
+        (with(&|v| v["format"] = "other".into()), "learned_state.format"),
+        (with(&|v| v["version"] = 2.into()), "learned_state.version"),
+        (with(&|v| v["strategies"] = 3.into()), "learned_state.strategies"),
+        (with(&|v| v["strategies"]["nope"] = serde_json::json!({})), "learned_state.strategies.nope"),
+        (
+            with(&|v| v["strategies"]["network"]["moves"][0]["knob"] = "MessageBatching".into()),
+            "learned_state.strategies.network",
+        ),
+        (
+            with(&|v| v["strategies"]["network"]["moves"][0]["improved"] = (-1).into()),
+            "learned_state.strategies.network",
+        ),
+        (
+            with(&|v| v["strategies"]["network"]["moves"][0]["context"] = "foreground=maybe".into()),
+            "learned_state.strategies.network",
+        ),
+        (with(&|v| v["strategies"]["power"] = serde_json::json!({"x": 1})), "learned_state.strategies.power"),
+        (format!("{{\"pad\": \"{}\"}}", " ".repeat(300 * 1024)), "learned_state"),
+    ];
+    for (doc, field) in cases {
+        match e.import_learned_state(&doc) {
+            Err(OptimizerError::InvalidConfig { field: f, reason }) => {
+                assert_eq!(f, field, "{reason}: {}", &doc[..doc.len().min(200)]);
+                if field == "learned_state.strategies.network" {
+                    assert!(reason.starts_with("moves[0]."), "the reason names the entry: {reason}");
+                }
+            }
+            other => panic!("{other:?} for {}", &doc[..doc.len().min(200)]),
+        }
+        assert_eq!(e.export_learned_state(), before, "a refused document changed the learned state");
+    }
+}

@@ -103,6 +103,8 @@ struct Pending {
 #[derive(Debug, Clone)]
 struct Verification {
     action_id: u64,
+    /// The action measured.
+    action: OptimizationAction,
     knob: Knob,
     strategy: String,
     previous: OptimizationAction,
@@ -165,6 +167,13 @@ pub struct Engine {
     /// When the last on-time repair move was applied (acknowledged), ms.
     last_on_time_repair_ms: Option<u64>,
 }
+
+/// The `format` of a learned-state document.
+pub const LEARNED_STATE_FORMAT: &str = "meshtune-learned-state";
+/// The version of the learned-state document this library writes and reads.
+pub const LEARNED_STATE_VERSION: u64 = 1;
+/// Largest learned-state document `import_learned_state` reads.
+pub const MAX_LEARNED_STATE_BYTES: usize = 256 * 1024;
 
 /// Timed-out actions remembered for a late acknowledgement.
 const TIMED_OUT_REMEMBERED: usize = 64;
@@ -404,6 +413,7 @@ impl Engine {
         let max_window = if p.metric == TargetMetric::OnTimeRatio { self.config.verification_max_ms } else { window };
         self.verifying.push(Verification {
             action_id,
+            action: p.event.action.clone(),
             knob,
             strategy: p.event.strategy.clone(),
             previous: p.previous,
@@ -728,6 +738,7 @@ impl Engine {
                 },
             };
             let can_revert = v.revertible && v.priority < Priority::Safety;
+            let first_new = events.len();
             match verdict {
                 Verdict::Inconclusive(reason) => {
                     events.push(EngineEvent::Outcome(OutcomeEvent::Inconclusive {
@@ -746,7 +757,7 @@ impl Engine {
                         interval: interval_of(&m),
                         samples_before: m.samples_before,
                         samples_after: m.samples_after,
-                        shared_with: v.shared_with,
+                        shared_with: v.shared_with.clone(),
                     }));
                 }
                 Verdict::NoEffect(m) => {
@@ -810,7 +821,83 @@ impl Engine {
                     }
                 }
             }
+            let outcome = events[first_new..].iter().find_map(|e| match e {
+                EngineEvent::Outcome(o) if o.action_id() == v.action_id => Some(o.clone()),
+                _ => None,
+            });
+            if let Some(o) = outcome {
+                self.tell_strategy(&v, &o);
+            }
         }
+    }
+
+    /// Tells the strategy whose action was measured what came of it (a strategy's panic here is
+    /// caught: the outcome stands, the strategy learns nothing from it).
+    fn tell_strategy(&mut self, v: &Verification, outcome: &OutcomeEvent) {
+        for s in self.strategies.iter_mut().filter(|s| s.name() == v.strategy) {
+            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.observe(&v.action, outcome)));
+            if told.is_err() {
+                tracing::error!(strategy = %v.strategy, "strategy panicked while observing an outcome");
+            }
+        }
+    }
+
+    /// What the strategies have learned, as one JSON document: `{"format":
+    /// "meshtune-learned-state", "version": 1, "strategies": {name: state}}`. Save it and give it
+    /// to [`Engine::import_learned_state`] after a restart, so that what this phone measured is
+    /// not measured again.
+    pub fn export_learned_state(&self) -> String {
+        let mut strategies = serde_json::Map::new();
+        for s in &self.strategies {
+            if let Some(state) = s.export_state() {
+                strategies.insert(s.name().to_owned(), state);
+            }
+        }
+        serde_json::json!({"format": LEARNED_STATE_FORMAT, "version": LEARNED_STATE_VERSION, "strategies": strategies})
+            .to_string()
+    }
+
+    /// Takes in a document from [`Engine::export_learned_state`]. All of it, or nothing: a
+    /// document that is not JSON, of another format or version, too large, or with a part a
+    /// strategy refuses, is `InvalidConfig` naming the part (`learned_state.version`,
+    /// `learned_state.strategies.network.contexts...`), and nothing changes. A strategy the
+    /// document does not mention keeps what it has.
+    pub fn import_learned_state(&mut self, json: &str) -> Result<(), OptimizerError> {
+        let err = |field: &str, reason: String| OptimizerError::config(&format!("learned_state{field}"), reason);
+        if json.len() > MAX_LEARNED_STATE_BYTES {
+            return Err(err("", format!("{} bytes is over the limit of {MAX_LEARNED_STATE_BYTES}", json.len())));
+        }
+        let doc: serde_json::Value = serde_json::from_str(json).map_err(|e| err("", e.to_string()))?;
+        let Some(doc) = doc.as_object() else {
+            return Err(err("", "expected a JSON object".to_owned()));
+        };
+        if doc.get("format").and_then(|f| f.as_str()) != Some(LEARNED_STATE_FORMAT) {
+            return Err(err(".format", format!("expected \"{LEARNED_STATE_FORMAT}\"")));
+        }
+        match doc.get("version").and_then(|v| v.as_u64()) {
+            Some(LEARNED_STATE_VERSION) => {}
+            other => {
+                return Err(err(
+                    ".version",
+                    format!("{other:?} is not a version this library reads ({LEARNED_STATE_VERSION})"),
+                ))
+            }
+        }
+        let Some(parts) = doc.get("strategies").and_then(|s| s.as_object()) else {
+            return Err(err(".strategies", "expected an object of states by strategy name".to_owned()));
+        };
+        for (name, state) in parts {
+            let Some(s) = self.strategies.iter().find(|s| s.name() == name) else {
+                return Err(err(&format!(".strategies.{name}"), "no such strategy in this engine".to_owned()));
+            };
+            s.check_state(state).map_err(|reason| err(&format!(".strategies.{name}"), reason))?;
+        }
+        for (name, state) in parts {
+            if let Some(s) = self.strategies.iter_mut().find(|s| s.name() == name) {
+                s.import_state(state);
+            }
+        }
+        Ok(())
     }
 
     /// Restores the value before action `v` and backs the reverted value off. A rollback is

@@ -99,6 +99,28 @@ pub trait OptimizationStrategy: Send {
     fn should_apply(&mut self, metrics: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> bool;
     /// The strategy's proposals; called only when `should_apply` returned true this tick.
     fn propose(&mut self, metrics: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Vec<Proposal>;
+
+    /// The measured outcome (`Improved`, `NoEffect`, `Worse` or `Inconclusive`) of one of this
+    /// strategy's actions, `action`: what a strategy may learn from. Default: nothing.
+    fn observe(&mut self, _action: &OptimizationAction, _outcome: &crate::OutcomeEvent) {}
+
+    /// What the strategy has learned, for `Engine::export_learned_state`. Default: nothing.
+    fn export_state(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Whether `state` (from `export_state`) can be imported; the reason names the part that
+    /// cannot. Nothing changes. Default: only `null` is accepted.
+    fn check_state(&self, state: &serde_json::Value) -> Result<(), String> {
+        if state.is_null() {
+            Ok(())
+        } else {
+            Err("this strategy keeps no learned state".to_owned())
+        }
+    }
+
+    /// Takes in a state that `check_state` accepted. Default: nothing.
+    fn import_state(&mut self, _state: &serde_json::Value) {}
 }
 
 /// The built-in strategies in arbitration order (earlier wins a tie within a priority class).

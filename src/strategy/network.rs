@@ -30,13 +30,20 @@
 //!   scanning (the simulator's commute scenario once spent 20 of 23 mAh per phone on a scanner
 //!   that, in the background, bought no latency).
 //!
+//! What the measurements showed is kept per device state and move (exported and imported with
+//! the engine's learned state): the moves that improved on-time delivery in this device state are
+//! tried first, most points per mA first; a move measured useless or harmful twice there, and
+//! never an improvement, is left out.
+//!
 //! Message batching is not a repair move: it holds every message at every relay, which costs
 //! on-time delivery by construction.
 
 use super::costs::repair_moves;
 use super::{Hysteresis, OptimizationStrategy, Proposal, RepairHold, StrategyContext};
 use crate::engine::stats::{judge_slo, wilson, SloJudgement};
-use crate::{OptimizerConfig, PerformanceMetrics, Priority, TargetMetric, ThermalState};
+use crate::{
+    Knob, OptimizationAction, OptimizerConfig, OutcomeEvent, PerformanceMetrics, Priority, TargetMetric, ThermalState,
+};
 
 /// Repairs on-time delivery.
 #[derive(Debug, Default)]
@@ -53,6 +60,106 @@ pub struct NetworkStrategy {
     /// `repair_hold_max_ms` passes, however short their back-off.
     failed: Vec<crate::OptimizationAction>,
     failed_context: Option<(DeviceContext, u64)>,
+    /// What each move's measurements showed, by device state and knob (exported and imported
+    /// with the engine's learned state, so a restart does not measure it all again).
+    learned: std::collections::BTreeMap<(DeviceContext, Knob), Tally>,
+    /// The device state each move in flight was bought in, by knob.
+    bought_in: Vec<(Knob, DeviceContext)>,
+}
+
+/// What the measurements of one move in one device state showed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Tally {
+    improved: u32,
+    no_effect: u32,
+    worse: u32,
+    inconclusive: u32,
+    /// Sum of the improvements measured, in percentage points of on-time delivery.
+    effect_points: f64,
+}
+
+impl Tally {
+    /// Measured useless or harmful at least twice, and never an improvement: not tried again in
+    /// this device state (an hour's back-off is not needed to remember it).
+    fn useless(&self) -> bool {
+        self.no_effect + self.worse >= 2 && self.improved == 0
+    }
+
+    /// The mean improvement measured, points, when it ever improved.
+    fn helpful_points(&self) -> Option<f64> {
+        (self.improved > 0 && self.effect_points > 0.0).then(|| self.effect_points / f64::from(self.improved))
+    }
+}
+
+/// The knobs of the repair moves, by the names the learned state uses.
+const MOVE_KNOBS: [Knob; 5] =
+    [Knob::Compression, Knob::Advertising, Knob::MaxConnections, Knob::ConnectionPriority, Knob::ScanMode];
+
+fn knob_name(k: Knob) -> String {
+    format!("{k:?}")
+}
+
+fn context_key(c: &DeviceContext) -> String {
+    format!("foreground={},battery={},thermal={:?},power_save={}", c.0, c.1, c.2, c.3)
+}
+
+fn parse_context(s: &str) -> Option<DeviceContext> {
+    let mut parts = s.split(',').map(|kv| kv.split_once('='));
+    let mut next = |key: &str| parts.next().flatten().filter(|(k, _)| *k == key).map(|(_, v)| v);
+    let foreground = next("foreground")?.parse::<bool>().ok()?;
+    let band = next("battery")?.parse::<u8>().ok().filter(|b| *b <= 4)?;
+    let thermal = match next("thermal")? {
+        "Nominal" => ThermalState::Nominal,
+        "Fair" => ThermalState::Fair,
+        "Serious" => ThermalState::Serious,
+        "Critical" => ThermalState::Critical,
+        _ => return None,
+    };
+    let power_save = next("power_save")?.parse::<bool>().ok()?;
+    parts.next().is_none().then_some((foreground, band, thermal, power_save))
+}
+
+/// Reads one entry of an exported state; the error names the part.
+fn parse_entry(e: &serde_json::Value) -> Result<((DeviceContext, Knob), Tally), String> {
+    let context = e.get("context").and_then(|v| v.as_str()).ok_or("context: expected a string")?;
+    let context = parse_context(context)
+        .ok_or_else(|| format!("context: {context:?} is not foreground=...,battery=0..4,thermal=...,power_save=..."))?;
+    let knob = e.get("knob").and_then(|v| v.as_str()).ok_or("knob: expected a string")?;
+    let knob = MOVE_KNOBS
+        .into_iter()
+        .find(|k| knob_name(*k) == knob)
+        .ok_or_else(|| format!("knob: {knob:?} is not a repair move's knob"))?;
+    let count = |name: &str| -> Result<u32, String> {
+        e.get(name)
+            .and_then(|v| v.as_u64())
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| format!("{name}: expected a count"))
+    };
+    let effect_points = e
+        .get("effect_points")
+        .and_then(|v| v.as_f64())
+        .filter(|x| x.is_finite())
+        .ok_or("effect_points: expected a finite number")?;
+    Ok((
+        (context, knob),
+        Tally {
+            improved: count("improved")?,
+            no_effect: count("no_effect")?,
+            worse: count("worse")?,
+            inconclusive: count("inconclusive")?,
+            effect_points,
+        },
+    ))
+}
+
+fn parse_state(state: &serde_json::Value) -> Result<std::collections::BTreeMap<(DeviceContext, Knob), Tally>, String> {
+    let moves = state.get("moves").and_then(|m| m.as_array()).ok_or("moves: expected an array")?;
+    let mut out = std::collections::BTreeMap::new();
+    for (i, e) in moves.iter().enumerate() {
+        let (key, tally) = parse_entry(e).map_err(|r| format!("moves[{i}].{r}"))?;
+        out.insert(key, tally);
+    }
+    Ok(out)
 }
 
 /// What the device state is, for the repair's release: foreground, charging, battery band (0
@@ -143,8 +250,25 @@ impl OptimizationStrategy for NetworkStrategy {
             format!("{level}, target {target}")
         };
         let scanner = self.slow_discovery.engaged() && !saving_power(m, c);
+        let now_context = device_context(m, c);
+        // What this phone measured in this device state orders the moves: the ones that
+        // improved on-time delivery first (most points per mA first), then the rest by cost;
+        // the ones measured useless at least twice are left out.
+        let mut moves = repair_moves(c, scanner);
+        let tally = |k: Knob| self.learned.get(&(now_context, k)).copied().unwrap_or_default();
+        moves.retain(|mv| !tally(mv.action.knob()).useless() || ctx.current(mv.action.knob()) == Some(&mv.action));
+        moves.sort_by(|a, b| {
+            let score =
+                |mv: &super::costs::RepairMove| tally(mv.action.knob()).helpful_points().map(|p| p / mv.extra_ma);
+            match (score(a), score(b)) {
+                (Some(x), Some(y)) => y.total_cmp(&x),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            }
+        });
         let mut out = Vec::new();
-        for mv in repair_moves(c, scanner) {
+        for mv in moves {
             let in_place = ctx.current(mv.action.knob()) == Some(&mv.action);
             if !in_place && ctx.is_held_back(&mv.action) && !self.failed.contains(&mv.action) {
                 self.failed.push(mv.action.clone());
@@ -164,16 +288,70 @@ impl OptimizationStrategy for NetworkStrategy {
                 continue;
             }
             if self.breach {
+                let knob = mv.action.knob();
+                self.bought_in.retain(|(k, _)| *k != knob);
+                self.bought_in.push((knob, now_context));
+                let learned = match tally(knob).helpful_points() {
+                    Some(p) => format!("; it gained {p:.1} points here before"),
+                    None => String::new(),
+                };
                 out.push(Proposal {
                     action: mv.action,
                     priority: Priority::SloRepair,
                     metric: TargetMetric::OnTimeRatio,
-                    reason: format!("{reason}; next repair move by cost (about +{} mA)", mv.extra_ma),
+                    reason: format!("{reason}; next repair move (about +{} mA{learned})", mv.extra_ma),
                 });
             }
             break;
         }
         out
+    }
+
+    fn observe(&mut self, action: &OptimizationAction, outcome: &OutcomeEvent) {
+        let knob = action.knob();
+        let Some(&(_, context)) = self.bought_in.iter().find(|(k, _)| *k == knob) else {
+            return;
+        };
+        let t = self.learned.entry((context, knob)).or_default();
+        match outcome {
+            OutcomeEvent::Improved { improvement_percent, .. } => {
+                t.improved = t.improved.saturating_add(1);
+                t.effect_points += improvement_percent;
+            }
+            OutcomeEvent::NoEffect { .. } => t.no_effect = t.no_effect.saturating_add(1),
+            OutcomeEvent::Worse { .. } => t.worse = t.worse.saturating_add(1),
+            OutcomeEvent::Inconclusive { .. } => t.inconclusive = t.inconclusive.saturating_add(1),
+            _ => {}
+        }
+    }
+
+    fn export_state(&self) -> Option<serde_json::Value> {
+        let moves: Vec<serde_json::Value> = self
+            .learned
+            .iter()
+            .map(|((context, knob), t)| {
+                serde_json::json!({
+                    "context": context_key(context),
+                    "knob": knob_name(*knob),
+                    "improved": t.improved,
+                    "no_effect": t.no_effect,
+                    "worse": t.worse,
+                    "inconclusive": t.inconclusive,
+                    "effect_points": t.effect_points,
+                })
+            })
+            .collect();
+        Some(serde_json::json!({ "moves": moves }))
+    }
+
+    fn check_state(&self, state: &serde_json::Value) -> Result<(), String> {
+        parse_state(state).map(|_| ())
+    }
+
+    fn import_state(&mut self, state: &serde_json::Value) {
+        if let Ok(learned) = parse_state(state) {
+            self.learned = learned;
+        }
     }
 }
 
