@@ -82,6 +82,20 @@ optimizer_config! {
     /// shedding it would save at least this share of the phone's measured current (by the cost
     /// table of `strategy::costs`). At Critical it is always shed. Default 0.1.
     thermal_material_share: f64 = 0.1,
+    /// The cost table of the network repair's moves (`strategy::costs`): the extra mean current
+    /// each adds to a phone in the baseline profile, mA. The defaults are estimates from public
+    /// radio figures; a team that measured its phone sets its own. Compression of large
+    /// messages: default 0.01.
+    repair_cost_compression_ma: f64 = 0.01,
+    /// Fast advertising (low latency at high power): default 0.1.
+    repair_cost_fast_advertising_ma: f64 = 0.1,
+    /// More connections (`network_max_connections`): default 0.5.
+    repair_cost_more_connections_ma: f64 = 0.5,
+    /// High connection priority: default 1.1.
+    repair_cost_high_priority_ma: f64 = 1.1,
+    /// Continuous low-latency scanning: default 10 (also the scan figure of the thermal
+    /// judgement's estimate of the radio's current).
+    repair_cost_continuous_scan_ma: f64 = 10.0,
     /// Thermal hysteresis: after the OS thermal state falls below Serious (or Critical), the
     /// power strategy keeps the hotter band's mode this long, so a state that flickers at a
     /// band's edge moves the knobs once. Default 120 000.
@@ -230,6 +244,17 @@ impl OptimizerConfig {
         positive("target_p95_latency_ms", self.target_p95_latency_ms)?;
         ratio("target_on_time_ratio", self.target_on_time_ratio)?;
         ratio("thermal_material_share", self.thermal_material_share)?;
+        for (field, v) in [
+            ("repair_cost_compression_ma", self.repair_cost_compression_ma),
+            ("repair_cost_fast_advertising_ma", self.repair_cost_fast_advertising_ma),
+            ("repair_cost_more_connections_ma", self.repair_cost_more_connections_ma),
+            ("repair_cost_high_priority_ma", self.repair_cost_high_priority_ma),
+            ("repair_cost_continuous_scan_ma", self.repair_cost_continuous_scan_ma),
+        ] {
+            if !v.is_finite() || !(0.0..=1_000.0).contains(&v) {
+                return Err(OptimizerError::config(field, format!("{v} mA is outside 0..=1000")));
+            }
+        }
         positive("battery_capacity_mah", self.battery_capacity_mah)?;
         duration("thermal_exit_hold_ms", self.thermal_exit_hold_ms, 0)?;
         positive("target_discovery_p95_ms", self.target_discovery_p95_ms)?;
@@ -411,6 +436,8 @@ mod tests {
             (r#"{"hysteresis_ratio": 1.0}"#, "hysteresis_ratio"),
             (r#"{"target_on_time_ratio": 1.0}"#, "target_on_time_ratio"),
             (r#"{"target_on_time_ratio": 0}"#, "target_on_time_ratio"),
+            (r#"{"repair_cost_high_priority_ma": -1}"#, "repair_cost_high_priority_ma"),
+            (r#"{"repair_cost_continuous_scan_ma": 1e9}"#, "repair_cost_continuous_scan_ma"),
             (r#"{"consensus_batch_min": 70}"#, "consensus_batch_min"),
             (r#"[1, 2]"#, "(document)"),
             (r#"{"window_ms": "#, "(document)"),

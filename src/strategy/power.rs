@@ -213,14 +213,15 @@ fn shed_share(m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Option<(f64,
     let drain = m.device.battery_drain_percent_per_hour.filter(|d| *d > 0.0)?;
     let phone_ma = drain / 100.0 * ctx.config.battery_capacity_mah;
     let links = m.mesh_performance.connected_peers;
-    let now = super::costs::profile_ma(ctx.profile, links);
+    let scan_ma = ctx.config.repair_cost_continuous_scan_ma;
+    let now = super::costs::profile_ma(ctx.profile, links, scan_ma);
     let mut shed = ctx.profile.to_vec();
     for a in PowerMode::PowerSaver.actions() {
         if let Some(slot) = shed.get_mut(a.knob().index()) {
             *slot = a;
         }
     }
-    let saved = (now - super::costs::profile_ma(&shed, links)).max(0.0);
+    let saved = (now - super::costs::profile_ma(&shed, links, scan_ma)).max(0.0);
     Some((saved, phone_ma, saved / phone_ma))
 }
 
