@@ -45,6 +45,9 @@ final class ReadmeExampleTests: XCTestCase {
         let deadline = Date().addingTimeInterval(10)
         while !radio.isCompressing, Date() < deadline { try await Task.sleep(nanoseconds: 5_000_000) }
         XCTAssertTrue(radio.isCompressing, "the network strategy's first repair move (compression) was not applied")
+        // The acknowledgement follows the radio call: wait for the core to have it (it raced
+        // the assertion once, on a loaded machine).
+        while (session.snapshot()?.counters.actionsApplied ?? 0) < 1, Date() < deadline { try await Task.sleep(nanoseconds: 5_000_000) }
         XCTAssertGreaterThanOrEqual(session.snapshot()?.counters.actionsApplied ?? 0, 1)
 
         session.stop()                                  // ends `actions`, so the loop returns
