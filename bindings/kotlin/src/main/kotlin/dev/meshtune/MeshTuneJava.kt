@@ -124,4 +124,35 @@ object MeshTuneJava {
             "internalPanics" to internalPanics.toLong(),
         )
     }
+
+    /**
+     * Every unsigned field of a snapshot outside its counters, by its path, as `Long` (null where
+     * the Kotlin field is null): `nowMs`, `tickIntervalMs`, the sample counts of the metrics
+     * (`metrics.networkLatency.count`, `metrics.meshPerformance.delivered`, `.lost`, `.onTime`,
+     * ...), the peer counts, and `backingOff.<i>.untilMs`. Java cannot read Kotlin's unsigned
+     * types without this (they are inline classes, mangled in the Java view).
+     */
+    @JvmStatic
+    fun unsignedFields(snapshot: OptimizerSnapshot): Map<String, Long?> {
+        val out = linkedMapOf<String, Long?>(
+            "nowMs" to snapshot.nowMs.toLong(),
+            "tickIntervalMs" to snapshot.tickIntervalMs.toLong(),
+        )
+        val m = snapshot.metrics
+        out["metrics.networkLatency.count"] = m.networkLatency?.count?.toLong()
+        out["metrics.consensusPerformance.rounds"] = m.consensusPerformance.rounds.toLong()
+        out["metrics.consensusPerformance.finalization.count"] = m.consensusPerformance.finalization?.count?.toLong()
+        with(m.meshPerformance) {
+            out["metrics.meshPerformance.delivered"] = delivered.toLong()
+            out["metrics.meshPerformance.lost"] = lost.toLong()
+            out["metrics.meshPerformance.onTime"] = onTime.toLong()
+            out["metrics.meshPerformance.connectedPeers"] = connectedPeers?.toLong()
+            out["metrics.meshPerformance.discoveredPeers"] = discoveredPeers?.toLong()
+            out["metrics.meshPerformance.connectionSetup.count"] = connectionSetup?.count?.toLong()
+            out["metrics.meshPerformance.discovery.count"] = discovery?.count?.toLong()
+        }
+        snapshot.backingOff.forEachIndexed { i, b -> out["backingOff.$i.untilMs"] = b.untilMs.toLong() }
+        return out
+    }
 }
+

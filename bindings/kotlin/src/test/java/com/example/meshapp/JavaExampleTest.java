@@ -83,6 +83,18 @@ class JavaExampleTest {
                 if (!java.lang.reflect.Modifier.isStatic(f.getModifiers())) fieldNames.add(f.getName());
             }
             assertEquals(fieldNames, new java.util.TreeSet<>(counters.keySet()));
+            // The snapshot's other unsigned fields, by path.
+            Map<String, Long> unsigned = MeshTuneJava.unsignedFields(optimizer.snapshot());
+            assertEquals(50L, unsigned.get("metrics.meshPerformance.delivered"), unsigned.toString());
+            assertEquals(0L, unsigned.get("metrics.meshPerformance.onTime"), "every message was late: " + unsigned);
+            assertEquals(50L, unsigned.get("metrics.networkLatency.count"), unsigned.toString());
+            assertTrue(unsigned.get("tickIntervalMs") > 0L, unsigned.toString());
+            assertEquals(3L, unsigned.get("metrics.meshPerformance.connectedPeers"), unsigned.toString());
+            assertEquals(7L, unsigned.get("metrics.meshPerformance.discoveredPeers"), unsigned.toString());
+            assertEquals(1L, unsigned.get("metrics.meshPerformance.lost"), unsigned.toString());
+            // A field with no data yet is there, as null.
+            assertTrue(unsigned.containsKey("metrics.meshPerformance.connectionSetup.count")
+                && unsigned.get("metrics.meshPerformance.connectionSetup.count") == null, unsigned.toString());
         } finally {
             optimizer.stop();
         }
