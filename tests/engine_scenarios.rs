@@ -1141,3 +1141,56 @@ fn a_corrupt_learned_state_is_a_typed_error_that_changes_nothing() {
         assert_eq!(e.export_learned_state(), before, "a refused document changed the learned state");
     }
 }
+
+/// Proposes compression, judged by p95 latency (an app's own strategy, say).
+struct CompressForLatency;
+
+impl meshtune::strategy::OptimizationStrategy for CompressForLatency {
+    fn name(&self) -> &str {
+        "compress-for-latency"
+    }
+    fn should_apply(&mut self, m: &meshtune::PerformanceMetrics, _c: &meshtune::strategy::StrategyContext<'_>) -> bool {
+        // Once the window holds enough deliveries for a p95 interval (110).
+        m.network_latency.is_some_and(|l| l.count >= 200)
+    }
+    fn propose(
+        &mut self,
+        _m: &meshtune::PerformanceMetrics,
+        _c: &meshtune::strategy::StrategyContext<'_>,
+    ) -> Vec<meshtune::strategy::Proposal> {
+        vec![meshtune::strategy::Proposal {
+            action: OptimizationAction::SetCompression { enabled: true, min_size_bytes: 64 },
+            priority: Priority::Savings,
+            metric: TargetMetric::P95LatencyMs,
+            reason: "test".to_owned(),
+        }]
+    }
+}
+
+#[test]
+fn a_measurement_that_takes_deliveries_sample_by_sample_gets_them_through_record() {
+    // While a p95-latency measurement runs, deliveries must reach it: `record`'s hot path is
+    // only for deliveries that no measurement takes.
+    let mut e = Engine::with_strategies(OptimizerConfig::default(), vec![Box::new(CompressForLatency)]).unwrap();
+    let mut log = Log::default();
+    let mut t = 0;
+    while t < 120_000 {
+        let on = is_compression_on(e.knob(Knob::Compression));
+        for i in 0..10u32 {
+            e.record(delivered(if on { 40.0 + f64::from(i) } else { 200.0 + f64::from(i) }), t + u64::from(i) * 100)
+                .unwrap();
+        }
+        t += 1_000;
+        let events = e.tick(t);
+        for a in log.take(t, events) {
+            e.report_action_result(a.id, true, None, t).unwrap();
+        }
+    }
+    let a = log.find(is_compression_on).expect("compression").clone();
+    match log.outcome_for(a.id).as_slice() {
+        [OutcomeEvent::Improved { metric: TargetMetric::P95LatencyMs, samples_after, .. }] => {
+            assert!(*samples_after >= 110, "{samples_after}")
+        }
+        other => panic!("the measurement saw no deliveries? {other:?}"),
+    }
+}

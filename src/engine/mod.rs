@@ -147,6 +147,10 @@ pub struct Engine {
     knobs: Vec<KnobState>,
     pending: Vec<Pending>,
     verifying: Vec<Verification>,
+    /// Whether a measurement in `verifying` takes deliveries sample by sample (a p95 latency
+    /// or a mean hop count): then deliveries leave the hot path of `record`. Kept by
+    /// [`Engine::verifying_changed`].
+    deliveries_measured: bool,
     recent_actions_ms: VecDeque<u64>,
     next_id: u64,
     now_ms: u64,
@@ -219,6 +223,7 @@ impl Engine {
             knobs,
             pending: Vec::new(),
             verifying: Vec::new(),
+            deliveries_measured: false,
             recent_actions_ms: VecDeque::new(),
             next_id: 1,
             now_ms: 0,
@@ -246,10 +251,12 @@ impl Engine {
     /// timestamp counts as the latest time seen. A rejected sample changes no statistic.
     #[inline]
     pub fn record(&mut self, sample: MetricSample, at_ms: u64) -> Result<(), OptimizerError> {
-        // The hot path (every BLE delivery callback): a valid delivery while nothing is being
-        // verified. It does exactly what the general path below does for such a sample.
+        // The hot path (every BLE delivery callback): a valid delivery while no measurement
+        // takes deliveries sample by sample (an on-time ratio is read from the collector's
+        // blocks, so its measurement does not). It does exactly what the general path below
+        // does for such a sample.
         if let MetricSample::MessageDelivered { latency_ms, hops, bytes } = sample {
-            if is_valid_delivery(latency_ms, hops, bytes) && self.verifying.is_empty() {
+            if is_valid_delivery(latency_ms, hops, bytes) && !self.deliveries_measured {
                 self.counters.samples_offered += 1;
                 self.counters.samples_accepted += 1;
                 self.now_ms = self.now_ms.max(at_ms);
@@ -428,6 +435,7 @@ impl Engine {
             acc: Accumulator::for_metric(p.metric, min),
             shared_with,
         });
+        self.verifying_changed();
         Ok(())
     }
 
@@ -493,6 +501,7 @@ impl Engine {
                 reason: "the optimizer stopped before the measurement ended".to_owned(),
             });
         }
+        self.verifying_changed();
         for k in &mut self.knobs {
             k.busy_with = None;
         }
@@ -720,6 +729,7 @@ impl Engine {
                 continue;
             }
             let v = self.verifying.remove(i);
+            self.verifying_changed();
             let k = &mut self.knobs[v.knob.index()];
             if k.busy_with == Some(v.action_id) {
                 k.busy_with = None;
@@ -900,6 +910,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Recomputes [`Engine::deliveries_measured`] after `verifying` changed.
+    fn verifying_changed(&mut self) {
+        self.deliveries_measured =
+            self.verifying.iter().any(|v| matches!(v.metric, TargetMetric::P95LatencyMs | TargetMetric::MeanHopCount));
+    }
+
     /// Restores the value before action `v` and backs the reverted value off. A rollback is
     /// not held by the rate cap (it undoes a change the cap already counted), so the verdict is
     /// never re-measured while it waits.
@@ -995,6 +1011,7 @@ impl Engine {
         let event = self.emit(knob, strategy, proposal, now, revertible);
         if let Some(old) = superseded {
             self.verifying.retain(|v| v.action_id != old);
+            self.verifying_changed();
             events.push(EngineEvent::Outcome(OutcomeEvent::Superseded { action_id: old, by_action_id: event.id }));
         }
         Some(event)

@@ -68,7 +68,8 @@ pub fn samples_for_difference(p: f64, delta: f64) -> u64 {
 /// confidence whatever the distribution: the order statistics at `n q ∓ z sqrt(n q (1 - q))`
 /// (the normal approximation of the binomial count of samples below the quantile). None when
 /// the sample is too small for the upper rank to fall inside it (for the 95th percentile, fewer
-/// than about 60 samples: the largest sample is then not above the p95 with 95 % confidence).
+/// than 110 samples: below that the upper rank of the two-sided interval is the largest sample
+/// itself or beyond it).
 pub fn quantile_rank_interval(n: u64, q: f64) -> Option<(u32, u32)> {
     if n == 0 || !(0.0..1.0).contains(&q) {
         return None;

@@ -245,12 +245,12 @@ pub type QuantileSide = (f64, f64, f64, u64);
 /// The rule for a p95 (lower is better): the change's interval is `[after.low - before.high,
 /// after.high - before.low]` (conservative: both order-statistic intervals at 95 %). Below zero
 /// → `Improved`; above → `Worse`; within `± tolerance_percent` of the level before →
-/// `NoEffect`; else `Inconclusive`. Either side without an interval (about 60 samples are
+/// `NoEffect`; else `Inconclusive`. Either side without an interval (110 samples are
 /// needed for one) → `Inconclusive`.
 pub fn judge_quantile(before: Option<QuantileSide>, after: Option<QuantileSide>, tolerance_percent: f64) -> Verdict {
     let (Some(b), Some(a)) = (before, after) else {
         return Verdict::Inconclusive(
-            "too few samples for an interval of the p95 on both sides (about 60 each are needed)".to_owned(),
+            "too few samples for an interval of the p95 on both sides (110 each are needed)".to_owned(),
         );
     };
     let lo = a.1 - b.2;
