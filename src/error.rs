@@ -60,6 +60,13 @@ pub enum OptimizerError {
     /// The optimizer was stopped; create a new one with `start_optimizer`.
     #[error("the optimizer is stopped")]
     Stopped,
+    /// A failure inside MeshTune (a bug), caught before it could reach the app; nothing
+    /// changed.
+    #[error("internal error: {reason}")]
+    Internal {
+        /// Where it happened.
+        reason: String,
+    },
     /// The background thread could not be started by the operating system.
     #[error("could not start the optimizer thread: {reason}")]
     ThreadSpawn {

@@ -47,6 +47,7 @@ macro_rules! test_hook {
 }
 
 pub mod action;
+pub mod ble;
 mod clock;
 pub mod config;
 pub mod engine;
@@ -63,6 +64,7 @@ pub mod strategy;
 mod test_hooks;
 
 pub use action::{AdvertiseMode, ConnectionPriority, Knob, OptimizationAction, ScanMode, TxPower};
+pub use ble::{boot_time_ms, BleCoordinator, BleRules, BleStats, BleUpdate, ScanStep};
 pub use config::OptimizerConfig;
 pub use engine::Engine;
 pub use error::{ListenerError, OptimizerError};

@@ -67,37 +67,60 @@ final class MappingTests: XCTestCase {
 
 final class BluetoothMetricsTests: XCTestCase {
     private let now = Locked<UInt64>(1_000)
-    private lazy var metrics = BluetoothMetrics(clock: { [now] in now.get() })
+    private let recorded = Locked<[MetricSample]>([])
+    private lazy var metrics = try! BluetoothMetrics(clock: { [now] in now.get() }, sink: { [recorded] s in recorded.mutate { $0.append(s) } })
 
     private func advance(_ ms: UInt64) { now.mutate { $0 += ms } }
+    private var discoveries: [Double] {
+        recorded.get().compactMap { if case let .peerDiscovered(ms) = $0 { return ms } else { return nil } }
+    }
 
-    func testDiscoveryTimesCountFromDiscoveryStartOncePerPeer() {
-        XCTAssertNil(metrics.peerDiscovered("p1"), "nothing before discovery starts")
-        metrics.discoveryStarted()
+    func testDiscoveriesAreDecidedInTheCoreAndReSightingsNeverCount() {
+        metrics.peerSeen("p1")
+        XCTAssertEqual(discoveries, [], "no scan session yet: an untimed arrival")
+        metrics.scanStarted(.lowLatency) // an app that runs its own scans reports them
         advance(1_500)
-        XCTAssertEqual(metrics.peerDiscovered("p1"), .peerDiscovered(durationMs: 1_500))
+        metrics.peerSeen("p2")
+        XCTAssertEqual(discoveries, [1_500])
         advance(500)
-        XCTAssertNil(metrics.peerDiscovered("p1"), "a peer seen again is not rediscovered")
-        XCTAssertEqual(metrics.peerDiscovered("p2"), .peerDiscovered(durationMs: 2_000))
-        metrics.discoveryStarted()
+        metrics.peerSeen("p2")
+        XCTAssertEqual(discoveries, [1_500], "a peer seen again is not rediscovered")
+        metrics.peerSeen("p1")
+        XCTAssertEqual(discoveries, [1_500, 2_000], "a session's start makes every peer new: p1 is timed from it")
+        // A restart of the scan within the session (the old glue's discoveryStarted() timed
+        // every peer again from there).
+        metrics.scanStopped()
+        advance(1_000)
+        metrics.scanStarted(.lowLatency)
         advance(10)
-        XCTAssertEqual(metrics.peerDiscovered("p1"), .peerDiscovered(durationMs: 10), "a new discovery round times again")
+        metrics.peerSeen("p2")
+        XCTAssertEqual(discoveries, [1_500, 2_000])
+        let stats = metrics.driver.stats()
+        XCTAssertEqual(stats.discoveries, 3)
+        XCTAssertEqual(stats.resightings, 2)
+        XCTAssertEqual(metrics.driver.problems.count, 0)
+        metrics.peerSeen("")
+        XCTAssertEqual(metrics.driver.problems.count, 1, "an empty id is refused by the core, counted")
     }
 
     func testConnectionTimingAndPeerCount() {
-        metrics.discoveryStarted()
-        _ = metrics.peerDiscovered("a")
-        _ = metrics.peerDiscovered("b")
+        metrics.scanStarted(.lowLatency)
+        metrics.peerSeen("a")
+        metrics.peerSeen("b")
         metrics.connectionRequested("a")
         advance(250)
-        XCTAssertEqual(metrics.connected("a"), .connectionEstablished(durationMs: 250))
-        XCTAssertNil(metrics.connected("c"), "an incoming connection has no request to time")
+        metrics.connected("a")
+        XCTAssertEqual(recorded.get().filter { if case .connectionEstablished = $0 { return true } else { return false } },
+                       [.connectionEstablished(durationMs: 250)])
+        metrics.connected("c") // incoming: no request to time
         XCTAssertEqual(metrics.peerCount(), .peerCount(connected: 2, discovered: 3))
         metrics.disconnected("a")
         XCTAssertEqual(metrics.peerCount(), .peerCount(connected: 1, discovered: 3))
         metrics.connectionRequested("b")
         metrics.disconnected("b") // failed
-        XCTAssertNil(metrics.connected("b"), "a failed attempt is not timed later")
+        metrics.connected("b")
+        XCTAssertEqual(recorded.get().filter { if case .connectionEstablished = $0 { return true } else { return false } }.count, 1,
+                       "a failed attempt is not timed later")
     }
 
     func testRssi() {

@@ -31,4 +31,20 @@ final class PanicTests: XCTestCase {
         XCTAssertTrue(optimizer.isStopped())
         XCTAssertEqual(optimizer.snapshot().counters.internalPanics, 3)
     }
+
+    func testAPanicInsideTheBleCoordinatorIsAnInternalErrorAndChangesNothing() throws {
+        let c = try BleCoordinator(rules: BleRules())
+        _ = try c.scanStarted(mode: .lowLatency, nowMs: 0)
+        meshtuneTestArmPanic(site: "ble")
+        XCTAssertThrowsError(try c.scanResult(peerId: "A", nowMs: 10)) { error in
+            guard case let OptimizerError.Internal(reason) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("scan_result"), reason)
+        }
+        XCTAssertEqual(c.stats(nowMs: 20).discoveries, 0, "the refused call changed nothing")
+        let update = try c.scanResult(peerId: "A", nowMs: 30)
+        XCTAssertEqual(update.samples.first, .peerDiscovered(durationMs: 30))
+        // stats() is called without try: a panic inside returns the counts, not a crash.
+        meshtuneTestArmPanic(site: "ble")
+        XCTAssertEqual(c.stats(nowMs: 40).internalPanics, 2)
+    }
 }

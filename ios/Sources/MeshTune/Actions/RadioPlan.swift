@@ -49,7 +49,21 @@ public struct ScanPlan: Equatable, Sendable {
     public init(mode: ScanMode, dutyOnMs: UInt32, dutyOffMs: UInt32) {
         self.mode = mode
         self.schedule = RadioSchedule(onMs: dutyOnMs, offMs: dutyOffMs)
-        self.allowDuplicates = mode == .lowLatency
+        self.allowDuplicates = Self.allowsDuplicates(mode)
+    }
+
+    /// Whether `mode` scans with `CBCentralManagerScanOptionAllowDuplicatesKey`.
+    public static func allowsDuplicates(_ mode: ScanMode) -> Bool {
+        mode == .lowLatency
+    }
+
+    /// The `setScanMode` action of this plan (for the core's ScanDriver; a continuous plan's
+    /// on-time is not kept, and any valid one means the same).
+    public var action: OptimizationAction {
+        switch schedule {
+        case .continuous: return .setScanMode(mode: mode, dutyOnMs: 1_000, dutyOffMs: 0)
+        case let .dutyCycled(onMs, offMs): return .setScanMode(mode: mode, dutyOnMs: onMs, dutyOffMs: offMs)
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 // The CoreBluetooth action applier: enacts the radio actions (RadioPlanner's settings) with the
-// app's CBCentralManager and CBPeripheralManager. Apple-only; the mapping and the duty cycling
-// it relies on are RadioPlanner and DutyCycler (tested on Linux).
+// app's CBCentralManager and CBPeripheralManager. Apple-only; the mapping, the core's scan
+// schedule (ScanDriver) and the advertising duty cycles (DutyCycler) it relies on are tested on
+// Linux. This file itself is not compiled on Linux (no CoreBluetooth there).
 #if canImport(CoreBluetooth)
 import CoreBluetooth
 import Foundation
@@ -26,7 +27,9 @@ public final class CoreBluetoothApplier: ActionApplier, @unchecked Sendable {
     private let queueKey = DispatchSpecificKey<UInt8>()
     private let clock: () -> UInt64
     private var settings: RadioSettings
-    private var scanCycler: DutyCycler?
+    /// The core's scan schedule (and discovery rules); `nil` only if the core refused to build
+    /// its coordinator, and then scan actions are not applied.
+    public let scanDriver: ScanDriver?
     private var advertisingCycler: DutyCycler?
     private var wantsScanning = false
     private var wantsAdvertising = false
@@ -52,13 +55,12 @@ public final class CoreBluetoothApplier: ActionApplier, @unchecked Sendable {
         self.advertisementData = advertisementData
         self.planner = RadioPlanner(policy: policy)
         self.settings = initial ?? RadioSettings.baseline(policy: policy)
-        self.clock = BluetoothMetrics.monotonicMs
+        self.clock = BluetoothMetrics.clockMs
         queue.setSpecific(key: queueKey, value: 1)
         let scheduler = DispatchRadioScheduler(queue: queue)
-        scanCycler = DutyCycler(
-            scheduler: scheduler,
-            turnOn: { [weak self] in self?.scanOn() },
-            turnOff: { [weak self] in self?.scanOff() }
+        scanDriver = try? ScanDriver(
+            radio: CentralScanRadio(central: central, serviceUUIDs: serviceUUIDs),
+            scheduler: scheduler
         )
         advertisingCycler = DutyCycler(
             scheduler: scheduler,
@@ -83,6 +85,11 @@ public final class CoreBluetoothApplier: ActionApplier, @unchecked Sendable {
                 if let problem = readinessProblem(for: action.knob) {
                     return .notApplied(reason: problem)
                 }
+                if action.knob == .scanMode, wantsScanning {
+                    guard let scanDriver else { return .notApplied(reason: "MeshTune's scan driver is unavailable") }
+                    let result = scanDriver.apply(action)
+                    guard result.isApplied else { return result }
+                }
                 let previous = settings
                 settings = next
                 enact(from: previous, to: next)
@@ -97,7 +104,7 @@ public final class CoreBluetoothApplier: ActionApplier, @unchecked Sendable {
     public func startScanning() {
         onQueue {
             wantsScanning = true
-            if isPoweredOn(central) { scanCycler?.run(settings.scan.schedule) }
+            if isPoweredOn(central) { _ = scanDriver?.apply(settings.scan.action) }
         }
     }
 
@@ -105,7 +112,7 @@ public final class CoreBluetoothApplier: ActionApplier, @unchecked Sendable {
     public func stopScanning() {
         onQueue {
             wantsScanning = false
-            scanCycler?.stop()
+            scanDriver?.clear()
         }
     }
 
@@ -130,9 +137,16 @@ public final class CoreBluetoothApplier: ActionApplier, @unchecked Sendable {
     public func managersDidUpdateState() {
         onQueue {
             if wantsScanning, isPoweredOn(central) {
-                if scanCycler?.schedule == nil { scanCycler?.run(settings.scan.schedule) }
+                // Bluetooth came (back) on: the schedule's on-phase starts now.
+                if scanDriver?.scanning == nil {
+                    scanDriver?.clear()
+                    _ = scanDriver?.apply(settings.scan.action)
+                }
+            } else if wantsScanning {
+                // Off, resetting or not authorized: the OS stopped the scan; the core retries.
+                scanDriver?.scanStoppedByOs()
             } else {
-                scanCycler?.stop()
+                scanDriver?.clear()
             }
             if wantsAdvertising, isPoweredOn(peripheralManager) {
                 if advertisingCycler?.schedule == nil { advertisingCycler?.run(settings.advertising.schedule) }
@@ -188,9 +202,6 @@ public final class CoreBluetoothApplier: ActionApplier, @unchecked Sendable {
     // MARK: - Enacting
 
     private func enact(from old: RadioSettings, to new: RadioSettings) {
-        if old.scan != new.scan, wantsScanning, isPoweredOn(central) {
-            scanCycler?.run(new.scan.schedule)
-        }
         if old.advertising.schedule != new.advertising.schedule, wantsAdvertising, isPoweredOn(peripheralManager) {
             advertisingCycler?.run(new.advertising.schedule)
         }
@@ -233,18 +244,6 @@ public final class CoreBluetoothApplier: ActionApplier, @unchecked Sendable {
         }
     }
 
-    private func scanOn() {
-        guard let central, isPoweredOn(central) else { return }
-        central.scanForPeripherals(
-            withServices: serviceUUIDs,
-            options: [CBCentralManagerScanOptionAllowDuplicatesKey: settings.scan.allowDuplicates]
-        )
-    }
-
-    private func scanOff() {
-        guard let central, isPoweredOn(central) else { return }
-        central.stopScan()
-    }
 
     private func advertiseOn() {
         guard let peripheralManager, isPoweredOn(peripheralManager) else { return }
@@ -284,10 +283,35 @@ public final class CoreBluetoothApplier: ActionApplier, @unchecked Sendable {
     }
 }
 
+/// The app's CBCentralManager as the ScanDriver's radio (on the managers' queue).
+private final class CentralScanRadio: ScanRadio {
+    private let central: CBCentralManager?
+    private let serviceUUIDs: [CBUUID]?
+
+    init(central: CBCentralManager?, serviceUUIDs: [CBUUID]?) {
+        self.central = central
+        self.serviceUUIDs = serviceUUIDs
+    }
+
+    func startScan(mode: ScanMode) throws {
+        guard let central else { throw ScanRadioError("this app gave MeshTune no CBCentralManager") }
+        guard central.state == .poweredOn else { throw ScanRadioError("Bluetooth is not powered on (state \(central.state.rawValue))") }
+        central.scanForPeripherals(
+            withServices: serviceUUIDs,
+            options: [CBCentralManagerScanOptionAllowDuplicatesKey: ScanPlan.allowsDuplicates(mode)]
+        )
+    }
+
+    func stopScan() {
+        guard let central, central.state == .poweredOn else { return }
+        central.stopScan()
+    }
+}
+
 extension BluetoothMetrics {
-    /// `peerDiscovered` for a peripheral from `centralManager(_:didDiscover:advertisementData:rssi:)`.
-    public func peerDiscovered(_ peripheral: CBPeripheral) -> MetricSample? {
-        peerDiscovered(peripheral.identifier.uuidString)
+    /// `peerSeen` for a peripheral from `centralManager(_:didDiscover:advertisementData:rssi:)`.
+    public func peerSeen(_ peripheral: CBPeripheral) {
+        peerSeen(peripheral.identifier.uuidString)
     }
 
     /// `connectionRequested` for `CBCentralManager.connect(peripheral)`.
@@ -296,7 +320,7 @@ extension BluetoothMetrics {
     }
 
     /// `connected` for `centralManager(_:didConnect:)`.
-    public func connected(_ peripheral: CBPeripheral) -> MetricSample? {
+    public func connected(_ peripheral: CBPeripheral) {
         connected(peripheral.identifier.uuidString)
     }
 

@@ -1,78 +1,80 @@
-// The CoreBluetooth helpers' bookkeeping: discovery and connection timings, RSSI, peer counts,
-// as samples. Keyed by peer id strings (CoreBluetooth: the peripheral's identifier), with an
-// injectable clock, so that it runs and is tested without CoreBluetooth.
+// The CoreBluetooth helpers' events as samples: scan results, connections, RSSI, peer counts.
+// What a discovery is, and its time, is decided in the core (BleCoordinator through a
+// ScanDriver), the same as on Android; this file only reports raw events. Keyed by peer id
+// strings (CoreBluetooth: the peripheral's identifier), with an injectable clock, so that it
+// runs and is tested without CoreBluetooth.
 import Dispatch
 import Foundation
 
-/// Turns Bluetooth events into MetricSamples. Thread-safe.
+/// Turns Bluetooth events into MetricSamples, which go to the driver's `sink`. Thread-safe.
+///
+/// A discovery is a peer's first sighting, or its first after it went unseen for 20 s of
+/// scanning; re-sightings never count. Discoveries are timed from the start of a scan session
+/// for the peers found in its first 20 s of scanning; peers found later are counted as
+/// arrivals without a time (a phone cannot see when a peer came into range).
 public final class BluetoothMetrics: @unchecked Sendable {
-    /// Peers remembered as discovered (bounded; the set restarts when it is full).
-    public static let maxRememberedPeers = 4_096
     /// The RSSI value CoreBluetooth reports when it has none.
     public static let rssiUnavailable = 127
 
-    /// A monotonic clock in ms (not wall time, which can jump).
-    public static func monotonicMs() -> UInt64 {
-        DispatchTime.now().uptimeNanoseconds / 1_000_000
+    /// Milliseconds of a clock that counts suspend (the continuous clock on Apple platforms,
+    /// `CLOCK_BOOTTIME` on Linux): the core's `bootTimeMs()`.
+    public static func clockMs() -> UInt64 {
+        bootTimeMs()
     }
 
-    private let clock: () -> UInt64
-    private let lock = NSLock()
-    private var discoveryStartedAt: UInt64?
-    private var discovered = Set<String>()
-    private var connecting = [String: UInt64]()
-    private var connected = Set<String>()
+    /// The driver whose core coordinator decides discoveries (the CoreBluetoothApplier's, when
+    /// MeshTune runs the scanner).
+    public let driver: ScanDriver
 
-    /// `clock` returns monotonic milliseconds (tests pass their own).
-    public init(clock: @escaping () -> UInt64 = BluetoothMetrics.monotonicMs) {
-        self.clock = clock
+    /// Reports through `driver` (its `sink` receives the samples).
+    public init(driver: ScanDriver) {
+        self.driver = driver
     }
 
-    /// The app started looking for peers (its first scan, not each duty cycle): discovery
-    /// times count from here, so the time spent in scan pauses is part of them.
-    public func discoveryStarted() {
-        withLock {
-            discoveryStartedAt = clock()
-            discovered.removeAll()
-        }
+    /// A driver of its own that runs no scanner (an app that scans itself reports
+    /// `scanStarted`/`scanStopped`); samples go to `sink`. `clock` returns boot-time ms.
+    /// Throws only if the core cannot build its coordinator (never with the default rules).
+    public convenience init(
+        clock: @escaping () -> UInt64 = BluetoothMetrics.clockMs,
+        sink: ((MetricSample) -> Void)? = nil
+    ) throws {
+        let driver = try ScanDriver(radio: nil, scheduler: DispatchRadioScheduler(queue: .global()), clock: clock)
+        driver.sink = sink
+        self.init(driver: driver)
     }
 
-    /// A peer was seen. A `.peerDiscovered` sample the first time since `discoveryStarted()`,
-    /// nil otherwise (or when discovery was never started).
-    public func peerDiscovered(_ peerId: String) -> MetricSample? {
-        withLock {
-            guard let start = discoveryStartedAt else { return nil }
-            if discovered.count >= Self.maxRememberedPeers { discovered.removeAll() }
-            guard discovered.insert(peerId).inserted else { return nil }
-            return .peerDiscovered(durationMs: Double(clock() &- start))
-        }
+    /// A scan result for `peerId` (`centralManager(_:didDiscover:advertisementData:rssi:)`):
+    /// the core decides whether it is a discovery, and its time.
+    public func peerSeen(_ peerId: String) {
+        driver.report { try $0.scanResult(peerId: peerId, nowMs: $1) }
     }
 
-    /// A connection to `peerId` was requested (`CBCentralManager.connect`).
+    /// For an app that runs its own scans: a scan started in `mode` (it counts against the
+    /// scan-start quota and starts a scan session).
+    public func scanStarted(_ mode: ScanMode) {
+        driver.report { try $0.scanStarted(mode: mode, nowMs: $1) }
+    }
+
+    /// For an app that runs its own scans: the scan stopped.
+    public func scanStopped() {
+        driver.report { try $0.scanStopped(nowMs: $1) }
+    }
+
+    /// A connection to `peerId` was requested (`CBCentralManager.connect`): the set-up time
+    /// counts from here.
     public func connectionRequested(_ peerId: String) {
-        withLock {
-            if connecting.count >= Self.maxRememberedPeers { connecting.removeAll() }
-            connecting[peerId] = clock()
-        }
+        driver.report { try $0.connectRequested(peerId: peerId, nowMs: $1) }
     }
 
-    /// `peerId` connected: a `.connectionEstablished` sample timed from the request, or nil if
-    /// none was recorded (an incoming connection).
-    public func connected(_ peerId: String) -> MetricSample? {
-        withLock {
-            connected.insert(peerId)
-            discovered.insert(peerId)
-            guard let since = connecting.removeValue(forKey: peerId) else { return nil }
-            return .connectionEstablished(durationMs: Double(clock() &- since))
-        }
+    /// `peerId` connected: a `.connectionEstablished` sample timed from the request (none for
+    /// an incoming connection), and the peer count.
+    public func connected(_ peerId: String) {
+        driver.report { try $0.connectionChanged(peerId: peerId, connected: true, nowMs: $1) }
     }
 
     /// A connection attempt failed, or the link went down.
     public func disconnected(_ peerId: String) {
-        withLock {
-            connecting.removeValue(forKey: peerId)
-            connected.remove(peerId)
-        }
+        driver.report { try $0.connectionChanged(peerId: peerId, connected: false, nowMs: $1) }
     }
 
     /// A `.linkRssi` sample, or nil for CoreBluetooth's "unavailable" (127) and values outside
@@ -82,17 +84,10 @@ public final class BluetoothMetrics: @unchecked Sendable {
         return .linkRssi(peerId: peerId, rssiDbm: Int32(dbm))
     }
 
-    /// A `.peerCount` sample: connected peers, and peers known (discovered or connected).
+    /// A `.peerCount` sample now: connected peers, and peers present (seen within the last
+    /// 20 s of scanning) or connected.
     public func peerCount() -> MetricSample {
-        withLock {
-            let known = discovered.union(connected).count
-            return .peerCount(connected: UInt32(clamping: connected.count), discovered: UInt32(clamping: known))
-        }
-    }
-
-    private func withLock<R>(_ body: () -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body()
+        let s = driver.stats()
+        return .peerCount(connected: s.connectedPeers, discovered: s.presentPeers)
     }
 }

@@ -24,12 +24,6 @@ object AndroidMappings {
     private const val BYTES_PER_MB = 1024.0 * 1024.0
 
     /**
-     * Android (7+) silently stops delivering results to an app that starts BLE scans more than
-     * five times in 30 s; a duty cycle shorter than this would run into that limit.
-     */
-    const val MIN_SCAN_DUTY_PERIOD_MS: Long = 6_000
-
-    /**
      * A `Battery` sample from an `ACTION_BATTERY_CHANGED` intent (the sticky one or a later
      * one): level as `EXTRA_LEVEL * 100 / EXTRA_SCALE`, charging when a power source is plugged
      * in (`EXTRA_PLUGGED != 0`) or the status says charging. Null when the intent lacks a level.
@@ -91,9 +85,12 @@ object AndroidMappings {
     }
 
     /** The `ScanSettings` for a `SetScanMode` action (results delivered at once, no batching). */
-    fun scanSettings(action: OptimizationAction.SetScanMode): ScanSettings =
+    fun scanSettings(action: OptimizationAction.SetScanMode): ScanSettings = scanSettings(action.mode)
+
+    /** `ScanSettings` for [mode], results delivered at once (no batching). */
+    fun scanSettings(mode: ScanMode): ScanSettings =
         ScanSettings.Builder()
-            .setScanMode(scanMode(action.mode))
+            .setScanMode(scanMode(mode))
             .setReportDelay(0)
             .build()
 

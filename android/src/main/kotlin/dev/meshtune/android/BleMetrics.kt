@@ -2,9 +2,11 @@ package dev.meshtune.android
 
 import android.bluetooth.BluetoothGatt
 import android.bluetooth.BluetoothProfile
+import android.bluetooth.le.ScanCallback
 import android.bluetooth.le.ScanResult
 import android.os.SystemClock
 import dev.meshtune.MetricSample
+import dev.meshtune.ScanMode
 
 /**
  * Helpers the app calls from its own `BluetoothGattCallback`, `ScanCallback` and mesh code;
@@ -16,25 +18,27 @@ import dev.meshtune.MetricSample
  * override fun onConnectionStateChange(gatt: BluetoothGatt, status: Int, newState: Int) =
  *     meshTune.ble.onConnectionStateChange(gatt, status, newState)
  * override fun onScanResult(callbackType: Int, result: ScanResult) = meshTune.ble.onScanResult(result)
+ * override fun onScanFailed(errorCode: Int) = meshTune.ble.onScanFailed(errorCode)
  * ```
  *
- * Durations use [clock] (default `SystemClock.elapsedRealtime`, which keeps counting in deep
- * sleep). Peers are identified by their Bluetooth address (or any id the app passes).
+ * What a discovery is, and its time, is decided in the core ([ScanDriver], `BleCoordinator`),
+ * the same on iOS: a peer's first sighting, or its first after it went unseen for 20 s of
+ * scanning; re-sightings never count. Discoveries are timed from the start of a scan session
+ * for the peers found in its first 20 s of scanning; peers found later are counted as arrivals
+ * without a time (a phone cannot see when a peer came into range). Peers are identified by
+ * their Bluetooth address (or any id the app passes).
  */
-class BleMetrics(
+class BleMetrics @JvmOverloads constructor(
     private val sink: SampleSink,
     private val diagnostics: Diagnostics,
-    private val clock: () -> Long = { SystemClock.elapsedRealtime() },
+    driver: ScanDriver? = null,
+    clock: () -> Long = { SystemClock.elapsedRealtime() },
 ) {
-    private val lock = Any()
-    private val connectStartedAt = HashMap<String, Long>()
-    private val connected = LinkedHashSet<String>()
-    private val discovered = object : LinkedHashMap<String, Unit>() {
-        override fun removeEldestEntry(eldest: MutableMap.MutableEntry<String, Unit>?) = size > MAX_KNOWN_PEERS
-    }
-    private var scanStartedAt: Long? = null
-    private val seenThisScan = HashSet<String>()
-    private var lastCount: Pair<Int, Int>? = null
+    /**
+     * The scan driver whose core coordinator decides discoveries: the one given (the facade
+     * passes its applier's), or one of its own on [clock] that drives no scanner.
+     */
+    val driver: ScanDriver = (driver ?: ScanDriver(diagnostics = diagnostics, clock = clock)).also { it.sink = sink }
 
     /** From `BluetoothGattCallback.onReadRemoteRssi`: a successful read becomes `LinkRssi`. */
     fun onReadRemoteRssi(gatt: BluetoothGatt, rssi: Int, status: Int) = diagnostics.guard("onReadRemoteRssi") {
@@ -47,9 +51,7 @@ class BleMetrics(
     }
 
     /** Call right before `connectGatt` to [peerId]: the set-up time is measured from here. */
-    fun connecting(peerId: String) = diagnostics.guard("connecting") {
-        synchronized(lock) { connectStartedAt[peerId] = clock() }
-    }
+    fun connecting(peerId: String) = driver.report("connecting") { c, now -> c.connectRequested(peerId, now) }
 
     /**
      * From `BluetoothGattCallback.onConnectionStateChange`: a successful connection records its
@@ -66,54 +68,38 @@ class BleMetrics(
         }
 
     /** [peerId] is connected: records its set-up time if [connecting] was called, and the peer count. */
-    fun connected(peerId: String) = diagnostics.guard("connected") {
-        val startedAt = synchronized(lock) {
-            connected.add(peerId)
-            discovered[peerId] = Unit
-            connectStartedAt.remove(peerId)
-        }
-        if (startedAt != null) connectionEstablished((clock() - startedAt).coerceAtLeast(0).toDouble())
-        recordPeerCount()
-    }
+    fun connected(peerId: String) = driver.report("connected") { c, now -> c.connectionChanged(peerId, true, now) }
 
     /** [peerId] disconnected (or failed to connect): updates the peer count. */
-    fun disconnected(peerId: String) = diagnostics.guard("disconnected") {
-        synchronized(lock) {
-            connected.remove(peerId)
-            connectStartedAt.remove(peerId)
-        }
-        recordPeerCount()
-    }
+    fun disconnected(peerId: String) = driver.report("disconnected") { c, now -> c.connectionChanged(peerId, false, now) }
 
     /** A connection set-up measured by the app itself. */
     fun connectionEstablished(durationMs: Double) = diagnostics.guard("connectionEstablished") {
         sink.record(MetricSample.ConnectionEstablished(durationMs = durationMs))
     }
 
-    /** A scan started (the default applier calls this at every duty-cycle start). */
-    fun scanStarted() = diagnostics.guard("scanStarted") {
-        synchronized(lock) {
-            scanStartedAt = clock()
-            seenThisScan.clear()
-        }
-    }
-
-    /** From `ScanCallback.onScanResult`: the first sighting of a peer in a scan is a `PeerDiscovered`. */
+    /** From `ScanCallback.onScanResult`: a scan result for the peer's address ([peerSeen]). */
     fun onScanResult(result: ScanResult) = diagnostics.guard("onScanResult") {
-        peerDiscovered(result.device.address)
+        peerSeen(result.device.address)
     }
 
-    /** [peerId] was seen in a scan: its first sighting since [scanStarted] records the discovery time. */
-    fun peerDiscovered(peerId: String) = diagnostics.guard("peerDiscovered") {
-        val (firstThisScan, startedAt, isNew) = synchronized(lock) {
-            val isNew = discovered.put(peerId, Unit) == null
-            Triple(seenThisScan.add(peerId), scanStartedAt, isNew)
-        }
-        if (firstThisScan && startedAt != null) {
-            sink.record(MetricSample.PeerDiscovered(durationMs = (clock() - startedAt).coerceAtLeast(0).toDouble()))
-        }
-        if (isNew) recordPeerCount()
+    /** [peerId] was seen in a scan; the core decides whether that is a discovery, and its time. */
+    fun peerSeen(peerId: String) = driver.report("peerSeen") { c, now -> c.scanResult(peerId, now) }
+
+    /**
+     * From `ScanCallback.onScanFailed`: the scan is not running (the core retries on its
+     * schedule). `SCAN_FAILED_ALREADY_STARTED` means a scan is running, and is ignored.
+     */
+    fun onScanFailed(errorCode: Int) {
+        if (errorCode == ScanCallback.SCAN_FAILED_ALREADY_STARTED) return
+        driver.scanFailed("onScanFailed($errorCode)")
     }
+
+    /** For an app that runs its own scans (no `ScanControl`): a scan started in [mode]. It counts against Android's quota. */
+    fun scanStarted(mode: ScanMode) = driver.report("scanStarted") { c, now -> c.scanStarted(mode, now) }
+
+    /** For an app that runs its own scans: the scan stopped. */
+    fun scanStopped() = driver.report("scanStopped") { c, now -> c.scanStopped(now) }
 
     /** A mesh message arrived (or was acknowledged end to end) after [latencyMs] over [hops] hops. */
     fun messageDelivered(latencyMs: Double, hops: Int, bytes: Int) = diagnostics.guard("messageDelivered") {
@@ -133,21 +119,7 @@ class BleMetrics(
         sink.record(MetricSample.MessageLost(hops = hops.toUInt()))
     }
 
-    /** Peers connected now and known (connected ones included). */
-    val peerCount: Pair<Int, Int> get() = synchronized(lock) { connected.size to maxOf(discovered.size, connected.size) }
-
-    private fun recordPeerCount() {
-        val count = synchronized(lock) {
-            val now = connected.size to maxOf(discovered.size, connected.size)
-            if (now == lastCount) return
-            lastCount = now
-            now
-        }
-        sink.record(MetricSample.PeerCount(connected = count.first.toUInt(), discovered = count.second.toUInt()))
-    }
-
-    companion object {
-        /** Known peers kept for `PeerCount.discovered`; the oldest are forgotten beyond it. */
-        const val MAX_KNOWN_PEERS = 1024
-    }
+    /** Peers connected now, and present (seen within the last 20 s of scanning, or connected). */
+    val peerCount: Pair<Int, Int>
+        get() = driver.stats().let { it.connectedPeers.toInt() to it.presentPeers.toInt() }
 }

@@ -1,18 +1,17 @@
 package dev.meshtune.android
 
 import android.bluetooth.BluetoothGatt
-import android.bluetooth.le.ScanSettings
-import android.os.Handler
 import android.os.Looper
 import dev.meshtune.OptimizationAction
 import java.util.concurrent.CopyOnWriteArraySet
 
 /**
  * The default [ActionApplier]:
- * - `SetScanMode` → `ScanSettings` ([AndroidMappings.scanSettings]) started through [scan];
- *   with `dutyOffMs > 0` scanning is duty-cycled on [looper]: on for `dutyOnMs`, off for
- *   `dutyOffMs`, again. A cycle shorter than [AndroidMappings.MIN_SCAN_DUTY_PERIOD_MS] is
- *   refused (Android 7+ silently blocks apps that start scans more than 5 times in 30 s).
+ * - `SetScanMode` → the core's scan schedule, run by [scanDriver] on [looper]: `ScanSettings`
+ *   ([AndroidMappings.scanSettings]) started through [scan], on for `dutyOnMs`, off for
+ *   `dutyOffMs`, again (continuous when `dutyOffMs` is 0). The core never starts more than 5
+ *   scans in 30 s (Android 7+ silently blocks apps that do): a cycle too short for that is
+ *   stretched, and a mode change waits for the quota (acknowledged as applied meanwhile).
  * - `SetAdvertising` → `AdvertiseSettings` (mode, TX power) restarted through [advertise].
  * - `SetConnectionPriority` → `BluetoothGatt.requestConnectionPriority` on every connection
  *   registered with [addConnection], and on each one registered later.
@@ -30,17 +29,13 @@ class DefaultActionApplier @JvmOverloads constructor(
     looper: Looper = Looper.getMainLooper(),
     private val diagnostics: Diagnostics = Diagnostics(),
 ) : ActionApplier {
-    private val handler = Handler(looper)
     private val links = CopyOnWriteArraySet<GattLink>()
-    private val scanLock = Any()
-    private var cycle: DutyCycle? = null
+
+    /** Runs the core's scan schedule with [scan]; the facade's [BleMetrics] reports through it too. */
+    val scanDriver = ScanDriver(scan, looper, diagnostics)
 
     @Volatile
     private var priority: Int? = null
-
-    /** Called at every scan start (the facade points it at [BleMetrics.scanStarted] for discovery times). */
-    @Volatile
-    var onScanStarted: (() -> Unit)? = null
 
     override fun apply(action: OptimizationAction): ApplyResult = try {
         when (action) {
@@ -95,44 +90,9 @@ class DefaultActionApplier @JvmOverloads constructor(
      * phase is ended), so the mesh keeps working after MeshTune stops; stop it through your
      * [ScanControl] if you want it off.
      */
-    override fun close() {
-        synchronized(scanLock) {
-            val last = cycle ?: return
-            cycle = null
-            last.cancel()
-            if (!last.scanning) diagnostics.guard("restarting the scan on close") { last.control.start(last.settings) }
-        }
-    }
+    override fun close() = scanDriver.close()
 
-    private fun applyScan(action: OptimizationAction.SetScanMode): ApplyResult {
-        val control = scan
-            ?: return ApplyResult.NotApplied("scanning is not managed through MeshTune (no ScanControl given)")
-        val onMs = action.dutyOnMs.toLong()
-        val offMs = action.dutyOffMs.toLong()
-        if (offMs > 0 && onMs + offMs < AndroidMappings.MIN_SCAN_DUTY_PERIOD_MS) {
-            return ApplyResult.NotApplied(
-                "a ${onMs} ms on / ${offMs} ms off scan cycle starts scans more than 5 times in 30 s, " +
-                    "which Android 7+ answers by silently blocking the app's scans",
-            )
-        }
-        val settings = AndroidMappings.scanSettings(action)
-        synchronized(scanLock) {
-            val previous = cycle
-            previous?.cancel()
-            val next = DutyCycle(control, settings, onMs, offMs)
-            return try {
-                next.begin()
-                cycle = next
-                ApplyResult.Applied
-            } catch (t: Throwable) {
-                // Keep what was running: the engine restores its belief to the previous value.
-                next.cancel()
-                cycle = previous
-                previous?.let { diagnostics.guard("restarting the previous scan cycle") { it.begin() } }
-                ApplyResult.NotApplied("startScan(${action.mode}): ${Diagnostics.describe(t)}")
-            }
-        }
-    }
+    private fun applyScan(action: OptimizationAction.SetScanMode): ApplyResult = scanDriver.apply(action)
 
     private fun applyAdvertising(action: OptimizationAction.SetAdvertising): ApplyResult {
         val control = advertise
@@ -160,53 +120,6 @@ class DefaultActionApplier @JvmOverloads constructor(
             else "requestConnectionPriority($name) returned false for ${link.peerId}"
         } catch (t: Throwable) {
             "requestConnectionPriority($name) for ${link.peerId}: ${Diagnostics.describe(t)}"
-        }
-    }
-
-    /** One scan configuration, on continuously (offMs == 0) or on/off on the handler. */
-    private inner class DutyCycle(
-        val control: ScanControl,
-        val settings: ScanSettings,
-        private val onMs: Long,
-        private val offMs: Long,
-    ) {
-        @Volatile
-        var scanning = false
-            private set
-        private val stopPhase = Runnable { phase(start = false) }
-        private val startPhase = Runnable { phase(start = true) }
-
-        /**
-         * Starts scanning now (throws what the control throws) and schedules the off phase,
-         * also when the start failed: the cycle then retries at its next on phase.
-         */
-        fun begin() {
-            if (offMs > 0) handler.postDelayed(stopPhase, onMs)
-            control.start(settings)
-            scanning = true
-            onScanStarted?.let { diagnostics.guard("onScanStarted") { it() } }
-        }
-
-        fun cancel() {
-            handler.removeCallbacks(stopPhase)
-            handler.removeCallbacks(startPhase)
-        }
-
-        private fun phase(start: Boolean): Unit = diagnostics.guard("scan duty cycle (${if (start) "on" else "off"} phase)") {
-            synchronized(scanLock) {
-                if (cycle !== this) return@guard
-                if (start) {
-                    // A failed restart (permission revoked, Bluetooth off) is retried next period.
-                    handler.postDelayed(stopPhase, onMs)
-                    control.start(settings)
-                    scanning = true
-                    onScanStarted?.let { it() }
-                } else {
-                    handler.postDelayed(startPhase, offMs)
-                    scanning = false
-                    control.stop()
-                }
-            }
         }
     }
 }

@@ -200,8 +200,10 @@ class MeshTune private constructor(
             val optimizer = startOptimizer(config, listener)
             listener.attach(optimizer)
             val sink = SampleSink { listener.sink.record(it) }
-            val ble = BleMetrics(sink, diagnostics)
-            (applier as? DefaultActionApplier)?.onScanStarted = ble::scanStarted
+            // Scan results go to the applier's scan driver, so that the core that runs the scan
+            // schedule also decides what a discovery is.
+            val driver = (applier as? DefaultActionApplier)?.scanDriver ?: ScanDriver(diagnostics = diagnostics)
+            val ble = BleMetrics(sink, diagnostics, driver = driver)
             val collectors = buildList {
                 if (options.battery) add(BatteryCollector(context, sink, diagnostics))
                 if (options.powerSave) add(PowerSaveCollector(context, sink, diagnostics))

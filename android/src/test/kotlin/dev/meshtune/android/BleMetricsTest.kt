@@ -5,6 +5,7 @@ import android.bluetooth.BluetoothGatt
 import android.bluetooth.BluetoothProfile
 import android.bluetooth.le.ScanResult
 import dev.meshtune.MetricSample
+import dev.meshtune.ScanMode
 import org.junit.Test
 import org.junit.runner.RunWith
 import org.robolectric.RobolectricTestRunner
@@ -49,19 +50,28 @@ class BleMetricsTest {
 
     @Suppress("DEPRECATION")
     @Test
-    fun firstSightingInAScanIsADiscovery() {
-        ble.scanStarted()
+    fun discoveriesAreDecidedInTheCoreAndReSightingsNeverCount() {
+        ble.scanStarted(ScanMode.LOW_LATENCY) // an app that runs its own scans reports them
         now += 1_500
         ble.onScanResult(ScanResult(device, null, -70, 0L))
         now += 500
-        ble.onScanResult(ScanResult(device, null, -71, 0L)) // seen again in the same scan
-        ble.peerDiscovered("peer-2")
+        ble.onScanResult(ScanResult(device, null, -71, 0L)) // seen again: not a discovery
+        ble.peerSeen("peer-2")
         assertEquals(listOf(1_500.0, 2_000.0), sink.all<MetricSample.PeerDiscovered>().map { it.durationMs })
         assertEquals(MetricSample.PeerCount(0u, 2u), sink.all<MetricSample.PeerCount>().last())
-        ble.scanStarted() // a new scan: the same peers are discovered again
+        // A restart of the scan within the session: the same peers are not discovered again
+        // (the old glue re-recorded every peer at each scan start).
+        ble.scanStopped()
+        now += 1_000
+        ble.scanStarted(ScanMode.LOW_LATENCY)
         now += 100
-        ble.peerDiscovered("peer-2")
-        assertEquals(100.0, sink.all<MetricSample.PeerDiscovered>().last().durationMs)
+        ble.peerSeen("peer-2")
+        ble.onScanResult(ScanResult(device, null, -70, 0L))
+        assertEquals(2, sink.all<MetricSample.PeerDiscovered>().size)
+        val stats = ble.driver.stats()
+        assertEquals(2uL, stats.discoveries)
+        assertEquals(3uL, stats.resightings)
+        assertEquals(0 to 2, ble.peerCount)
     }
 
     @Test

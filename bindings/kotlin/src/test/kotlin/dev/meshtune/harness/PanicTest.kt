@@ -1,13 +1,18 @@
 package dev.meshtune.harness
 
+import dev.meshtune.BleCoordinator
+import dev.meshtune.BleRules
 import dev.meshtune.FastRecorder
 import dev.meshtune.MetricSample
+import dev.meshtune.OptimizerException
+import dev.meshtune.ScanMode
 import dev.meshtune.meshtuneTestArmPanic
 import dev.meshtune.startOptimizer
 import dev.meshtune.use
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
 import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
 import kotlin.test.assertTrue
 
 /**
@@ -54,5 +59,19 @@ class PanicTest {
             assertTrue(optimizer.isStopped())
             assertEquals(4uL, optimizer.snapshot().counters.internalPanics)
         }
+    }
+
+    @Test
+    fun `a panic inside the BLE coordinator is an Internal error and changes nothing`() {
+        val c = BleCoordinator(BleRules())
+        c.scanStarted(ScanMode.LOW_LATENCY, 0uL)
+        meshtuneTestArmPanic("ble")
+        val e = assertFailsWith<OptimizerException.Internal> { c.scanResult("A", 10uL) }
+        assertTrue(e.reason.contains("scan_result"), e.reason)
+        assertEquals(0uL, c.stats(20uL).discoveries, "the refused call changed nothing")
+        assertEquals(MetricSample.PeerDiscovered(30.0), c.scanResult("A", 30uL).samples.first())
+        meshtuneTestArmPanic("ble")
+        assertEquals(2uL, c.stats(40uL).internalPanics, "stats() answers with the panic counted")
+        c.close()
     }
 }

@@ -1,0 +1,929 @@
+#![forbid(unsafe_code)]
+//! [`BleCoordinator`]: the one definition, for Android and iOS alike, of what the platform glue
+//! used to decide on its own, each platform differently (issue 12):
+//!
+//! - **What a discovery is, and how long it took.** A discovery is the first sighting of a peer
+//!   that was never seen, or that went unseen for `peer_absent_after_scan_ms` of listening
+//!   (time the scanner was on: the pauses of a duty cycle do not make a peer new).
+//!   Re-sightings of a present peer never count. A phone cannot see when a peer came into
+//!   range, so a discovery is *timed* only where the start is known: from the start of a scan
+//!   session to the sighting, for peers found within the session's first
+//!   `discovery_horizon_scan_ms` of listening (the neighbours that were there when the phone
+//!   started looking). A peer found later may have arrived at any time: it is counted as an
+//!   untimed arrival, not given an invented latency. A session starts with the first scan and
+//!   again after the scanner was off, outside its schedule (paused, stopped by the OS, a failed
+//!   start), for `session_gap_ms`; every peer is then new again.
+//! - **When the scanner runs.** The last `SetScanMode` is a schedule (on for `duty_on_ms`, off
+//!   for `duty_off_ms`, again; continuous when the off time is 0) that the coordinator runs: it
+//!   says whether the scanner should be on, in which mode, and when to ask again.
+//! - **Android's scan-start quota.** Android blocks an app that starts more than 5 scans in
+//!   30 s (REFERENCE.md: `SCAN_FAILED_SCANNING_TOO_FREQUENTLY`, or silently). The coordinator
+//!   counts every start, its own and the app's, never asks for a start the quota would block,
+//!   and says when the next one is allowed; an on-phase that would break it starts late.
+//! - **Peer counts and connection set-up times** from connection events.
+//!
+//! The platform layers only report raw events (scan result for peer X, scan started, stopped or
+//! failed, connection requested or changed) with the time, and run the one timer the answer
+//! asks for. Every call returns a [`BleUpdate`]: samples to record, and the scanner state to
+//! reconcile with. Time is passed in, never read, so the same scenario gives the same answers in
+//! Rust, Kotlin and Swift (`tests/ble_scenarios/`); the platforms pass [`boot_time_ms`], the
+//! clock that counts suspend. A time earlier than one seen before is taken as the later one.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use crate::{MetricSample, OptimizationAction, OptimizerError, ScanMode};
+
+/// Time between the quota's opening and the start the coordinator then asks for: timers fire a
+/// little late or early, and Android's Bluetooth process keeps its own clock.
+pub const QUOTA_MARGIN_MS: u64 = 250;
+
+/// How long after the scanner stopped outside its schedule (or failed to start) the coordinator
+/// asks for a start again, when its schedule gives no earlier on-phase.
+pub const RETRY_AFTER_MS: u64 = 10_000;
+
+/// Longest peer id taken (a Bluetooth address is 17 characters, a CoreBluetooth UUID 36).
+pub const MAX_PEER_ID_BYTES: usize = 128;
+
+/// The rules of [`BleCoordinator`]. Every field has a default.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct BleRules {
+    /// Listening time (scanner on) without a sighting after which a peer is gone: its next
+    /// sighting is a discovery. Default 20 000 ms (at `LOW_POWER`'s older 512/5120 ms windows,
+    /// about four windows of the radio's own duty cycle).
+    #[uniffi(default = 20000)]
+    pub peer_absent_after_scan_ms: u64,
+    /// Discoveries within this much listening of a session's start are timed; later ones are
+    /// untimed arrivals. Default 20 000 ms.
+    #[uniffi(default = 20000)]
+    pub discovery_horizon_scan_ms: u64,
+    /// The scanner off outside its schedule for this long ends the scan session. Default
+    /// 60 000 ms.
+    #[uniffi(default = 60000)]
+    pub session_gap_ms: u64,
+    /// Scan starts allowed in any `scan_start_window_ms` (Android: 5). Default 5.
+    #[uniffi(default = 5)]
+    pub scan_starts_per_window: u32,
+    /// The quota's window. Default 30 000 ms (Android).
+    #[uniffi(default = 30000)]
+    pub scan_start_window_ms: u64,
+    /// Peers remembered; beyond it the one unseen longest is forgotten. Default 4096.
+    #[uniffi(default = 4096)]
+    pub max_peers: u32,
+}
+
+impl Default for BleRules {
+    fn default() -> Self {
+        BleRules {
+            peer_absent_after_scan_ms: 20_000,
+            discovery_horizon_scan_ms: 20_000,
+            session_gap_ms: 60_000,
+            scan_starts_per_window: 5,
+            scan_start_window_ms: 30_000,
+            max_peers: 4_096,
+        }
+    }
+}
+
+impl BleRules {
+    /// Checks every field; the error names it as `ble_rules.<field>`.
+    pub fn validate(&self) -> Result<(), OptimizerError> {
+        let ms = |name: &str, v: u64, lo: u64, hi: u64| -> Result<(), OptimizerError> {
+            if v < lo || v > hi {
+                return Err(OptimizerError::config(
+                    &format!("ble_rules.{name}"),
+                    format!("{v} is outside {lo}..={hi} ms"),
+                ));
+            }
+            Ok(())
+        };
+        let week = crate::config::MAX_DURATION_MS;
+        ms("peer_absent_after_scan_ms", self.peer_absent_after_scan_ms, 100, week)?;
+        ms("discovery_horizon_scan_ms", self.discovery_horizon_scan_ms, 100, week)?;
+        ms("session_gap_ms", self.session_gap_ms, 0, week)?;
+        ms("scan_start_window_ms", self.scan_start_window_ms, 0, 3_600_000)?;
+        if !(1..=1_000).contains(&self.scan_starts_per_window) {
+            return Err(OptimizerError::config(
+                "ble_rules.scan_starts_per_window",
+                format!("{} is outside 1..=1000", self.scan_starts_per_window),
+            ));
+        }
+        if !(1..=65_536).contains(&self.max_peers) {
+            return Err(OptimizerError::config(
+                "ble_rules.max_peers",
+                format!("{} is outside 1..=65536", self.max_peers),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the scanner should be doing now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct ScanStep {
+    /// Scan in this mode now (start, or restart in another mode, if it is not so); `None`: the
+    /// scanner should be off.
+    pub mode: Option<ScanMode>,
+    /// Call `step` at this time (the end of the phase, or when the quota allows the next
+    /// start); `None`: nothing is due (continuous scanning, or no schedule).
+    pub next_step_at_ms: Option<u64>,
+    /// The earliest time a scan start keeps within the quota (now or earlier when allowed).
+    pub next_start_allowed_at_ms: u64,
+    /// An on-phase or a mode change is waiting for the quota.
+    pub deferred_by_quota: bool,
+}
+
+/// What a call's event means for the app: samples to record, and the scanner state to match.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct BleUpdate {
+    /// Record these (`PeerDiscovered`, `PeerCount`, `ConnectionEstablished`), in order.
+    pub samples: Vec<MetricSample>,
+    /// Make the scanner match this, then set the timer to `scan.next_step_at_ms`.
+    pub scan: ScanStep,
+}
+
+/// Counts of everything the coordinator saw and decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct BleStats {
+    /// Discoveries (first sightings and sightings after absence), timed or not.
+    pub discoveries: u64,
+    /// Discoveries given a latency (`PeerDiscovered`).
+    pub discoveries_timed: u64,
+    /// Discoveries too far into a session to time (the peer may have arrived at any time).
+    pub arrivals_untimed: u64,
+    /// Sightings of present peers (never discoveries).
+    pub resightings: u64,
+    /// Scan sessions started.
+    pub sessions: u64,
+    /// Scan starts counted against the quota (asked for, or reported without being asked).
+    pub scan_starts: u64,
+    /// Starts the app made without the coordinator asking.
+    pub scan_starts_unrequested: u64,
+    /// Steps at which a start had to wait for the quota.
+    pub starts_deferred_by_quota: u64,
+    /// Scan starts that failed.
+    pub scan_start_failures: u64,
+    /// Stops the coordinator did not ask for (the OS, Bluetooth off).
+    pub unexpected_stops: u64,
+    /// Peers forgotten because `max_peers` were remembered.
+    pub peers_forgotten: u64,
+    /// Times earlier than one seen before (taken as the later one).
+    pub clock_regressions: u64,
+    /// Peers present now (seen within `peer_absent_after_scan_ms` of listening) or connected.
+    pub present_peers: u32,
+    /// Peers connected now.
+    pub connected_peers: u32,
+    /// Listening time so far (scanner on), ms.
+    pub listening_ms: u64,
+    /// Failures inside the coordinator (a bug), each answered with `Internal`.
+    pub internal_panics: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Plan {
+    mode: ScanMode,
+    on_ms: u64,
+    off_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Scanning until `until` (`None`: continuous).
+    On { until: Option<u64> },
+    /// Off until `until`, then an on-phase.
+    Off { until: u64 },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    started_at: u64,
+    listening_at_start: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    rules: BleRules,
+    last_now: u64,
+    plan: Option<Plan>,
+    phase: Phase,
+    /// What the coordinator last told the app (`None`: off).
+    wanted: Option<ScanMode>,
+    /// What the app reports its scanner doing.
+    running: Option<ScanMode>,
+    running_since: u64,
+    listening_before: u64,
+    /// A start the coordinator asked for and charged to the quota, not yet reported.
+    start_requested: bool,
+    starts: VecDeque<u64>,
+    session: Option<Session>,
+    /// Since when the scanner has been off outside its schedule.
+    off_outside_since: Option<u64>,
+    /// Per peer: the listening time at its last sighting.
+    peers: HashMap<String, u64>,
+    connected: HashSet<String>,
+    connecting: HashMap<String, u64>,
+    last_count: Option<(u32, u32)>,
+    stats: BleStats,
+}
+
+impl State {
+    fn new(rules: BleRules) -> State {
+        State {
+            rules,
+            last_now: 0,
+            plan: None,
+            phase: Phase::On { until: None },
+            wanted: None,
+            running: None,
+            running_since: 0,
+            listening_before: 0,
+            start_requested: false,
+            starts: VecDeque::new(),
+            session: None,
+            off_outside_since: Some(0),
+            peers: HashMap::new(),
+            connected: HashSet::new(),
+            connecting: HashMap::new(),
+            last_count: None,
+            stats: BleStats::default(),
+        }
+    }
+
+    fn now(&mut self, now_ms: u64) -> u64 {
+        if now_ms < self.last_now {
+            self.stats.clock_regressions += 1;
+        } else {
+            self.last_now = now_ms;
+        }
+        self.last_now
+    }
+
+    fn listening(&self, now: u64) -> u64 {
+        match self.running {
+            Some(_) => self.listening_before + now.saturating_sub(self.running_since),
+            None => self.listening_before,
+        }
+    }
+
+    fn prune_starts(&mut self, now: u64) {
+        let window = self.rules.scan_start_window_ms.saturating_add(QUOTA_MARGIN_MS);
+        while self.starts.front().is_some_and(|&t| now.saturating_sub(t) >= window) {
+            self.starts.pop_front();
+        }
+    }
+
+    fn next_start_allowed(&mut self, now: u64) -> u64 {
+        self.prune_starts(now);
+        if self.starts.len() < self.rules.scan_starts_per_window as usize {
+            return now;
+        }
+        // The oldest of the window's starts leaves it at `oldest + window`.
+        let oldest = self.starts.front().copied().unwrap_or(now);
+        oldest.saturating_add(self.rules.scan_start_window_ms).saturating_add(QUOTA_MARGIN_MS).max(now)
+    }
+
+    fn charge_start(&mut self, now: u64) {
+        self.starts.push_back(now);
+        self.stats.scan_starts += 1;
+    }
+
+    /// Moves the schedule on to `now` and decides what the scanner should do.
+    fn step(&mut self, now: u64) -> ScanStep {
+        let Some(plan) = self.plan else {
+            self.wanted = None;
+            let allowed = self.next_start_allowed(now);
+            return ScanStep {
+                mode: None,
+                next_step_at_ms: None,
+                next_start_allowed_at_ms: allowed,
+                deferred_by_quota: false,
+            };
+        };
+        match self.phase {
+            Phase::On { until: Some(end) } if now >= end => {
+                // The off time is kept whole even when the timer fired late.
+                self.phase = Phase::Off { until: now.saturating_add(plan.off_ms) };
+                self.wanted = None;
+            }
+            _ => {}
+        }
+        let needs_start = match self.phase {
+            Phase::Off { until } => now >= until,
+            // An on-phase with the scanner not in the plan's mode (a new plan, or the scanner
+            // stopped and came back) needs a start.
+            Phase::On { .. } => self.wanted != Some(plan.mode),
+        };
+        let mut deferred = false;
+        let mut next = match self.phase {
+            Phase::On { until } => until,
+            Phase::Off { until } => Some(until),
+        };
+        if needs_start {
+            let allowed = self.next_start_allowed(now);
+            if allowed <= now {
+                self.charge_start(now);
+                self.start_requested = true;
+                self.wanted = Some(plan.mode);
+                let until = (plan.off_ms > 0).then(|| now.saturating_add(plan.on_ms));
+                self.phase = Phase::On { until };
+                next = until;
+            } else {
+                // Keep what runs (the old mode, or off) until the quota allows the start.
+                deferred = true;
+                self.stats.starts_deferred_by_quota += 1;
+                next = Some(allowed);
+            }
+        }
+        let allowed = self.next_start_allowed(now);
+        ScanStep {
+            mode: self.wanted,
+            next_step_at_ms: next,
+            next_start_allowed_at_ms: allowed,
+            deferred_by_quota: deferred,
+        }
+    }
+
+    fn is_present(&self, last_seen_listening: u64, listening: u64) -> bool {
+        listening.saturating_sub(last_seen_listening) <= self.rules.peer_absent_after_scan_ms
+    }
+
+    fn count(&self, now: u64) -> (u32, u32) {
+        let listening = self.listening(now);
+        let present = self
+            .peers
+            .iter()
+            .filter(|(id, &seen)| self.is_present(seen, listening) && !self.connected.contains(*id))
+            .count();
+        let connected = self.connected.len();
+        (u32::try_from(connected).unwrap_or(u32::MAX), u32::try_from(present + connected).unwrap_or(u32::MAX))
+    }
+
+    /// A `PeerCount` sample when the counts changed since the last one.
+    fn count_sample(&mut self, now: u64, out: &mut Vec<MetricSample>) {
+        let c = self.count(now);
+        self.stats.connected_peers = c.0;
+        self.stats.present_peers = c.1;
+        if self.last_count != Some(c) {
+            self.last_count = Some(c);
+            out.push(MetricSample::PeerCount { connected: c.0, discovered: c.1 });
+        }
+    }
+
+    fn remember(&mut self, peer: &str, listening: u64) {
+        if !self.peers.contains_key(peer) && self.peers.len() >= self.rules.max_peers as usize {
+            let oldest = self.peers.iter().min_by_key(|(_, &seen)| seen).map(|(id, _)| id.clone());
+            if let Some(id) = oldest {
+                self.peers.remove(&id);
+                self.stats.peers_forgotten += 1;
+            }
+        }
+        self.peers.insert(peer.to_owned(), listening);
+    }
+
+    fn scan_result(&mut self, peer: &str, now: u64, out: &mut Vec<MetricSample>) {
+        let listening = self.listening(now);
+        let present = self.peers.get(peer).is_some_and(|&seen| self.is_present(seen, listening));
+        if present || self.connected.contains(peer) {
+            self.stats.resightings += 1;
+            self.peers.insert(peer.to_owned(), listening);
+            return;
+        }
+        self.stats.discoveries += 1;
+        self.remember(peer, listening);
+        match self.session {
+            Some(s) if listening.saturating_sub(s.listening_at_start) <= self.rules.discovery_horizon_scan_ms => {
+                self.stats.discoveries_timed += 1;
+                out.push(MetricSample::PeerDiscovered { duration_ms: now.saturating_sub(s.started_at) as f64 });
+            }
+            _ => self.stats.arrivals_untimed += 1,
+        }
+    }
+
+    fn scan_started(&mut self, mode: ScanMode, now: u64) {
+        if self.start_requested {
+            self.start_requested = false;
+        } else {
+            // The app started (or restarted) a scan itself: it counts against the quota all
+            // the same.
+            self.charge_start(now);
+            self.stats.scan_starts_unrequested += 1;
+        }
+        let new_session = match (self.session, self.off_outside_since) {
+            (None, _) => true,
+            (Some(_), Some(since)) => now.saturating_sub(since) >= self.rules.session_gap_ms,
+            (Some(_), None) => false,
+        };
+        if self.running.is_none() {
+            self.running_since = now;
+        }
+        self.running = Some(mode);
+        self.off_outside_since = None;
+        if new_session {
+            let listening = self.listening(now);
+            self.session = Some(Session { started_at: now, listening_at_start: listening });
+            self.stats.sessions += 1;
+            // A new session: every peer not connected is new again.
+            self.peers.clear();
+        }
+    }
+
+    fn stopped(&mut self, now: u64) {
+        if self.running.is_some() {
+            self.listening_before = self.listening(now);
+            self.running = None;
+        }
+    }
+
+    /// The scanner went off without being asked (or failed to start): the schedule tries again
+    /// at its next on-phase, and no later than `RETRY_AFTER_MS` from now.
+    fn off_outside_schedule(&mut self, now: u64) {
+        if self.off_outside_since.is_none() {
+            self.off_outside_since = Some(now);
+        }
+        self.wanted = None;
+        if let Some(plan) = self.plan {
+            let delay = if plan.off_ms > 0 { plan.off_ms.min(RETRY_AFTER_MS) } else { RETRY_AFTER_MS };
+            self.phase = Phase::Off { until: now.saturating_add(delay) };
+        }
+    }
+
+    fn scan_stopped(&mut self, now: u64) {
+        let expected = self.wanted.is_none();
+        self.stopped(now);
+        self.start_requested = false;
+        if !expected {
+            self.stats.unexpected_stops += 1;
+            self.off_outside_schedule(now);
+        } else if self.plan.is_none() && self.off_outside_since.is_none() {
+            self.off_outside_since = Some(now);
+        }
+    }
+
+    fn scan_start_failed(&mut self, now: u64) {
+        self.stats.scan_start_failures += 1;
+        self.start_requested = false;
+        self.stopped(now);
+        self.off_outside_schedule(now);
+    }
+
+    fn set_plan(&mut self, plan: Option<Plan>, now: u64) {
+        if plan.is_none() && self.off_outside_since.is_none() {
+            self.off_outside_since = Some(now);
+        }
+        if let Some(p) = plan {
+            // A new schedule starts with its on-phase, now (or when the quota allows).
+            if self.plan != Some(p) {
+                self.phase = Phase::On { until: None };
+                if self.wanted.is_some() && self.wanted != Some(p.mode) {
+                    // The restart in the new mode is a start; `step` asks for it.
+                } else if self.wanted == Some(p.mode) && p.off_ms > 0 {
+                    self.phase = Phase::On { until: Some(now.saturating_add(p.on_ms)) };
+                }
+            }
+        }
+        self.plan = plan;
+    }
+
+    fn stats(&mut self, now: u64) -> BleStats {
+        let c = self.count(now);
+        self.stats.connected_peers = c.0;
+        self.stats.present_peers = c.1;
+        self.stats.listening_ms = self.listening(now);
+        self.stats.clone()
+    }
+}
+
+/// The milliseconds of a clock that counts suspend (`CLOCK_BOOTTIME` on Android and Linux, the
+/// continuous clock on Apple platforms), since the first call in this process: the time to
+/// give [`BleCoordinator`]'s methods.
+#[uniffi::export]
+pub fn boot_time_ms() -> u64 {
+    static ORIGIN: OnceLock<u64> = OnceLock::new();
+    let now = zeitstempel::now();
+    let origin = *ORIGIN.get_or_init(|| now);
+    now.saturating_sub(origin) / 1_000_000
+}
+
+fn peer_id(field: &str, id: &str) -> Result<(), OptimizerError> {
+    if id.is_empty() {
+        return Err(OptimizerError::sample(field, "is empty"));
+    }
+    if id.len() > MAX_PEER_ID_BYTES {
+        return Err(OptimizerError::sample(field, format!("is {} bytes, more than {MAX_PEER_ID_BYTES}", id.len())));
+    }
+    Ok(())
+}
+
+/// Discoveries, the scan schedule and its quota, and peer counts, decided in one place for every
+/// platform (module docs: [`crate::ble`]). Thread-safe; every method returns what the app
+/// should record and how its scanner should be, and changes nothing when it returns an error.
+#[derive(Debug, uniffi::Object)]
+pub struct BleCoordinator {
+    state: Mutex<State>,
+}
+
+impl BleCoordinator {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the state at `now_ms`, catching a panic (a bug) as `Internal`.
+    fn with<R>(
+        &self,
+        site: &'static str,
+        now_ms: u64,
+        f: impl FnOnce(&mut State, u64, &mut Vec<MetricSample>) -> Result<R, OptimizerError>,
+    ) -> Result<(R, BleUpdate), OptimizerError> {
+        let mut st = self.lock();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            test_hook!("ble");
+            let now = st.now(now_ms);
+            let mut samples = Vec::new();
+            let r = f(&mut st, now, &mut samples)?;
+            let scan = st.step(now);
+            st.count_sample(now, &mut samples);
+            Ok((r, BleUpdate { samples, scan }))
+        }));
+        result.unwrap_or_else(|_| {
+            st.stats.internal_panics += 1;
+            Err(OptimizerError::Internal { reason: format!("BleCoordinator.{site} failed inside MeshTune (a bug)") })
+        })
+    }
+
+    fn update(
+        &self,
+        site: &'static str,
+        now_ms: u64,
+        f: impl FnOnce(&mut State, u64, &mut Vec<MetricSample>) -> Result<(), OptimizerError>,
+    ) -> Result<BleUpdate, OptimizerError> {
+        self.with(site, now_ms, f).map(|((), u)| u)
+    }
+}
+
+#[uniffi::export]
+impl BleCoordinator {
+    /// A coordinator with `rules` (an error names the field as `ble_rules.<field>`). It starts
+    /// with no schedule: the scanner stays off until `set_plan`.
+    #[uniffi::constructor]
+    pub fn new(rules: BleRules) -> Result<Arc<BleCoordinator>, OptimizerError> {
+        rules.validate()?;
+        Ok(Arc::new(BleCoordinator { state: Mutex::new(State::new(rules)) }))
+    }
+
+    /// Runs the schedule of a `SetScanMode` action (call it when applying one). Any other
+    /// action, or one out of bounds, is `InvalidAction` naming the field, and nothing changes.
+    pub fn set_plan(&self, action: OptimizationAction, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
+        let OptimizationAction::SetScanMode { mode, duty_on_ms, duty_off_ms } = action else {
+            return Err(OptimizerError::InvalidAction {
+                field: "set_plan.action".to_owned(),
+                reason: format!("{action} is not a SetScanMode"),
+            });
+        };
+        action.validate()?;
+        let plan = Plan { mode, on_ms: u64::from(duty_on_ms), off_ms: u64::from(duty_off_ms) };
+        self.update("set_plan", now_ms, |st, now, _| {
+            st.set_plan(Some(plan), now);
+            Ok(())
+        })
+    }
+
+    /// Ends the schedule: the scanner should be off (MeshTune no longer runs it).
+    pub fn clear_plan(&self, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
+        self.update("clear_plan", now_ms, |st, now, _| {
+            st.set_plan(None, now);
+            Ok(())
+        })
+    }
+
+    /// Moves the schedule on: call it at the time the last answer's `next_step_at_ms` gave.
+    pub fn step(&self, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
+        self.update("step", now_ms, |_, _, _| Ok(()))
+    }
+
+    /// The scanner started scanning in `mode` (`startScan` returned without error), asked for or
+    /// not: every start counts against the quota.
+    pub fn scan_started(&self, mode: ScanMode, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
+        self.update("scan_started", now_ms, |st, now, _| {
+            st.scan_started(mode, now);
+            Ok(())
+        })
+    }
+
+    /// The scanner stopped: asked for, or not (the OS, Bluetooth turned off).
+    pub fn scan_stopped(&self, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
+        self.update("scan_stopped", now_ms, |st, now, _| {
+            st.scan_stopped(now);
+            Ok(())
+        })
+    }
+
+    /// A scan start failed (`onScanFailed`, an exception, Bluetooth off); `reason` is the
+    /// platform's, for the app's logs. The schedule tries again later.
+    pub fn scan_start_failed(&self, reason: String, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
+        let _ = reason;
+        self.update("scan_start_failed", now_ms, |st, now, _| {
+            st.scan_start_failed(now);
+            Ok(())
+        })
+    }
+
+    /// A scan result for `peer_id` (a Bluetooth address, a peripheral's UUID): a
+    /// `PeerDiscovered` sample when it is a timed discovery. An empty or over-long id is
+    /// `InvalidSample` naming `scan_result.peer_id`.
+    pub fn scan_result(&self, peer_id: String, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
+        self::peer_id("scan_result.peer_id", &peer_id)?;
+        self.update("scan_result", now_ms, |st, now, out| {
+            st.scan_result(&peer_id, now, out);
+            Ok(())
+        })
+    }
+
+    /// A connection to `peer_id` was requested (`connectGatt`, `CBCentralManager.connect`): its
+    /// set-up time counts from here.
+    pub fn connect_requested(&self, peer_id: String, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
+        self::peer_id("connect_requested.peer_id", &peer_id)?;
+        self.update("connect_requested", now_ms, |st, now, _| {
+            if !st.connecting.contains_key(&peer_id) && st.connecting.len() >= st.rules.max_peers as usize {
+                st.connecting.clear();
+            }
+            st.connecting.insert(peer_id, now);
+            Ok(())
+        })
+    }
+
+    /// `peer_id` connected (`ConnectionEstablished` when its request was reported) or
+    /// disconnected (or failed to connect).
+    pub fn connection_changed(
+        &self,
+        peer_id: String,
+        connected: bool,
+        now_ms: u64,
+    ) -> Result<BleUpdate, OptimizerError> {
+        self::peer_id("connection_changed.peer_id", &peer_id)?;
+        self.update("connection_changed", now_ms, |st, now, out| {
+            let requested = st.connecting.remove(&peer_id);
+            if connected {
+                if !st.connected.contains(&peer_id) && st.connected.len() >= st.rules.max_peers as usize {
+                    return Ok(());
+                }
+                let listening = st.listening(now);
+                st.remember(&peer_id, listening);
+                st.connected.insert(peer_id);
+                if let Some(at) = requested {
+                    out.push(MetricSample::ConnectionEstablished { duration_ms: now.saturating_sub(at) as f64 });
+                }
+            } else if st.connected.remove(&peer_id) {
+                // A peer that was connected was present until now.
+                let listening = st.listening(now);
+                st.peers.insert(peer_id, listening);
+            }
+            Ok(())
+        })
+    }
+
+    /// Counts of what the coordinator saw and decided, at `now_ms`. Never panics (Swift calls
+    /// it without `try`): a failure inside returns the last counts with `internal_panics` up.
+    pub fn stats(&self, now_ms: u64) -> BleStats {
+        let mut st = self.lock();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            test_hook!("ble");
+            let now = st.now(now_ms);
+            st.stats(now)
+        }));
+        result.unwrap_or_else(|_| {
+            st.stats.internal_panics += 1;
+            st.stats.clone()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(mode: ScanMode, on: u32, off: u32) -> OptimizationAction {
+        OptimizationAction::SetScanMode { mode, duty_on_ms: on, duty_off_ms: off }
+    }
+
+    fn discovered(u: &BleUpdate) -> Vec<f64> {
+        u.samples
+            .iter()
+            .filter_map(|s| match s {
+                MetricSample::PeerDiscovered { duration_ms } => Some(*duration_ms),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bad_rules_and_ids_are_refused_by_name_and_change_nothing() {
+        let bad = BleRules { max_peers: 0, ..BleRules::default() };
+        match BleCoordinator::new(bad) {
+            Err(OptimizerError::InvalidConfig { field, .. }) => assert_eq!(field, "ble_rules.max_peers"),
+            other => panic!("{other:?}"),
+        }
+        let c = BleCoordinator::new(BleRules::default()).unwrap();
+        c.set_plan(scan(ScanMode::LowLatency, 1_000, 0), 0).unwrap();
+        c.scan_started(ScanMode::LowLatency, 0).unwrap();
+        match c.scan_result(String::new(), 10) {
+            Err(OptimizerError::InvalidSample { field, .. }) => assert_eq!(field, "scan_result.peer_id"),
+            other => panic!("{other:?}"),
+        }
+        assert!(c.scan_result("x".repeat(MAX_PEER_ID_BYTES + 1), 10).is_err());
+        match c.set_plan(OptimizationAction::SetObjectPooling { enabled: true }, 10) {
+            Err(OptimizerError::InvalidAction { field, .. }) => assert_eq!(field, "set_plan.action"),
+            other => panic!("{other:?}"),
+        }
+        match c.set_plan(scan(ScanMode::LowPower, 1, 0), 10) {
+            Err(OptimizerError::InvalidAction { field, .. }) => assert_eq!(field, "SetScanMode.duty_on_ms"),
+            other => panic!("{other:?}"),
+        }
+        let s = c.stats(10);
+        assert_eq!((s.discoveries, s.scan_starts), (0, 1));
+        // The refused plan did not replace the running one.
+        assert_eq!(c.step(20).unwrap().scan.mode, Some(ScanMode::LowLatency));
+    }
+
+    #[test]
+    fn resightings_never_count_and_absence_is_measured_in_listening_time() {
+        let c = BleCoordinator::new(BleRules::default()).unwrap();
+        // 2 s on, 28 s off: the off phases must not make the peer new.
+        let u = c.set_plan(scan(ScanMode::LowPower, 2_000, 28_000), 0).unwrap();
+        assert_eq!(u.scan.mode, Some(ScanMode::LowPower));
+        assert_eq!(u.scan.next_step_at_ms, Some(2_000));
+        c.scan_started(ScanMode::LowPower, 0).unwrap();
+        assert_eq!(discovered(&c.scan_result("A".into(), 700).unwrap()), vec![700.0]);
+        let mut t = 0;
+        for _ in 0..12 {
+            // Off at t + 2 s, on again at t + 30 s: the peer is seen in every on-phase.
+            let off = c.step(t + 2_000).unwrap();
+            assert_eq!(off.scan.mode, None);
+            c.scan_stopped(t + 2_000).unwrap();
+            t += 30_000;
+            let on = c.step(t).unwrap();
+            assert_eq!(on.scan.mode, Some(ScanMode::LowPower));
+            c.scan_started(ScanMode::LowPower, t).unwrap();
+            assert!(discovered(&c.scan_result("A".into(), t + 300).unwrap()).is_empty());
+        }
+        let s = c.stats(t + 400);
+        assert_eq!((s.discoveries, s.resightings, s.sessions), (1, 12, 1));
+        // Unseen for more than 20 s of listening (11 on-phases of 2 s): gone; its next sighting
+        // is a discovery, beyond the session's horizon, so untimed.
+        for _ in 0..11 {
+            c.step(t + 2_000).unwrap();
+            c.scan_stopped(t + 2_000).unwrap();
+            t += 30_000;
+            c.step(t).unwrap();
+            c.scan_started(ScanMode::LowPower, t).unwrap();
+        }
+        assert_eq!(c.stats(t).present_peers, 0);
+        assert!(discovered(&c.scan_result("A".into(), t + 100).unwrap()).is_empty());
+        let s = c.stats(t + 100);
+        assert_eq!((s.discoveries, s.discoveries_timed, s.arrivals_untimed), (2, 1, 1));
+    }
+
+    #[test]
+    fn the_quota_is_never_broken_and_says_when_the_next_start_is_allowed() {
+        let c = BleCoordinator::new(BleRules::default()).unwrap();
+        // Seven mode changes within a second: five starts go out, the rest wait for the quota.
+        let modes = [ScanMode::LowPower, ScanMode::Balanced, ScanMode::LowLatency];
+        let mut last = None;
+        for i in 0..7u64 {
+            let m = modes[(i % 3) as usize];
+            let u = c.set_plan(scan(m, 1_000, 0), i * 100).unwrap();
+            if u.scan.mode == Some(m) && !u.scan.deferred_by_quota {
+                c.scan_started(m, i * 100).unwrap();
+            }
+            last = Some(u);
+        }
+        let last = last.unwrap();
+        assert!(last.scan.deferred_by_quota);
+        // Still the fifth start's mode (index 4: Balanced) until the first start leaves the window.
+        assert_eq!(last.scan.mode, Some(ScanMode::Balanced));
+        assert_eq!(last.scan.next_step_at_ms, Some(30_000 + QUOTA_MARGIN_MS));
+        assert_eq!(last.scan.next_start_allowed_at_ms, 30_000 + QUOTA_MARGIN_MS);
+        assert_eq!(c.stats(600).scan_starts, 5);
+        // Too early: still deferred. At the allowed time: the start goes out.
+        assert!(c.step(30_000).unwrap().scan.deferred_by_quota);
+        let u = c.step(30_000 + QUOTA_MARGIN_MS).unwrap();
+        assert_eq!((u.scan.mode, u.scan.deferred_by_quota), (Some(ScanMode::LowPower), false));
+        assert_eq!(c.stats(30_000 + QUOTA_MARGIN_MS).scan_starts, 6);
+    }
+
+    /// What the platform glue does with an answer: make the scanner match it and report the
+    /// start or stop (a restart in another mode is reported as a start only).
+    #[derive(Default)]
+    struct Glue {
+        running: Option<ScanMode>,
+        starts: Vec<u64>,
+    }
+
+    impl Glue {
+        fn follow(&mut self, c: &BleCoordinator, u: BleUpdate, now: u64) -> BleUpdate {
+            if u.scan.mode == self.running {
+                return u;
+            }
+            self.running = u.scan.mode;
+            let next = match u.scan.mode {
+                Some(m) => {
+                    self.starts.push(now);
+                    c.scan_started(m, now).unwrap()
+                }
+                None => c.scan_stopped(now).unwrap(),
+            };
+            self.follow(c, next, now)
+        }
+    }
+
+    #[test]
+    fn a_short_duty_cycle_is_stretched_to_the_quota() {
+        let c = BleCoordinator::new(BleRules::default()).unwrap();
+        let mut glue = Glue::default();
+        // 1 s on, 1 s off would start 15 scans in 30 s.
+        let mut u = glue.follow(&c, c.set_plan(scan(ScanMode::Balanced, 1_000, 1_000), 0).unwrap(), 0);
+        while let Some(now) = u.scan.next_step_at_ms.filter(|&t| t <= 120_000) {
+            u = glue.follow(&c, c.step(now).unwrap(), now);
+        }
+        let starts = &glue.starts;
+        for (i, &t) in starts.iter().enumerate() {
+            let in_window = starts[..=i].iter().filter(|&&s| t - s < 30_000).count();
+            assert!(in_window <= 5, "start {i} at {t}: {in_window} starts in 30 s ({starts:?})");
+        }
+        // As many as the quota allows: 5 in each 30.25 s.
+        assert!(starts.len() >= 19, "{starts:?}");
+        assert_eq!(c.stats(120_000).scan_starts, starts.len() as u64);
+    }
+
+    #[test]
+    fn discoveries_are_timed_from_the_session_start_and_a_long_outage_starts_a_new_session() {
+        let c = BleCoordinator::new(BleRules::default()).unwrap();
+        c.set_plan(scan(ScanMode::LowLatency, 1_000, 0), 1_000).unwrap();
+        c.scan_started(ScanMode::LowLatency, 1_000).unwrap();
+        assert_eq!(discovered(&c.scan_result("A".into(), 1_400).unwrap()), vec![400.0]);
+        assert_eq!(discovered(&c.scan_result("B".into(), 3_000).unwrap()), vec![2_000.0]);
+        // A seen again while present (every 14 s of listening): re-sightings, never discoveries.
+        assert!(discovered(&c.scan_result("A".into(), 15_000).unwrap()).is_empty());
+        // 25 s in: beyond the 20 s horizon, an arrival.
+        assert!(discovered(&c.scan_result("C".into(), 26_000).unwrap()).is_empty());
+        assert!(discovered(&c.scan_result("A".into(), 29_000).unwrap()).is_empty());
+        // Bluetooth off: the OS stopped the scan.
+        let u = c.scan_stopped(30_000).unwrap();
+        assert_eq!(u.scan.mode, None);
+        assert_eq!(u.scan.next_step_at_ms, Some(30_000 + RETRY_AFTER_MS));
+        let u = c.step(40_000).unwrap();
+        assert_eq!(u.scan.mode, Some(ScanMode::LowLatency));
+        let u = c.scan_start_failed("Bluetooth is off".into(), 40_000).unwrap();
+        assert_eq!((u.scan.mode, u.scan.next_step_at_ms), (None, Some(50_000)));
+        c.step(50_000).unwrap();
+        c.scan_started(ScanMode::LowLatency, 50_000).unwrap();
+        // Off for 20 s in all, under the 60 s session gap: the same session, A still present.
+        assert!(discovered(&c.scan_result("A".into(), 50_100).unwrap()).is_empty());
+        // Off for more than a minute: a new session, every peer new again.
+        c.clear_plan(60_000).unwrap();
+        c.scan_stopped(60_000).unwrap();
+        c.set_plan(scan(ScanMode::LowLatency, 1_000, 0), 200_000).unwrap();
+        c.scan_started(ScanMode::LowLatency, 200_000).unwrap();
+        assert_eq!(discovered(&c.scan_result("A".into(), 200_900).unwrap()), vec![900.0]);
+        let s = c.stats(200_900);
+        assert_eq!((s.resightings, s.clock_regressions), (3, 0));
+        assert_eq!((s.sessions, s.discoveries, s.discoveries_timed, s.arrivals_untimed), (2, 4, 3, 1));
+        assert_eq!((s.unexpected_stops, s.scan_start_failures), (1, 1));
+    }
+
+    #[test]
+    fn peer_counts_and_connection_times_come_from_connection_events() {
+        let c = BleCoordinator::new(BleRules::default()).unwrap();
+        c.connect_requested("A".into(), 100).unwrap();
+        let u = c.connection_changed("A".into(), true, 350).unwrap();
+        assert_eq!(
+            u.samples,
+            vec![
+                MetricSample::ConnectionEstablished { duration_ms: 250.0 },
+                MetricSample::PeerCount { connected: 1, discovered: 1 }
+            ]
+        );
+        // An incoming connection has no set-up time; a repeated event changes nothing.
+        let u = c.connection_changed("B".into(), true, 400).unwrap();
+        assert_eq!(u.samples, vec![MetricSample::PeerCount { connected: 2, discovered: 2 }]);
+        assert!(c.connection_changed("B".into(), true, 401).unwrap().samples.is_empty());
+        let u = c.connection_changed("A".into(), false, 500).unwrap();
+        assert_eq!(u.samples, vec![MetricSample::PeerCount { connected: 1, discovered: 2 }]);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_a_time_going_back_is_taken_as_the_later_one() {
+        let c = BleCoordinator::new(BleRules { max_peers: 3, ..BleRules::default() }).unwrap();
+        c.set_plan(scan(ScanMode::LowLatency, 1_000, 0), 0).unwrap();
+        c.scan_started(ScanMode::LowLatency, 0).unwrap();
+        for (i, p) in ["A", "B", "C", "D"].iter().enumerate() {
+            c.scan_result((*p).into(), 100 * (i as u64 + 1)).unwrap();
+        }
+        let s = c.stats(500);
+        assert_eq!((s.peers_forgotten, s.present_peers), (1, 3));
+        // A (forgotten) seen again: a discovery again; a time from the past is taken as 500.
+        let u = c.scan_result("A".into(), 50).unwrap();
+        assert_eq!(discovered(&u), vec![500.0]);
+        assert_eq!(c.stats(500).clock_regressions, 1);
+    }
+}
