@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::runtime::Runtime;
 use crate::{
-    ActionEvent, ListenerError, MetricSample, OptimizerConfig, OptimizerError, OptimizerSnapshot, OutcomeEvent,
+    ActionEvent, ListenerError, MetricSample, OptimizationAction, OptimizerConfig, OptimizerError, OptimizerSnapshot,
+    OutcomeEvent,
 };
 
 /// Receives the optimizer's decisions. Implemented by the app (in Kotlin, Swift or Rust).
@@ -107,6 +108,18 @@ impl PerformanceOptimizer {
         detail: Option<String>,
     ) -> Result<(), OptimizerError> {
         self.runtime.report_action_result(action_id, applied, detail)
+    }
+
+    /// Tells MeshTune what the app actually has, as one action per knob that sets it: call it
+    /// at start (with the radio configuration the app runs) and whenever a knob changes outside
+    /// MeshTune (the OS downgraded or stopped a scan, Bluetooth went off, the user changed a
+    /// setting). The engine never assumes an unacknowledged action took effect: a knob whose
+    /// acknowledgement did not come is unknown (`snapshot().unknown_knobs`) until a report or a
+    /// late acknowledgement says what the app has. All or nothing: a value out of bounds,
+    /// `RequestGarbageCollection` (not a state) or a knob given twice is `InvalidAction` naming
+    /// `report_state.actual[i]`, and nothing changes.
+    pub fn report_state(&self, actual: Vec<OptimizationAction>) -> Result<(), OptimizerError> {
+        self.runtime.report_state(&actual)
     }
 
     /// The optimizer's current view: metrics, knob profile, pending actions, counters.

@@ -370,6 +370,15 @@ impl Runtime {
         core.engine.report_action_result(action_id, applied, detail, s.now_ms())
     }
 
+    /// The app's actual knob values (see `Engine::report_state`); all or nothing.
+    pub(crate) fn report_state(&self, actual: &[crate::OptimizationAction]) -> Result<(), OptimizerError> {
+        self.check_running()?;
+        let s = &self.shared;
+        let mut core = lock(&s.core);
+        core.drain(&s.ingress);
+        core.engine.report_state(actual, s.now_ms())
+    }
+
     /// The engine's learned state (see `Engine::export_learned_state`).
     pub(crate) fn export_learned_state(&self) -> String {
         lock(&self.shared.core).engine.export_learned_state()

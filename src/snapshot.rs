@@ -161,6 +161,9 @@ pub struct OptimizerCounters {
     /// Actions the runtime could not deliver to the app (its event queue was full, or the
     /// optimizer stopped first): their outcome is `NotApplied` and the belief was restored.
     pub actions_undelivered: u64,
+    /// Knob values the app reported (`report_state`) that differed from the engine's belief,
+    /// or settled a knob it did not know: changes outside MeshTune.
+    pub external_changes: u64,
     /// Outcomes emitted, by kind: `Improved`.
     pub outcomes_improved: u64,
     /// `NoEffect` outcomes.
@@ -197,6 +200,10 @@ pub struct OptimizerSnapshot {
     pub metrics: PerformanceMetrics,
     /// The value of every knob as the engine believes the app has it, in `Knob::ALL` order.
     pub profile: Vec<OptimizationAction>,
+    /// Knobs whose value the engine does not know (an acknowledgement never came; their
+    /// `profile` entry is the value the app last confirmed): any proposal for them is asked
+    /// for again, and `report_state` settles them.
+    pub unknown_knobs: Vec<crate::Knob>,
     /// Actions emitted and not yet acknowledged.
     pub pending_actions: Vec<ActionEvent>,
     /// Strategies whose `should_apply` held at the last tick.

@@ -70,6 +70,10 @@ struct KnobState {
     /// Action id waiting for an acknowledgement or under verification.
     busy_with: Option<u64>,
     backoff: Option<Backoff>,
+    /// The engine does not know what the app has (an acknowledgement never came, or one came
+    /// that a report of the app's state makes ambiguous): any proposal, the same value
+    /// included, is asked for again, and a report of the app's state (`report_state`) settles it.
+    unknown: bool,
 }
 
 /// After a revert or a refusal, the same value is not proposed again until `until_ms`.
@@ -95,6 +99,18 @@ impl Backoff {
 struct Pending {
     event: ActionEvent,
     previous: OptimizationAction,
+    /// Whether the knob's value was unknown when the action was emitted (a refusal restores that).
+    previous_unknown: bool,
+    /// What the app reported the knob to be while this action waited (`report_state`): the
+    /// acknowledgement can then no longer say alone what the app has.
+    reported: Option<OptimizationAction>,
+    /// Timed out, then a newer action on the knob was emitted: its late acknowledgement says
+    /// nothing about what the app has now (the app applies actions in order).
+    superseded: bool,
+    /// An older action on the knob was acknowledged late as applied while this one waited:
+    /// if this one is refused, the app has that older value, or another; the engine does not
+    /// know which.
+    refusal_unknown: bool,
     metric: TargetMetric,
     revertible: bool,
 }
@@ -213,6 +229,7 @@ impl Engine {
                 priority: Priority::Savings,
                 busy_with: None,
                 backoff: None,
+                unknown: false,
             })
             .collect();
         Ok(Engine {
@@ -347,11 +364,39 @@ impl Engine {
             if let Some(late) = self.timed_out.iter().position(|p| p.event.id == action_id) {
                 let p = self.timed_out.remove(late).ok_or(OptimizerError::UnknownAction { action_id })?;
                 self.now_ms = self.now_ms.max(at_ms);
-                let k = &mut self.knobs[p.event.action.knob().index()];
-                let unchanged_since = k.value == p.previous && k.busy_with.is_none();
-                if applied && !p.event.action.is_one_shot() && unchanged_since {
-                    k.value = p.event.action.clone();
-                    k.last_change_ms = Some(self.now_ms);
+                let knob = p.event.action.knob();
+                let newer_pending = self.knobs[knob.index()]
+                    .busy_with
+                    .and_then(|id| self.pending.iter_mut().find(|q| q.event.id == id));
+                if p.event.action.is_one_shot() {
+                    // Not a state: nothing to believe.
+                } else if let Some(newer) = newer_pending {
+                    // The app applies actions in order: the newer one's acknowledgement settles
+                    // the knob, unless it is refused.
+                    if applied {
+                        newer.refusal_unknown = true;
+                    }
+                } else {
+                    let k = &mut self.knobs[knob.index()];
+                    // Unambiguous only if nothing else happened to the knob since: no newer
+                    // action, no report of the app's state.
+                    let clean = !p.superseded && p.reported.is_none();
+                    match (applied, clean) {
+                        (true, true) => {
+                            k.value = p.event.action.clone();
+                            k.unknown = false;
+                            k.last_change_ms = Some(self.now_ms);
+                        }
+                        (false, true) => {
+                            k.value = p.previous.clone();
+                            k.unknown = p.previous_unknown;
+                        }
+                        // A newer action was emitted: its own acknowledgement (or timeout) says.
+                        (_, false) if p.reported.is_none() => {}
+                        // Applied before or after the app's report? Only the same value says.
+                        (true, false) => k.unknown |= k.value != p.event.action,
+                        (false, false) => {}
+                    }
                 }
                 // Counted once already, as unacknowledged: not again as applied or refused.
                 return Ok(());
@@ -369,13 +414,41 @@ impl Engine {
             let k = &mut self.knobs[knob.index()];
             k.busy_with = None;
             if !p.event.action.is_one_shot() {
-                k.value = p.previous;
+                // The app kept what it had: what it reported meanwhile, or the value before
+                // (unknown if an older action was acknowledged late meanwhile).
+                match p.reported {
+                    Some(r) => {
+                        k.value = r;
+                        k.unknown = p.refusal_unknown;
+                    }
+                    None => {
+                        k.value = p.previous;
+                        k.unknown = p.previous_unknown || p.refusal_unknown;
+                    }
+                }
             }
             set_backoff(k, p.event.action.clone(), now, &self.config, true);
             self.push_outcome_later(OutcomeEvent::NotApplied { action_id, detail });
             return Ok(());
         }
         self.counters.actions_applied += 1;
+        if let Some(r) = &p.reported {
+            // The app reported another value while this action waited: whether it applied the
+            // action before or after that, the engine cannot tell. It asks again.
+            if *r != p.event.action && !p.event.action.is_one_shot() {
+                let k = &mut self.knobs[knob.index()];
+                k.busy_with = None;
+                k.value = r.clone();
+                k.unknown = true;
+                self.push_outcome_later(OutcomeEvent::Inconclusive {
+                    action_id,
+                    metric: p.metric,
+                    reason: "the app reported another value of this knob before acknowledging it: it is asked again"
+                        .to_owned(),
+                });
+                return Ok(());
+            }
+        }
         self.collector.advance(now);
         let metrics = self.collector.metrics();
         let min = u64::from(self.config.min_samples);
@@ -454,11 +527,86 @@ impl Engine {
             k.busy_with = None;
         }
         if !p.event.action.is_one_shot() && k.value == p.event.action {
-            k.value = p.previous;
+            match p.reported {
+                Some(r) => {
+                    k.value = r;
+                    k.unknown = false;
+                }
+                None => {
+                    k.value = p.previous;
+                    k.unknown = p.previous_unknown;
+                }
+            }
         }
         self.counters.actions_undelivered += 1;
         self.push_outcome_later(OutcomeEvent::NotApplied { action_id, detail: Some(reason.to_owned()) });
         true
+    }
+
+    /// The app's actual configuration of these knobs: at start, and whenever it changes outside
+    /// MeshTune (the OS downgraded a scan, Bluetooth went off, the user changed a setting). The
+    /// engine's belief becomes what is reported, an unknown knob is known again, and an action
+    /// on the knob still waiting for its acknowledgement can then no longer say alone what the
+    /// app has (a later `applied` with another value leaves the knob unknown, and it is asked
+    /// again). A measurement of an action on a knob that changed under it ends `Inconclusive`.
+    /// All or nothing: a value out of bounds, a one-shot action or a knob given twice is
+    /// `InvalidAction` naming `report_state.actual[i]`, and nothing changes.
+    pub fn report_state(&mut self, actual: &[OptimizationAction], at_ms: u64) -> Result<(), OptimizerError> {
+        let mut given = [false; Knob::ALL.len()];
+        for (i, a) in actual.iter().enumerate() {
+            let at =
+                |reason: String| OptimizerError::InvalidAction { field: format!("report_state.actual[{i}]"), reason };
+            if let Err(OptimizerError::InvalidAction { field, reason }) = a.validate() {
+                return Err(at(format!("{field}: {reason}")));
+            }
+            if a.is_one_shot() {
+                return Err(at(format!("{a} is not a state")));
+            }
+            let idx = a.knob().index();
+            if given[idx] {
+                return Err(at(format!("a second value for {:?} in the same report", a.knob())));
+            }
+            given[idx] = true;
+        }
+        self.now_ms = self.now_ms.max(at_ms);
+        for a in actual {
+            let knob = a.knob();
+            let k = &mut self.knobs[knob.index()];
+            if k.value != *a || k.unknown {
+                self.counters.external_changes += 1;
+            }
+            k.value = a.clone();
+            k.unknown = false;
+            for p in self.pending.iter_mut().chain(self.timed_out.iter_mut()).filter(|p| p.event.action.knob() == knob)
+            {
+                p.reported = Some(a.clone());
+            }
+            let mut i = 0;
+            while i < self.verifying.len() {
+                let v = &self.verifying[i];
+                if v.knob != knob || v.action == *a {
+                    i += 1;
+                    continue;
+                }
+                let v = self.verifying.remove(i);
+                if self.knobs[knob.index()].busy_with == Some(v.action_id) {
+                    self.knobs[knob.index()].busy_with = None;
+                }
+                self.push_outcome_later(OutcomeEvent::Inconclusive {
+                    action_id: v.action_id,
+                    metric: v.metric,
+                    reason: format!("the app reported {a} during the measurement (a change outside MeshTune)"),
+                });
+            }
+        }
+        self.verifying_changed();
+        Ok(())
+    }
+
+    /// Whether the engine does not know the app's value of `knob` (its acknowledgement never
+    /// came, and no report of the app's state since).
+    pub fn is_unknown(&self, knob: Knob) -> bool {
+        self.knobs[knob.index()].unknown
     }
 
     /// Ends every open action, as the optimizer stops: the outcomes not yet emitted, then
@@ -597,7 +745,11 @@ impl Engine {
                 None if blocked[knob.index()] => continue,
                 // Already at its baseline: `try_change` would refuse the change before
                 // anything else, so the reason is not even written.
-                None if self.knobs[knob.index()].value == OptimizationAction::baseline(knob) => continue,
+                None if self.knobs[knob.index()].value == OptimizationAction::baseline(knob)
+                    && !self.knobs[knob.index()].unknown =>
+                {
+                    continue
+                }
                 None => {
                     let k = &self.knobs[knob.index()];
                     let min = u64::from(self.config.min_samples);
@@ -612,7 +764,8 @@ impl Engine {
                     ("baseline".to_owned(), Proposal { action, priority: Priority::Savings, metric: k.metric, reason })
                 }
             };
-            let wanted = !proposal.action.is_one_shot() && proposal.action != self.knobs[knob.index()].value;
+            let k = &self.knobs[knob.index()];
+            let wanted = !proposal.action.is_one_shot() && (proposal.action != k.value || k.unknown);
             match self.try_change(knob, strategy, proposal, now, &mut events) {
                 Some(event) => {
                     events.push(EngineEvent::Action(event));
@@ -656,6 +809,7 @@ impl Engine {
             // Built now, so that a sample recorded just before shows (windows expire at ticks).
             metrics: self.collector.metrics(),
             profile: self.knobs.iter().map(|k| k.value.clone()).collect(),
+            unknown_knobs: Knob::ALL.iter().copied().filter(|&k| self.knobs[k.index()].unknown).collect(),
             pending_actions: self.pending.iter().map(|p| p.event.clone()).collect(),
             engaged_strategies: self.engaged.clone(),
             tick_interval_ms: self.tick.interval_ms(),
@@ -692,14 +846,20 @@ impl Engine {
             }
             let p = self.pending.remove(i);
             let k = &mut self.knobs[p.event.action.knob().index()];
-            if k.busy_with == Some(p.event.id) {
+            let latest = k.busy_with == Some(p.event.id);
+            if latest {
                 k.busy_with = None;
             }
-            // Never assume an unacknowledged action took effect: the belief goes back to what
-            // the app last confirmed, so a strategy that still wants the value asks again, and
-            // a late acknowledgement can still say otherwise.
-            if !p.event.action.is_one_shot() && k.value == p.event.action {
-                k.value = p.previous.clone();
+            // Never assume an unacknowledged action took effect, nor that it did not (the app
+            // may still apply it, even after reporting another value): the knob is unknown
+            // (shown as the value the app last confirmed or reported) until a late
+            // acknowledgement or a report of the app's state says what the app has; meanwhile
+            // any proposal for it, the same value included, is asked for again.
+            if !p.event.action.is_one_shot() && latest {
+                if k.value == p.event.action {
+                    k.value = p.reported.clone().unwrap_or_else(|| p.previous.clone());
+                }
+                k.unknown = true;
             }
             tracing::warn!(action_id = p.event.id, waited, "action not acknowledged in time");
             events
@@ -945,7 +1105,7 @@ impl Engine {
         let safety = proposal.priority == Priority::Safety;
         let k = &self.knobs[knob.index()];
         let one_shot = proposal.action.is_one_shot();
-        if !one_shot && proposal.action == k.value {
+        if !one_shot && proposal.action == k.value && !k.unknown {
             return None;
         }
         // Waiting for the app: no change. Measuring: for `verification_window_ms` only a higher
@@ -1049,8 +1209,11 @@ impl Engine {
         }
         let k = &mut self.knobs[knob.index()];
         let previous = std::mem::replace(&mut k.value, proposal.action.clone());
+        let previous_unknown = k.unknown;
         if proposal.action.is_one_shot() {
             k.value = previous.clone();
+        } else {
+            k.unknown = false;
         }
         k.owner = strategy.clone();
         k.metric = proposal.metric;
@@ -1059,6 +1222,11 @@ impl Engine {
         }
         k.last_change_ms = Some(now);
         k.busy_with = Some(id);
+        if !proposal.action.is_one_shot() {
+            for t in self.timed_out.iter_mut().filter(|t| t.event.action.knob() == knob) {
+                t.superseded = true;
+            }
+        }
         let event = ActionEvent {
             id,
             strategy,
@@ -1068,7 +1236,16 @@ impl Engine {
             priority: proposal.priority,
         };
         tracing::debug!(id, action = %event.action, reason = %event.reason, "action");
-        self.pending.push(Pending { event: event.clone(), previous, metric: proposal.metric, revertible });
+        self.pending.push(Pending {
+            event: event.clone(),
+            previous,
+            previous_unknown,
+            reported: None,
+            superseded: false,
+            refusal_unknown: false,
+            metric: proposal.metric,
+            revertible,
+        });
         event
     }
 }

@@ -44,6 +44,23 @@ final class SessionTests: XCTestCase {
         XCTAssertNotNil(session.snapshot(), "the snapshot works after stop")
     }
 
+    func testTheAppReportsItsStateAndABadReportChangesNothing() throws {
+        let session = MeshTuneSession(config: fastConfig())
+        let scan = OptimizationAction.setScanMode(mode: .lowPower, dutyOnMs: 2_000, dutyOffMs: 28_000)
+        XCTAssertThrowsError(try session.reportState([scan])) { XCTAssertEqual($0 as? OptimizerError, .Stopped) }
+        try session.start()
+        defer { session.stop() }
+        try session.reportState([scan])
+        XCTAssertEqual(session.snapshot()?.profile.first, scan)
+        XCTAssertEqual(session.snapshot()?.counters.externalChanges, 1)
+        XCTAssertThrowsError(try session.reportState([.setScanMode(mode: .balanced, dutyOnMs: 8_000, dutyOffMs: 2_000), .requestGarbageCollection])) { error in
+            guard case let .InvalidAction(field, _)? = error as? OptimizerError else { return XCTFail("\(error)") }
+            XCTAssertEqual(field, "report_state.actual[1]")
+        }
+        XCTAssertEqual(session.snapshot()?.profile.first, scan, "all or nothing")
+        XCTAssertEqual(session.snapshot()?.unknownKnobs, [])
+    }
+
     func testInvalidConfigIsThrownByStart() {
         let session = MeshTuneSession(config: OptimizerConfig(minTickIntervalMs: 0))
         XCTAssertThrowsError(try session.start()) { error in

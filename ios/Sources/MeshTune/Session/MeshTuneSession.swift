@@ -163,6 +163,22 @@ public final class MeshTuneSession: SampleSink, @unchecked Sendable {
         }
     }
 
+    /// Tells MeshTune what the app actually runs, one action per knob that sets it: at start
+    /// (the scan and advertising settings) and whenever a knob changes outside MeshTune (the
+    /// app or the user changed it, the OS forced it). A knob whose acknowledgement never came
+    /// is unknown to the engine (`snapshot()?.unknownKnobs`) until this or a late
+    /// acknowledgement says what the app has. Do not apply an action older than
+    /// `ackTimeoutMs` (it has expired): report what you have instead. Throws
+    /// `OptimizerError.InvalidAction` naming `report_state.actual[i]` (nothing changes), and
+    /// `OptimizerError.Stopped` when the session is not running.
+    public func reportState(_ actual: [OptimizationAction]) throws {
+        lock.lock()
+        let optimizer = state == .running ? self.optimizer : nil
+        lock.unlock()
+        guard let optimizer else { throw OptimizerError.Stopped }
+        try optimizer.reportState(actual: actual)
+    }
+
     /// The core's snapshot (metrics, profile, counters); nil before `start()`. Works after stop.
     public func snapshot() -> OptimizerSnapshot? {
         lock.lock()

@@ -8,6 +8,7 @@ import dev.meshtune.LogLevel
 import dev.meshtune.MeshTuneJvm
 import dev.meshtune.MetricSample
 import dev.meshtune.OptimizerConfig
+import dev.meshtune.OptimizationAction
 import dev.meshtune.OptimizerException
 import dev.meshtune.OptimizerSnapshot
 import dev.meshtune.OutcomeEvent
@@ -71,6 +72,19 @@ class MeshTune private constructor(
 
     /** Acknowledges action [actionId] (for apps that apply actions from [actions] themselves). */
     fun acknowledge(actionId: ULong, result: ApplyResult) = listener.acknowledge(actionId, result)
+
+    /**
+     * Tells MeshTune what the app actually runs, one action per knob that sets it: at start
+     * (your scan and advertising settings, say) and whenever a knob changes outside MeshTune
+     * (you or the user changed it, the OS forced it). A knob whose acknowledgement never came is
+     * unknown to the engine (`snapshot().unknownKnobs`) until this or a late acknowledgement
+     * says what you have. Do not apply an action older than `ackTimeoutMs` (it has expired):
+     * report what you have instead. Throws `OptimizerException.InvalidAction` naming
+     * `report_state.actual[i]` for a value out of bounds, `RequestGarbageCollection` or a knob
+     * given twice (nothing changes then), and `OptimizerException.Stopped` after [stop].
+     */
+    @Throws(OptimizerException::class)
+    fun reportState(actual: List<OptimizationAction>) = optimizer.reportState(actual)
 
     /** The optimizer's current view. */
     fun snapshot(): OptimizerSnapshot = optimizer.snapshot()

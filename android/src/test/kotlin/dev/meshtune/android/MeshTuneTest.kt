@@ -10,6 +10,7 @@ import dev.meshtune.ActionEvent
 import dev.meshtune.MemoryPressureLevel
 import dev.meshtune.OptimizationAction
 import dev.meshtune.OptimizerConfig
+import dev.meshtune.ScanMode
 import dev.meshtune.OptimizerException
 import dev.meshtune.OutcomeEvent
 import dev.meshtune.ThermalState
@@ -53,6 +54,21 @@ class MeshTuneTest {
     @After
     fun tearDown() {
         meshTune?.stop()
+    }
+
+    @Test
+    fun theAppReportsItsStateAndABadReportChangesNothing() {
+        val m = MeshTune.start(app, fastConfig).also { meshTune = it }
+        val scanState = OptimizationAction.SetScanMode(ScanMode.LOW_POWER, 2_000u, 28_000u)
+        m.reportState(listOf(scanState))
+        assertEquals(scanState, m.snapshot().profile.first())
+        assertEquals(1uL, m.snapshot().counters.externalChanges)
+        val e = kotlin.test.assertFailsWith<OptimizerException.InvalidAction> {
+            m.reportState(listOf(OptimizationAction.SetScanMode(ScanMode.BALANCED, 8_000u, 2_000u), OptimizationAction.RequestGarbageCollection))
+        }
+        assertEquals("report_state.actual[1]", e.field)
+        assertEquals(scanState, m.snapshot().profile.first(), "all or nothing")
+        assertEquals(emptyList(), m.snapshot().unknownKnobs)
     }
 
     /** Waits (bounded) for the first item of [flow] that matches; a hang guard, not a timing check. */

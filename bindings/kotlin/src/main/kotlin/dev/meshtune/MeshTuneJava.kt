@@ -43,6 +43,39 @@ object MeshTuneJava {
     fun peerCount(connected: Int, discovered: Int): MetricSample =
         MetricSample.PeerCount(u32("PeerCount.connected", connected), u32("PeerCount.discovered", discovered))
 
+    /** `OptimizationAction.SetScanMode` (for `reportState`, which takes the app's actual knob values). */
+    @JvmStatic
+    fun setScanMode(mode: ScanMode, dutyOnMs: Long, dutyOffMs: Long): OptimizationAction =
+        OptimizationAction.SetScanMode(mode, u32("SetScanMode.duty_on_ms", dutyOnMs), u32("SetScanMode.duty_off_ms", dutyOffMs))
+
+    /** `OptimizationAction.SetMaxConnections`. */
+    @JvmStatic
+    fun setMaxConnections(max: Int): OptimizationAction = OptimizationAction.SetMaxConnections(u32("SetMaxConnections.max", max))
+
+    /** `OptimizationAction.SetMessageBatching`. */
+    @JvmStatic
+    fun setMessageBatching(enabled: Boolean, maxBatch: Int, maxDelayMs: Long): OptimizationAction =
+        OptimizationAction.SetMessageBatching(enabled, u32("SetMessageBatching.max_batch", maxBatch), u32("SetMessageBatching.max_delay_ms", maxDelayMs))
+
+    /** `OptimizationAction.SetCompression`. */
+    @JvmStatic
+    fun setCompression(enabled: Boolean, minSizeBytes: Long): OptimizationAction =
+        OptimizationAction.SetCompression(enabled, u32("SetCompression.min_size_bytes", minSizeBytes))
+
+    /** `OptimizationAction.SetRelayPolicy`. */
+    @JvmStatic
+    fun setRelayPolicy(maxHops: Int, minRssiDbm: Int): OptimizationAction =
+        OptimizationAction.SetRelayPolicy(u32("SetRelayPolicy.max_hops", maxHops), minRssiDbm)
+
+    /** `OptimizationAction.TrimCaches`. */
+    @JvmStatic
+    fun trimCaches(percent: Int): OptimizationAction = OptimizationAction.TrimCaches(u32("TrimCaches.percent", percent))
+
+    /** `OptimizationAction.SetConsensusBatchSize`. */
+    @JvmStatic
+    fun setConsensusBatchSize(size: Int): OptimizationAction =
+        OptimizationAction.SetConsensusBatchSize(u32("SetConsensusBatchSize.size", size))
+
     /** `MetricSample.ConsensusRound`. */
     @JvmStatic
     fun consensusRound(proposalMs: Double, voteMs: Double, finalizationMs: Double, operations: Int): MetricSample =
@@ -112,6 +145,7 @@ object MeshTuneJava {
             "actionsApplied" to actionsApplied.toLong(),
             "actionsRefused" to actionsRefused.toLong(),
             "actionsUndelivered" to actionsUndelivered.toLong(),
+            "externalChanges" to externalChanges.toLong(),
             "outcomesImproved" to outcomesImproved.toLong(),
             "outcomesNoEffect" to outcomesNoEffect.toLong(),
             "outcomesWorse" to outcomesWorse.toLong(),

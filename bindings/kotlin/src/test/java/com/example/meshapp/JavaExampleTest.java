@@ -95,6 +95,17 @@ class JavaExampleTest {
             // A field with no data yet is there, as null.
             assertTrue(unsigned.containsKey("metrics.meshPerformance.connectionSetup.count")
                 && unsigned.get("metrics.meshPerformance.connectionSetup.count") == null, unsigned.toString());
+            // The app's actual radio state, from Java: actions with unsigned fields built by the facade.
+            optimizer.reportState(java.util.List.of(
+                MeshTuneJava.setScanMode(dev.meshtune.ScanMode.LOW_POWER, 2_000L, 28_000L),
+                MeshTuneJava.setMaxConnections(4)));
+            Map<String, Object> scanNow = MeshTuneJava.actionFields(optimizer.snapshot().getProfile().get(0));
+            assertEquals("LOW_POWER", scanNow.get("mode"), scanNow.toString());
+            assertEquals(28_000L, scanNow.get("dutyOffMs"), scanNow.toString());
+            assertTrue(MeshTuneJava.counters(optimizer.snapshot()).get("externalChanges") >= 1L);
+            IllegalArgumentException badScan = assertThrows(IllegalArgumentException.class,
+                () -> MeshTuneJava.setScanMode(dev.meshtune.ScanMode.LOW_POWER, -1L, 0L));
+            assertTrue(badScan.getMessage().contains("SetScanMode.duty_on_ms"), badScan.getMessage());
         } finally {
             optimizer.stop();
         }
