@@ -89,6 +89,13 @@ fn memory() {
     let (b, h) = weigh(hdr::<u32>);
     println!("| HDR `Histogram<u32>` (the same, 32-bit counters) | {b} | 1 |");
     drop(h);
+    let (b, hs) = weigh(|| (0..SLOTS + 2).map(|_| hdr::<u32>()).collect::<Vec<_>>());
+    println!(
+        "| {} HDR `Histogram<u32>` in a `Vec` (what a running-total window of 32-bit counters holds) | {b} | {} |",
+        hs.len(),
+        hs.len()
+    );
+    drop(hs);
     let (b, w) = weigh(|| WindowedQuantiles::new(WINDOW_MS, SLOTS));
     println!("| `WindowedQuantiles` (open slot, {SLOTS} closed, closed aggregate) | {b} | {} |", SLOTS + 2);
     drop(w);
