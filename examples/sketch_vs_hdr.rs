@@ -116,13 +116,13 @@ fn exact(sorted: &[f64], per_mille: u32) -> f64 {
 }
 
 #[derive(Default, Clone, Copy)]
-struct Err {
+struct RelErr {
     max: f64,
     sum: f64,
     n: u64,
 }
 
-impl Err {
+impl RelErr {
     fn add(&mut self, est: f64, exact: f64) {
         let rel = (est - exact).abs() / exact;
         self.max = self.max.max(rel);
@@ -134,13 +134,13 @@ impl Err {
 /// Both windows (and the exact samples of the window) fed the same stream at `rate` samples/s
 /// for `minutes`; from the second minute on, once a second, p50/p95/p99 of each against the
 /// exact nearest-rank quantile of the samples the window holds.
-fn accuracy(dist: Dist, rate: u64, minutes: u64, seed: u64) -> [[Err; 3]; 3] {
+fn accuracy(dist: Dist, rate: u64, minutes: u64, seed: u64) -> [[RelErr; 3]; 3] {
     let mut rng = SplitMix64(seed);
     let mut sketch = WindowedQuantiles::new(WINDOW_MS, SLOTS);
     let mut hdr_w = HdrWindow::new(WINDOW_MS, SLOTS, Layout::RunningTotal);
     let slot_ms = WINDOW_MS.div_ceil(SLOTS as u64);
     let mut live: std::collections::VecDeque<(u64, f64)> = std::collections::VecDeque::new();
-    let mut errs = [[Err::default(); 3]; 3]; // [implementation][quantile]
+    let mut errs = [[RelErr::default(); 3]; 3]; // [implementation][quantile]
     let step_us = 1_000_000 / rate;
     let end_ms = minutes * 60_000;
     let (mut t_us, mut next_query) = (0u64, 60_000u64);
@@ -197,7 +197,7 @@ fn accuracy_tables() {
         for (rate, minutes) in [(50u64, 30u64), (1_000, 10)] {
             let errs = accuracy(dist, rate, minutes, 0xACC0 + i as u64);
             for (j, q) in ["p50", "p95", "p99"].into_iter().enumerate() {
-                let pct = |e: &Err| (100.0 * e.max, 100.0 * e.sum / e.n as f64);
+                let pct = |e: &RelErr| (100.0 * e.max, 100.0 * e.sum / e.n as f64);
                 let ((smx, smn), (hmx, hmn), (mmx, mmn)) = (pct(&errs[0][j]), pct(&errs[1][j]), pct(&errs[2][j]));
                 println!(
                     "| {} | {rate} | {} | {q} | {smx:.3} % | {smn:.3} % | {hmx:.3} % | {hmn:.3} % | {mmx:.3} % | {mmn:.3} % |",
