@@ -50,6 +50,7 @@ pub mod action;
 pub mod ble;
 mod clock;
 pub mod config;
+pub mod discovery;
 pub mod engine;
 mod error;
 mod events;

@@ -139,12 +139,14 @@ pub fn table(scenario: &Scenario, runs: &[&Summary]) -> String {
     let consensus = runs.iter().any(|r| r.get("consensus_ops_per_sec_per_table").is_some());
     let _ = write!(
         out,
-        "  {:<19}{:>14}{:>7}{:>7}{:>7}{:>6}{:>15}{:>9}{:>7}{:>8}{:>6}{:>6}{:>8}{:>7}{:>7}{:>6}{:>7}{:>8}",
+        "  {:<19}{:>14}{:>7}{:>7}{:>7}{:>9}{:>7}{:>6}{:>15}{:>9}{:>7}{:>8}{:>6}{:>6}{:>8}{:>7}{:>7}{:>6}{:>7}{:>8}",
         "policy",
         "on-time",
         "deliv",
         "p50",
         "p95",
+        "disc p95",
+        "xbound",
         "SLO",
         "uAh/on-time",
         "mAh/ph-h",
@@ -168,12 +170,14 @@ pub fn table(scenario: &Scenario, runs: &[&Summary]) -> String {
         let g = |k: &str| r.get(k);
         let _ = write!(
             out,
-            "  {:<19}{:>14}{:>7}{:>7}{:>7}{:>6}{:>15}{:>9}{:>7}{:>8}{:>6}{:>6}{:>8}{:>7}{:>7}{:>6}{:>7}{:>8}",
+            "  {:<19}{:>14}{:>7}{:>7}{:>7}{:>9}{:>7}{:>6}{:>15}{:>9}{:>7}{:>8}{:>6}{:>6}{:>8}{:>7}{:>7}{:>6}{:>7}{:>8}",
             r.policy,
             with_ci(g("on_time_ratio"), 3),
             num(g("delivery_ratio"), 3),
             num(g("p50_latency_ms"), 0),
             num(g("p95_latency_ms"), 0),
+            num(g("p95_discovery_ms").map(|e| Estimate { mean: e.mean.map(|m| m / 1000.0), ci95: None, ..e }), 1),
+            num(g("discovery_over_bound_p95"), 1),
             format!("{:.0}%", g("slo_attainment").and_then(|e| e.mean).unwrap_or(0.0) * 100.0),
             with_ci(g("energy_per_on_time_uah"), 2),
             num(g("mesh_mah_per_phone_hour"), 2),
@@ -204,7 +208,9 @@ pub const LEGEND: &str =
   recipient whose phone is off (empty, killed, shut down from heat) still counts, and loses it.
   on-time: intended deliveries that arrived within the deadline / all intended deliveries (lost = late);
   deliv: arrived at all; p50/p95: latency over intended deliveries, a lost one infinitely late (inf:
-  the quantile falls among the lost); SLO: minutes in which the target share of intended deliveries
+  the quantile falls among the lost); disc p95: p95 time from coming into range to discovery, s;
+  xbound: p95 over discoveries of that time / the Kindt-Chakraborty lower bound (advertising interval /
+  listening share in force; docs/discovery.md), below 1 possible as the bound is on the worst case; SLO: minutes in which the target share of intended deliveries
   was on time; uAh/on-time: mesh energy (radio, transfers, consensus CPU) per on-time delivery;
   mAh/ph-h: mesh energy per phone-hour; batt h: projected battery hours at the scenario's screen-off
   standby current plus the mesh's mean current; serious/crit: share of phone-time at thermal Serious /

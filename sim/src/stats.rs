@@ -98,6 +98,8 @@ figures! {
     thermal_critical_share => |r| Some(r.thermal_critical_share),
     thermal_shutdowns => |r| Some(r.thermal_shutdowns as f64),
     scan_starts_refused => |r| Some(r.scan_starts_refused as f64),
+    p95_discovery_ms => |r| r.p95_discovery_ms,
+    discovery_over_bound_p95 => |r| r.discovery_over_bound_p95,
     scans_downgraded_timeout => |r| Some(r.scans_downgraded_timeout as f64),
     scans_capped_background => |r| Some(r.scans_capped_background as f64),
     kills => |r| Some(r.kills as f64),

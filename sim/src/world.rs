@@ -11,6 +11,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use meshtune::discovery::discovery_lower_bound_ms;
 use meshtune::{
     Engine, EngineEvent, MemoryPressureLevel, MetricSample, OptimizationAction, OptimizerConfig, OutcomeEvent,
     ThermalState,
@@ -259,6 +260,9 @@ pub struct World<'a> {
     scan_starts_refused: u64,
     scans_downgraded: u64,
     scans_capped: u64,
+    /// Every discovery: (time from coming into range, the Kindt–Chakraborty lower bound at the
+    /// listening share and advertising interval in force), ms.
+    discoveries: Vec<(f64, f64)>,
     kills: u64,
     shutdowns: u64,
     ops_finalized: f64,
@@ -451,6 +455,7 @@ impl<'a> World<'a> {
             scan_starts_refused: 0,
             scans_downgraded: 0,
             scans_capped: 0,
+            discoveries: Vec::new(),
             kills: 0,
             shutdowns: 0,
             ops_finalized: 0.0,
@@ -651,6 +656,18 @@ impl<'a> World<'a> {
                     self.pairs[idx].discovered = true;
                     let since = self.pairs[idx].in_range_since_ms.unwrap_or(now_ms);
                     let took = (now_ms - since) as f64 + self.radio_rng.range(0.0, period_ms);
+                    // The bound for whichever direction can hear the other (the pair is found
+                    // when either end hears the other's advertising).
+                    let bound = |scanner: usize, adv: usize, heard: bool| {
+                        heard.then(|| discovery_lower_bound_ms(scan_duty[scanner], adv_int[adv])).flatten()
+                    };
+                    let b = match (bound(i, j, adv_tx[j] - loss >= sens), bound(j, i, adv_tx[i] - loss >= sens)) {
+                        (Some(x), Some(y)) => Some(x.min(y)),
+                        (x, y) => x.or(y),
+                    };
+                    if let Some(b) = b {
+                        self.discoveries.push((took, b));
+                    }
                     self.phones[i].record(MetricSample::PeerDiscovered { duration_ms: took }, now_ms);
                     self.phones[j].record(MetricSample::PeerDiscovered { duration_ms: took }, now_ms);
                 }
@@ -1386,6 +1403,9 @@ impl<'a> World<'a> {
             scan_starts_refused: self.scan_starts_refused,
             scans_downgraded_timeout: self.scans_downgraded,
             scans_capped_background: self.scans_capped,
+            p95_discovery_ms: quantile(self.discoveries.iter().map(|d| d.0).collect(), 0.95),
+            discovery_over_bound_p95: quantile(self.discoveries.iter().map(|d| d.0 / d.1).collect(), 0.95),
+            discoveries: self.discoveries.len() as u64,
             kills: self.kills,
             knob_changes_per_phone_hour: sum(&|p| p.knob_changes) / phone_hours,
             knob_changes_state_driven_per_phone_hour: sum(&|p| p.knob_changes_state) / phone_hours,
@@ -1407,6 +1427,16 @@ impl<'a> World<'a> {
             series: self.series,
         }
     }
+}
+
+/// The `q` quantile of `v` (the order statistic at rank ⌈q·n⌉), None when empty.
+fn quantile(mut v: Vec<f64>, q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
 }
 
 /// The app restarts (after a kill or a thermal shutdown): the policy's starting settings, no
