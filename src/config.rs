@@ -103,6 +103,12 @@ optimizer_config! {
     /// p95 time to discover a peer that came into range, in ms. The latency repair buys
     /// continuous low-latency scanning only while discovery is slower than this. Default 10 000.
     target_discovery_p95_ms: f64 = 10_000.0,
+    /// Without a power constraint, the scan and advertising setting is the cheapest one the
+    /// discovery planner (`discovery::plan_discovery`, docs/discovery.md) predicts to find a
+    /// peer in range within `target_discovery_p95_ms` at p95, for the peers seen around; off:
+    /// the fixed balanced setting (scan balanced 8 s on / 2 s off, balanced advertising).
+    /// Default true.
+    discovery_planner: bool = true,
     /// Heap budget of the app, in MB. Memory acts above `heap_pressure_ratio` of it. Default 512.
     max_heap_mb: f64 = 512.0,
     /// Consensus SLO: operations finalized per second. Default 100.

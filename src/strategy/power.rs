@@ -9,7 +9,10 @@
 //! between *safety* (critical battery, thermal Serious/Critical: nothing overrides them) and
 //! *savings* (low battery, power save, background: latency repair may override them).
 
+use std::fmt::Write as _;
+
 use super::{Hysteresis, OptimizationStrategy, Proposal, StrategyContext};
+use crate::discovery::{plan_discovery, DiscoveryTarget};
 use crate::{
     AdvertiseMode, ConnectionPriority, OptimizationAction, PerformanceMetrics, Priority, ScanMode, TargetMetric,
     ThermalState, TxPower,
@@ -90,6 +93,8 @@ pub struct PowerStrategy {
     thermal_band: ThermalState,
     /// When the OS state last fell below `thermal_band`.
     cooled_since_ms: Option<u64>,
+    /// The peer band the discovery planner plans for (see [`peer_band`]).
+    peer_band: Option<u32>,
 }
 
 impl PowerStrategy {
@@ -206,6 +211,29 @@ impl PowerStrategy {
     }
 }
 
+/// The peer bands the planner plans for (the peers seen, rounded up).
+const PEER_BANDS: [u32; 4] = [4, 16, 64, 256];
+
+/// The band the planner plans for, with hysteresis: up as soon as the peers seen exceed the band,
+/// down only once they fit in half of the band below, so that a count at a band's edge does not
+/// move the setting back and forth. The last band (or 16) while no count is known.
+fn peer_band(current: Option<u32>, discovered: Option<u32>) -> u32 {
+    let Some(n) = discovered else { return current.unwrap_or(16) };
+    let fitting = PEER_BANDS.iter().copied().find(|&b| n <= b).unwrap_or(256);
+    match current {
+        Some(c) if fitting > c => fitting,
+        Some(c) => {
+            // Down one band at a time, and only well inside it.
+            let below = PEER_BANDS.iter().copied().filter(|&b| b < c).max();
+            match below {
+                Some(b) if n <= b / 2 => b.max(fitting),
+                _ => c,
+            }
+        }
+        None => fitting,
+    }
+}
+
 /// What shedding radio work to the power saver profile would save against what the phone draws:
 /// (saved mA, phone mA, share). None when the phone's current is not known (charging, or too
 /// few battery readings): then the heat is assumed to be the mesh's to shed.
@@ -238,8 +266,43 @@ impl OptimizationStrategy for PowerStrategy {
 
     fn propose(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Vec<Proposal> {
         let (mode, priority, why) = self.decide(m, ctx);
-        let reason = format!("power mode {mode:?}: {why}");
-        mode.actions()
+        let mut reason = format!("power mode {mode:?}: {why}");
+        let mut actions = mode.actions();
+        // The planner needs the peers around (their advertisements collide): until the app
+        // reports a count, the fixed setting stays (no change made only to be made again).
+        let known = m.mesh_performance.discovered_peers.is_some() || self.peer_band.is_some();
+        if mode == PowerMode::Balanced && ctx.config.discovery_planner && known {
+            let peers = peer_band(self.peer_band, m.mesh_performance.discovered_peers);
+            self.peer_band = Some(peers);
+            let plan = plan_discovery(
+                &DiscoveryTarget {
+                    latency_ms: ctx.config.target_discovery_p95_ms,
+                    probability: 0.95,
+                    peers,
+                    // Planned as in the foreground: in the background Android lowers the scan to
+                    // LOW_POWER by itself, and a setting that followed the app's state would
+                    // change the knobs at every switch (in the stadium scenario, about twice
+                    // the changes per hour).
+                    background: false,
+                },
+                ctx.config.repair_cost_continuous_scan_ma,
+            );
+            let _ = write!(
+                reason,
+                "; discovery planner: {} and {:?} advertising, predicted p95 discovery {:.1} s for up to {peers} peers (target {:.1} s{}), {:.2} mA",
+                plan.scan,
+                plan.advertise,
+                plan.predicted_ms / 1000.0,
+                ctx.config.target_discovery_p95_ms / 1000.0,
+                if plan.meets_target { "" } else { ", not met: the fastest setting" },
+                plan.current_ma
+            );
+            actions[0] = plan.scan;
+            if let OptimizationAction::SetAdvertising { tx_power, .. } = actions[1] {
+                actions[1] = OptimizationAction::SetAdvertising { mode: plan.advertise, tx_power };
+            }
+        }
+        actions
             .into_iter()
             .map(|action| Proposal {
                 action,
@@ -248,5 +311,62 @@ impl OptimizationStrategy for PowerStrategy {
                 reason: reason.clone(),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::{plan_discovery, DiscoveryTarget};
+    use crate::{Engine, EngineEvent, MetricSample, OptimizerConfig};
+
+    fn scan_actions(events: &[EngineEvent]) -> Vec<OptimizationAction> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::Action(a) if matches!(a.action, OptimizationAction::SetScanMode { .. }) => {
+                    Some(a.action.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn engine_with(peers: Option<u32>, planner: bool) -> Vec<OptimizationAction> {
+        let config =
+            OptimizerConfig { discovery_planner: planner, sample_process: false, ..OptimizerConfig::default() };
+        let mut e = Engine::new(config).unwrap();
+        e.record(MetricSample::Battery { level_percent: 80.0, charging: false }, 1_000).unwrap();
+        if let Some(n) = peers {
+            e.record(MetricSample::PeerCount { connected: 0, discovered: n }, 1_000).unwrap();
+        }
+        scan_actions(&e.tick(2_000))
+    }
+
+    #[test]
+    fn without_a_power_constraint_the_scan_is_the_planners_for_the_peers_seen() {
+        let want = plan_discovery(
+            &DiscoveryTarget { latency_ms: 10_000.0, probability: 0.95, peers: 16, background: false },
+            OptimizerConfig::default().repair_cost_continuous_scan_ma,
+        );
+        assert_eq!(engine_with(Some(12), true), vec![want.scan.clone()]);
+        assert_ne!(want.scan, OptimizationAction::baseline(crate::Knob::ScanMode), "the test needs a change");
+        // No count yet, or the planner off: the fixed balanced setting (the baseline) stays.
+        assert_eq!(engine_with(None, true), vec![]);
+        assert_eq!(engine_with(Some(12), false), vec![]);
+    }
+
+    #[test]
+    fn the_peer_band_rises_at_once_and_falls_only_well_inside_the_band_below() {
+        assert_eq!(peer_band(None, None), 16);
+        assert_eq!(peer_band(None, Some(3)), 4);
+        assert_eq!(peer_band(Some(16), Some(17)), 64);
+        // 64 → 16 only at 8 peers or fewer: 9 to 16 keep 64.
+        assert_eq!(peer_band(Some(64), Some(16)), 64);
+        assert_eq!(peer_band(Some(64), Some(9)), 64);
+        assert_eq!(peer_band(Some(64), Some(8)), 16);
+        assert_eq!(peer_band(Some(64), Some(1)), 16, "one band at a time");
+        assert_eq!(peer_band(Some(256), None), 256, "no count: the band stays");
+        assert_eq!(peer_band(Some(64), Some(1_000)), 256);
     }
 }
