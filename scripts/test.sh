@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The one test command (README: "Run all tests"). CI calls it through .ci/run.
+# The one test command (README: "The two commands"). CI calls it through .ci/run.
 #
 #   1. Rust: unit, property, integration and doc tests of the core and of the simulator
-#      (sim/); the benchmarks compile; clippy passes with warnings as errors; rustfmt agrees.
+#      (sim/); the benchmarks compile; clippy passes with warnings as errors; rustfmt agrees;
+#      the docs' links resolve and their code blocks are compiled or marked fragments.
 #   2. Bindings: builds libmeshtune (release) and generates the Kotlin and Swift bindings.
 #   3. Kotlin on the JVM (Maven, JUnit 5, JNA) against the generated Kotlin.
 #   4. Android glue (android/) compiled against the real framework classes, Robolectric tests.
@@ -35,6 +36,8 @@ if ! cargo fmt --version >/dev/null 2>&1; then
   rustup component add rustfmt || { echo "error: rustfmt is not available (rustup component add rustfmt)" >&2; exit 1; }
 fi
 cargo fmt --all --check
+# The docs (scripts/check-docs.sh: bash and awk, well under a second).
+bash scripts/check-docs.sh
 
 echo "==> [2/6] generate the Kotlin and Swift bindings from libmeshtune.so"
 # With the test-only forced-panic switch (src/test_hooks.rs): the suites check that no panic

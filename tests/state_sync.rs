@@ -4,8 +4,8 @@
 //! late (after the timeout, or just later) or twice; the OS changes knobs behind its back, and
 //! the app reports each change (`report_state`), as it reports its whole state at start. The
 //! app keeps the contract that makes a belief possible at all: an action it takes after
-//! `ack_timeout_ms` is expired and not applied (the engine has given up on it; the README
-//! asks apps to report what they have instead).
+//! `ack_timeout_ms` is expired and not applied (the engine has given up on it; the docs
+//! ask apps to report what they have instead).
 //!
 //! After every step, for every knob with no action waiting for its acknowledgement: either the
 //! engine says it does not know the knob (`unknown_knobs`), or its belief is the app's value.

@@ -1,6 +1,6 @@
-// The portable part of README "Using MeshTune on iOS", compiled and run: start a session,
-// consume the action stream, acknowledge, stop. (The CoreBluetooth and UIKit lines of the
-// README need an Apple SDK and are not here.)
+// The iOS quick start of README.md (checked by scripts/check-docs.sh) and the portable part of
+// docs/ios.md, compiled and run: start a session, consume the action stream, acknowledge,
+// stop. (The CoreBluetooth and UIKit lines of the docs need an Apple SDK and are not here.)
 import MeshTune
 import XCTest
 

@@ -1,4 +1,4 @@
-// The example quoted in the README ("Using MeshTune from Swift"): typical use, start to stop.
+// The example quoted in docs/ios.md ("The Swift API"; checked by scripts/check-docs.sh): typical use, start to stop.
 import MeshTune
 import XCTest
 

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * A Java app, written from the docs, doing what the Kotlin README example does: no reflection,
+ * A Java app, written from the docs, doing what the Kotlin example of docs/android.md does: no reflection,
  * no Kotlin-only types.
  */
 class JavaExampleTest {

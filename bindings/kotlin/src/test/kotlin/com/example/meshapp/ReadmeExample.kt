@@ -7,7 +7,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
 import kotlin.test.assertTrue
 
-// The typical use of MeshTune from Kotlin (quoted in the README).
+// The typical use of MeshTune from Kotlin (quoted in docs/android.md, checked by scripts/check-docs.sh).
 
 /** Stands in for the app's BLE layer. */
 class Ble {
@@ -59,7 +59,7 @@ class ReadmeExample {
         }                                                  // use {} frees it
     }
 
-    /** The README's "Fast ingestion from Kotlin" snippet. */
+    /** The "Fast ingestion from Kotlin" snippet of docs/android.md. */
     @Test
     @Timeout(30)
     fun fastIngestion() {
