@@ -4,6 +4,7 @@
 #
 #   scripts/test-kotlin.sh                    # generate + test
 #   SKIP_GENERATE=1 scripts/test-kotlin.sh    # test against the bindings already generated
+#                                             # (generated with TEST_HOOKS=1: PanicTest.kt needs the test-only switch)
 #   scripts/test-kotlin.sh bench              # generate + the FFI benchmark instead of the tests
 #
 # Needs cargo (for the generation), Java 17+ and Maven. When Java or Maven is missing it installs
