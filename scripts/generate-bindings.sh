@@ -8,12 +8,14 @@
 #   TEST_HOOKS=1 scripts/generate-bindings.sh   # the test command's build: adds the test-only
 #                                                # forced-panic switch (never for an app build:
 #                                                # its bindings would need the switch's symbols)
+#                                                # and the JNI variant of the fast path (feature
+#                                                # jni-fastpath, ADR 7), so its tests and benchmark run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/bindings}
 FEATURES=bindgen
 if [ "${TEST_HOOKS:-0}" = 1 ]; then
-  FEATURES=bindgen,test-hooks
+  FEATURES=bindgen,test-hooks,jni-fastpath
 fi
 
 cargo build --release --locked -p meshtune --lib --features "$FEATURES" --bin uniffi-bindgen

@@ -104,11 +104,11 @@ class FastRecorder(val optimizer: PerformanceOptimizer) {
         }
     }
 
-    private companion object {
+    internal companion object {
         const val CODE_DELIVERED = 0
         const val CODE_LOST = 1
 
-        private fun flag(b: Boolean): Long = if (b) 1L else 0L
+        fun flag(b: Boolean): Long = if (b) 1L else 0L
 
         /**
          * The encoding of src/fastpath.rs (a variant code, three doubles, two longs), handed to
