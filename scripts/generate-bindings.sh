@@ -8,14 +8,15 @@
 #   TEST_HOOKS=1 scripts/generate-bindings.sh   # the test command's build: adds the test-only
 #                                                # forced-panic switch (never for an app build:
 #                                                # its bindings would need the switch's symbols)
-#                                                # and the JNI variant of the fast path (feature
-#                                                # jni-fastpath, ADR 7), so its tests and benchmark run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/bindings}
-FEATURES=bindgen
+# jni-fastpath: the JNI entry points FastRecorder uses on the JVM (ADR 7); without them it
+# falls back to JNA direct. The Swift bindings are generated from the same library and do not
+# use them (the XCFramework build leaves the feature out).
+FEATURES=bindgen,jni-fastpath
 if [ "${TEST_HOOKS:-0}" = 1 ]; then
-  FEATURES=bindgen,test-hooks,jni-fastpath
+  FEATURES=bindgen,jni-fastpath,test-hooks
 fi
 
 cargo build --release --locked -p meshtune --lib --features "$FEATURES" --bin uniffi-bindgen

@@ -1,7 +1,6 @@
 package dev.meshtune.harness
 
 import dev.meshtune.FastRecorder
-import dev.meshtune.JniFastRecorder
 import dev.meshtune.MeshTuneFastPath
 import dev.meshtune.MeshTuneJni
 import dev.meshtune.MetricSample
@@ -18,8 +17,9 @@ import org.junit.jupiter.api.Timeout
 
 /**
  * The three ways into the library from Kotlin, interleaved in one JVM (ADR 7): the generated
- * uniffi/JNA calls, [FastRecorder] (JNA direct mapping to the C functions of src/fastpath.rs) and
- * [JniFastRecorder] (the same Kotlin code over JNI native methods, src/fastpath/jni.rs). Each
+ * uniffi/JNA calls, and [FastRecorder] over each of its two transports: forced onto JNA direct
+ * mapping to the C functions of src/fastpath.rs, and over JNI native methods
+ * (src/fastpath/jni.rs), the same Kotlin code but for the call itself. Each
  * round runs every variant once, for about [roundNanos], in an order that rotates from round to
  * round, so that a noisy neighbour, a GC or a tick of the optimizer's loop falls on all of them
  * alike; the figures are the distribution over [rounds] rounds (ns per sample), and for the two
@@ -62,7 +62,7 @@ class FastPathTransportBenchmark {
 
     private lateinit var optimizer: PerformanceOptimizer
     private lateinit var jna: FastRecorder
-    private lateinit var jni: JniFastRecorder
+    private lateinit var jni: FastRecorder
     private val sample = MetricSample.MessageDelivered(latencyMs = 42.0, hops = 2u, bytes = 100u)
     private val batch = List(100) { MetricSample.MessageDelivered(latencyMs = 40.0 + it, hops = 2u, bytes = 100u) }
     private var latency = 40.0
@@ -116,8 +116,9 @@ class FastPathTransportBenchmark {
         val config = OptimizerConfig(sampleProcess = false, sampleQueueCapacity = 16_777_216u)
         startOptimizer(config, RecordingListener()).use { o ->
             optimizer = o
-            jna = FastRecorder(o)
-            jni = JniFastRecorder(o)
+            jna = FastRecorder(o, viaJni = false)
+            jni = FastRecorder(o, viaJni = true)
+            check(!jna.jni && jni.jni) { "the library has no JNI entry points: build it with --features jni-fastpath" }
             h = o.fastPathHandle().toLong()
             check(MeshTuneJni.recordBatch(h, 100, badCodes, rawDoubles, rawLongs) == MeshTuneFastPath.BAD_CODE)
             check(MeshTuneFastPath.meshtune_fast_record_batch(h, 100, badCodes, rawDoubles, rawLongs) == MeshTuneFastPath.BAD_CODE)

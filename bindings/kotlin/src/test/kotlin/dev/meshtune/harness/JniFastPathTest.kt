@@ -1,6 +1,6 @@
 package dev.meshtune.harness
 
-import dev.meshtune.JniFastRecorder
+import dev.meshtune.FastRecorder
 import dev.meshtune.MeshTuneFastPath
 import dev.meshtune.MeshTuneJni
 import dev.meshtune.MetricSample
@@ -13,12 +13,13 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertTrue
 
 /**
  * The JNI variant of the fast path (src/fastpath/jni.rs over src/fastpath.rs, cargo feature
  * `jni-fastpath`; ADR 7): the same statuses as the JNA-direct C functions for the same calls,
- * through the handle registry the generated code registered the optimizer in, and a recorder over
- * it that answers as the generated API does.
+ * through the handle registry the generated code registered the optimizer in; and FastRecorder,
+ * which takes JNI when it can, answering as the generated API does over either transport.
  */
 class JniFastPathTest {
 
@@ -77,9 +78,15 @@ class JniFastPathTest {
 
     @Test
     @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    fun `a recorder over JNI answers as the generated API does`() {
+    fun `FastRecorder over JNI, and forced onto JNA, answers as the generated API does`() {
+        for (viaJni in listOf(true, false)) recorderAnswersAsTheGeneratedApi(viaJni)
+    }
+
+    private fun recorderAnswersAsTheGeneratedApi(viaJni: Boolean) {
         startOptimizer(fastConfig(sampleQueueCapacity = 8u), RecordingListener()).use { optimizer ->
-            val fast = JniFastRecorder(optimizer)
+            val fast = FastRecorder(optimizer, viaJni)
+            assertEquals(viaJni, fast.jni, "the test build has the JNI entry points")
+            if (viaJni) assertTrue(FastRecorder(optimizer).jni, "FastRecorder takes JNI when it can")
             fast.recordDelivered(latencyMs = 120.0, hops = 5u, bytes = 64u)
             fast.recordLost(hops = 3u)
             fast.record(MetricSample.Battery(levelPercent = 37.0, charging = true))
@@ -109,10 +116,15 @@ class JniFastPathTest {
 
     @Test
     @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    fun `a full queue throws Overloaded through JNI and counts the drop`() {
+    fun `a full queue throws Overloaded through either transport and counts the drop`() {
+        for (viaJni in listOf(true, false)) fullQueue(viaJni)
+    }
+
+    private fun fullQueue(viaJni: Boolean) {
         val config = OptimizerConfig(sampleProcess = false, sampleQueueCapacity = 1u, minTickIntervalMs = 60_000uL, maxTickIntervalMs = 60_000uL)
         startOptimizer(config, RecordingListener()).use { optimizer ->
-            val fast = JniFastRecorder(optimizer)
+            val fast = FastRecorder(optimizer, viaJni)
+            assertEquals(viaJni, fast.jni)
             fast.recordDelivered(10.0, 1u, 1u)
             val one = assertFailsWith<OptimizerException.Overloaded> { fast.recordDelivered(10.0, 1u, 1u) }
             assertEquals(1u, one.dropped)
