@@ -1,6 +1,7 @@
 //! The JVM fast ingestion path: plain C functions with primitive arguments, for the hand-written
 //! Kotlin `FastRecorder` (bindings/kotlin/src/main/kotlin/dev/meshtune/FastRecorder.kt), which
-//! binds them with JNA direct mapping.
+//! binds them with JNA direct mapping; and, with the cargo feature `jni-fastpath`, the same calls
+//! as JNI native methods (src/fastpath/jni.rs, ADR 7), which `FastRecorder` prefers when bound.
 //!
 //! Why it exists: uniffi 0.32's Kotlin allocates JNA `Structure`s (the call status, the
 //! sample's `RustBuffer`) and clones the object handle on every call, which costs tens of
