@@ -83,7 +83,8 @@ export CARGO_TARGET_X86_64_LINUX_ANDROID_RUSTFLAGS="${CARGO_TARGET_X86_64_LINUX_
 
 echo "==> cargo ndk ${ARGS[*]} --platform $PLATFORM (NDK: $NDK)"
 mkdir -p "$OUT"
-cargo ndk "${ARGS[@]}" --platform "$PLATFORM" -o "$OUT" build --release --locked -p meshtune --lib
+# jni-fastpath: FastRecorder's JNI entry points (ADR 7; without them it falls back to JNA direct).
+cargo ndk "${ARGS[@]}" --platform "$PLATFORM" -o "$OUT" build --release --locked -p meshtune --lib --features jni-fastpath
 
 for abi in $ABIS; do
   [ -f "$OUT/$abi/libmeshtune.so" ] || fail "$OUT/$abi/libmeshtune.so was not produced"

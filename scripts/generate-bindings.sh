@@ -11,9 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/bindings}
-FEATURES=bindgen
+# jni-fastpath: the JNI entry points FastRecorder uses on the JVM (ADR 7); without them it
+# falls back to JNA direct. The Swift bindings are generated from the same library and do not
+# use them (the XCFramework build leaves the feature out).
+FEATURES=bindgen,jni-fastpath
 if [ "${TEST_HOOKS:-0}" = 1 ]; then
-  FEATURES=bindgen,test-hooks
+  FEATURES=bindgen,jni-fastpath,test-hooks
 fi
 
 cargo build --release --locked -p meshtune --lib --features "$FEATURES" --bin uniffi-bindgen

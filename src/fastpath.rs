@@ -1,6 +1,7 @@
 //! The JVM fast ingestion path: plain C functions with primitive arguments, for the hand-written
 //! Kotlin `FastRecorder` (bindings/kotlin/src/main/kotlin/dev/meshtune/FastRecorder.kt), which
-//! binds them with JNA direct mapping.
+//! binds them with JNA direct mapping; and, with the cargo feature `jni-fastpath`, the same calls
+//! as JNI native methods (src/fastpath/jni.rs, ADR 7), which `FastRecorder` prefers when bound.
 //!
 //! Why it exists: uniffi 0.32's Kotlin allocates JNA `Structure`s (the call status, the
 //! sample's `RustBuffer`) and clones the object handle on every call, which costs tens of
@@ -64,6 +65,9 @@ use std::sync::{Arc, LazyLock, RwLock, Weak};
 
 use crate::runtime::Refusals;
 use crate::{MemoryPressureLevel, MetricSample, OptimizerError, PerformanceOptimizer, ThermalState};
+
+#[cfg(feature = "jni-fastpath")]
+mod jni;
 
 /// Version of the encoding and of the functions below; the Kotlin side checks it once.
 pub const FAST_ABI_VERSION: i32 = 1;
@@ -214,8 +218,14 @@ pub extern "C" fn meshtune_fast_abi_version() -> i32 {
 /// `handle`. Returns a `FAST_*` status.
 #[unsafe(no_mangle)]
 pub extern "C" fn meshtune_fast_record(handle: u64, code: i32, d0: f64, d1: f64, d2: f64, i0: i64, i1: i64) -> i32 {
+    record_encoded(handle, code, [d0, d1, d2], [i0, i1])
+}
+
+/// The body of every single-sample entry point (this C function and, with the `jni-fastpath`
+/// feature, the JNI one): decode, find the optimizer, ingest, never unwind.
+fn record_encoded(handle: u64, code: i32, d: [f64; 3], i: [i64; 2]) -> i32 {
     guarded(|| {
-        let sample = match decode(code, [d0, d1, d2], [i0, i1]) {
+        let sample = match decode(code, d, i) {
             Ok(s) => s,
             Err(st) => return st,
         };
@@ -278,28 +288,46 @@ pub unsafe extern "C" fn meshtune_fast_record_batch(
             (Ok(c), Ok(d), Ok(i)) => (c, d, i),
             _ => return FAST_BAD_ARGUMENT,
         };
-        // A batch over the optimizer's capacity is answered without building it (a batch of
-        // MAX_FAST_BATCH samples would be about 670 MB, and a failed allocation aborts the
-        // process), with the answer record_batch gives: the first bad sample, else too large.
-        if n > optimizer.runtime().sample_queue_capacity() as usize {
-            for ((&code, d), i) in codes.iter().zip(doubles.chunks_exact(3)).zip(ints.chunks_exact(2)) {
-                match decode(code, [d[0], d[1], d[2]], [i[0], i[1]]) {
-                    Ok(s) if s.validate().is_err() => return FAST_INVALID_SAMPLE,
-                    Ok(_) => {}
-                    Err(st) => return st,
-                }
-            }
-            return FAST_BATCH_TOO_LARGE;
+        match decode_batch(&optimizer, codes, doubles, ints) {
+            Ok(samples) => status(optimizer.runtime().ingest_batch(samples, Refusals::Uncounted)),
+            Err(st) => st,
         }
-        let mut samples = Vec::with_capacity(n);
-        for ((&code, d), i) in codes.iter().zip(doubles.chunks_exact(3)).zip(ints.chunks_exact(2)) {
-            match decode(code, [d[0], d[1], d[2]], [i[0], i[1]]) {
-                Ok(s) => samples.push(s),
-                Err(st) => return st,
-            }
-        }
-        status(optimizer.runtime().ingest_batch(samples, Refusals::Uncounted))
     })
+}
+
+/// Builds the batch that `codes`, `doubles` and `ints` encode (sample `k` at `codes[k]`,
+/// `doubles[3k..3k+3]`, `ints[2k..2k+2]`), or the status that refuses it; shared by the C and the
+/// JNI entry points, which check `codes.len() <= MAX_FAST_BATCH` first. Slices of other lengths
+/// than `n`, `3n` and `2n` are refused with [`FAST_BAD_ARGUMENT`].
+fn decode_batch(
+    optimizer: &PerformanceOptimizer,
+    codes: &[i32],
+    doubles: &[f64],
+    ints: &[i64],
+) -> Result<Vec<MetricSample>, i32> {
+    let n = codes.len();
+    if doubles.len() != 3 * n || ints.len() != 2 * n {
+        return Err(FAST_BAD_ARGUMENT);
+    }
+    let encoded = || codes.iter().zip(doubles.chunks_exact(3)).zip(ints.chunks_exact(2));
+    // A batch over the optimizer's capacity is answered without building it (a batch of
+    // MAX_FAST_BATCH samples would be about 670 MB, and a failed allocation aborts the process),
+    // with the answer record_batch gives: the first bad sample, else too large.
+    if n > optimizer.runtime().sample_queue_capacity() as usize {
+        for ((&code, d), i) in encoded() {
+            match decode(code, [d[0], d[1], d[2]], [i[0], i[1]]) {
+                Ok(s) if s.validate().is_err() => return Err(FAST_INVALID_SAMPLE),
+                Ok(_) => {}
+                Err(st) => return Err(st),
+            }
+        }
+        return Err(FAST_BATCH_TOO_LARGE);
+    }
+    let mut samples = Vec::with_capacity(n);
+    for ((&code, d), i) in encoded() {
+        samples.push(decode(code, [d[0], d[1], d[2]], [i[0], i[1]])?);
+    }
+    Ok(samples)
 }
 
 /// The `sample_queue_capacity` of the optimizer registered under `handle` (for the Kotlin side

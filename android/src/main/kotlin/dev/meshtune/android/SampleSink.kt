@@ -16,7 +16,7 @@ fun interface SampleSink {
 }
 
 /**
- * Forwards samples to [optimizer], through the JVM fast path ([FastRecorder]: plain C calls,
+ * Forwards samples to [optimizer], through the JVM fast path ([FastRecorder]: JNI or JNA-direct calls,
  * nothing allocated for a delivery) when [optimizer] is the real one, through the generated
  * `record` otherwise. A refused sample (`InvalidSample`, `Overloaded`) is counted and logged at
  * most once per [Diagnostics.RATE_LIMIT_MS] per kind of refusal, so an overloaded optimizer does

@@ -13,7 +13,7 @@ import org.robolectric.annotation.Config
  * The Android facade's cost per sample against the generated `record`, in one run (a benchmark,
  * not a test: the test command does not run it, and nothing is asserted about speed):
  *   (a) meshTune.ble.messageDelivered(latency, hops, bytes): the recommended path (the facade's
- *       guard, the sample object, FastRecorder's JNA direct call);
+ *       guard, the sample object, FastRecorder's call: JNI when the library has it, else JNA direct);
  *   (b) optimizer.record(MessageDelivered) through the generated bindings, the sample prebuilt.
  * On the host JVM under Robolectric (no Android framework call is on either path), as a proxy
  * for ART. Median ns per call over the measured rounds, after warm-up rounds.
@@ -57,7 +57,8 @@ class FacadeBenchmark {
         }
         fun median(xs: List<Double>) = xs.sorted()[xs.size / 2]
         println(
-            "FacadeBenchmark (15 rounds of $block after 10 warm-up; ns per sample, median [min-max]):\n" +
+            "FacadeBenchmark (15 rounds of $block after 10 warm-up; ns per sample, median [min-max]; " +
+                "FastRecorder over ${if (dev.meshtune.MeshTuneJni.available) "JNI" else "JNA direct"}):\n" +
                 "  facade ble.messageDelivered (fast path): %.0f [%.0f-%.0f]\n".format(median(facade), facade.min(), facade.max()) +
                 "  generated optimizer.record:              %.0f [%.0f-%.0f]".format(median(generated), generated.min(), generated.max()),
         )

@@ -7,8 +7,10 @@ import com.sun.jna.Native
  * [PerformanceOptimizer.recordBatch], at a fraction of the cost per call.
  *
  * The generated bindings allocate JNA structures for every call (tens of microseconds each on
- * the JVM); this class passes the sample as primitives to a few plain C functions of the same
- * library, bound with JNA direct mapping, which allocate nothing on the Kotlin side. Validation
+ * the JVM); this class passes the sample as primitives to a few functions of the same library,
+ * which allocate nothing on the Kotlin side: JNI native methods ([MeshTuneJni], about a third of
+ * the cost per sample, ADR 7) when the library has them and this class loader could bind them,
+ * else plain C functions bound with JNA direct mapping ([MeshTuneFastPath]). Validation
  * and ingestion are the optimizer's own, so what is accepted, counted and refused is exactly
  * what `record` and `recordBatch` accept, count and refuse:
  *
@@ -27,8 +29,18 @@ import com.sun.jna.Native
  * Thread-safe: one recorder can be shared by every thread. It does not keep the optimizer's
  * native object alive; [PerformanceOptimizer.stop] and `close()` work as usual.
  */
-class FastRecorder(val optimizer: PerformanceOptimizer) {
+class FastRecorder internal constructor(val optimizer: PerformanceOptimizer, viaJni: Boolean) {
     private val handle: Long
+
+    /**
+     * Whether the hot calls go through JNI ([MeshTuneJni], ADR 7) rather than JNA direct mapping
+     * ([MeshTuneFastPath]): when the library has the JNI entry points (cargo feature
+     * `jni-fastpath`) and this class loader could bind them. Same statuses either way.
+     */
+    internal val jni: Boolean = viaJni && MeshTuneJni.available
+
+    /** A recorder for [optimizer], over JNI when the library allows it, over JNA direct otherwise. */
+    constructor(optimizer: PerformanceOptimizer) : this(optimizer, viaJni = true)
 
     init {
         val version = MeshTuneFastPath.meshtune_fast_abi_version()
@@ -42,9 +54,7 @@ class FastRecorder(val optimizer: PerformanceOptimizer) {
     /** Records one sample, like [PerformanceOptimizer.record]. */
     @Throws(OptimizerException::class)
     fun record(sample: MetricSample) {
-        val status = encode(sample) { code, d0, d1, d2, i0, i1 ->
-            MeshTuneFastPath.meshtune_fast_record(handle, code, d0, d1, d2, i0, i1)
-        }
+        val status = encode(sample) { code, d0, d1, d2, i0, i1 -> call(code, d0, d1, d2, i0, i1) }
         if (status != MeshTuneFastPath.OK) refused(status, 1) { optimizer.record(sample) }
     }
 
@@ -54,7 +64,7 @@ class FastRecorder(val optimizer: PerformanceOptimizer) {
      */
     @Throws(OptimizerException::class)
     fun recordDelivered(latencyMs: Double, hops: UInt, bytes: UInt) {
-        val status = MeshTuneFastPath.meshtune_fast_record(handle, CODE_DELIVERED, latencyMs, 0.0, 0.0, hops.toLong(), bytes.toLong())
+        val status = call(CODE_DELIVERED, latencyMs, 0.0, 0.0, hops.toLong(), bytes.toLong())
         if (status != MeshTuneFastPath.OK) {
             refused(status, 1) { optimizer.record(MetricSample.MessageDelivered(latencyMs, hops, bytes)) }
         }
@@ -63,7 +73,7 @@ class FastRecorder(val optimizer: PerformanceOptimizer) {
     /** Records a [MetricSample.MessageLost] without building it. */
     @Throws(OptimizerException::class)
     fun recordLost(hops: UInt) {
-        val status = MeshTuneFastPath.meshtune_fast_record(handle, CODE_LOST, 0.0, 0.0, 0.0, hops.toLong(), 0L)
+        val status = call(CODE_LOST, 0.0, 0.0, 0.0, hops.toLong(), 0L)
         if (status != MeshTuneFastPath.OK) refused(status, 1) { optimizer.record(MetricSample.MessageLost(hops)) }
     }
 
@@ -84,9 +94,21 @@ class FastRecorder(val optimizer: PerformanceOptimizer) {
                 longs[2 * k + 1] = i1
             }
         }
-        val status = MeshTuneFastPath.meshtune_fast_record_batch(handle, n, codes, doubles, longs)
+        val status = if (jni) {
+            MeshTuneJni.recordBatch(handle, n, codes, doubles, longs)
+        } else {
+            MeshTuneFastPath.meshtune_fast_record_batch(handle, n, codes, doubles, longs)
+        }
         if (status != MeshTuneFastPath.OK) refused(status, n) { optimizer.recordBatch(samples) }
     }
+
+    /** One encoded sample, through the transport chosen at construction. */
+    private fun call(code: Int, d0: Double, d1: Double, d2: Double, i0: Long, i1: Long): Int =
+        if (jni) {
+            MeshTuneJni.record(handle, code, d0, d1, d2, i0, i1)
+        } else {
+            MeshTuneFastPath.meshtune_fast_record(handle, code, d0, d1, d2, i0, i1)
+        }
 
     /**
      * What to do with a refusal: a drop is reported as `Overloaded` (the samples were dropped
@@ -104,11 +126,11 @@ class FastRecorder(val optimizer: PerformanceOptimizer) {
         }
     }
 
-    private companion object {
+    internal companion object {
         const val CODE_DELIVERED = 0
         const val CODE_LOST = 1
 
-        private fun flag(b: Boolean): Long = if (b) 1L else 0L
+        fun flag(b: Boolean): Long = if (b) 1L else 0L
 
         /**
          * The encoding of src/fastpath.rs (a variant code, three doubles, two longs), handed to

@@ -20,7 +20,8 @@ import org.junit.jupiter.api.Timeout
  *   (c) recordBatch(100 samples), per sample;
  *   (d) for the breakdown: allocating the JNA Structure (UniffiRustCallStatus) that the
  *       generated code creates for every call, without any call.
- * and the hand-written fast path (FastRecorder, src/fastpath.rs), in the same run:
+ * and the hand-written fast path (FastRecorder, src/fastpath.rs; since ADR 7 its (f)-(h) go over JNI
+ * when the library has it, FastPathTransportBenchmark compares the two transports), in the same run:
  *   (e) the JNA direct-mapping floor: meshtune_fast_abi_version(), an exported Rust function
  *       that returns a constant, called with no argument and no allocation;
  *   (f) FastRecorder.record(MessageDelivered): the same prebuilt sample object as (b);
