@@ -38,11 +38,11 @@ android {
     sourceSets {
         getByName("main") {
             java.srcDirs(
-                "src/main/kotlin",                              // the glue (collectors, applier, facade)
-                generatedBindings,                              // uniffi output, generated, not committed
+                "src/main/kotlin", // the glue (collectors, applier, facade)
+                generatedBindings, // uniffi output, generated, not committed
                 File(repoRoot, "bindings/kotlin/src/main/kotlin"), // hand-written Kotlin beside the bindings
             )
-            jniLibs.srcDirs("src/main/jniLibs")                 // scripts/build-android.sh output
+            jniLibs.srcDirs("src/main/jniLibs") // scripts/build-android.sh output
         }
         getByName("test") {
             java.srcDirs("src/test/kotlin")

@@ -5,7 +5,8 @@
 #      (sim/); the benchmarks compile; clippy passes with warnings as errors; rustfmt agrees;
 #      the docs' links resolve and their code blocks are compiled or marked fragments.
 #   2. Bindings: builds libmeshtune (release) and generates the Kotlin and Swift bindings.
-#   3. Kotlin on the JVM (Maven, JUnit 5, JNA) against the generated Kotlin.
+#   3. Kotlin on the JVM (Maven, JUnit 5, JNA) against the generated Kotlin; ktlint on the
+#      hand-written Kotlin (scripts/lint-kotlin.sh, .editorconfig).
 #   4. Android glue (android/) compiled against the real framework classes, Robolectric tests.
 #   5. Swift on Linux (SwiftPM, XCTest, in a cached Debian-stable chroot) against the generated Swift.
 #   6. The iOS package's glue (ios/) on Linux, same chroot.
@@ -44,7 +45,8 @@ echo "==> [2/6] generate the Kotlin and Swift bindings from libmeshtune.so"
 # reaches the app.
 TEST_HOOKS=1 bash scripts/generate-bindings.sh
 
-echo "==> [3/6] Kotlin bindings on the JVM"
+echo "==> [3/6] Kotlin bindings on the JVM (and ktlint on the hand-written Kotlin)"
+bash scripts/lint-kotlin.sh
 SKIP_GENERATE=1 bash scripts/test-kotlin.sh
 
 echo "==> [4/6] Android glue (Robolectric, real framework classes)"

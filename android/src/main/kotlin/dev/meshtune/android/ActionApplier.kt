@@ -48,8 +48,7 @@ interface MeshController {
     fun setMaxConnections(max: Int): ApplyResult = ApplyResult.unsupported("SetMaxConnections")
 
     /** Batch outgoing messages: up to [maxBatch] per packet, held at most [maxDelayMs]. */
-    fun setMessageBatching(enabled: Boolean, maxBatch: Int, maxDelayMs: Int): ApplyResult =
-        ApplyResult.unsupported("SetMessageBatching")
+    fun setMessageBatching(enabled: Boolean, maxBatch: Int, maxDelayMs: Int): ApplyResult = ApplyResult.unsupported("SetMessageBatching")
 
     /** Compress messages of at least [minSizeBytes]. */
     fun setCompression(enabled: Boolean, minSizeBytes: Int): ApplyResult = ApplyResult.unsupported("SetCompression")

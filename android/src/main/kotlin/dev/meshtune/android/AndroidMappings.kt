@@ -88,11 +88,10 @@ object AndroidMappings {
     fun scanSettings(action: OptimizationAction.SetScanMode): ScanSettings = scanSettings(action.mode)
 
     /** `ScanSettings` for [mode], results delivered at once (no batching). */
-    fun scanSettings(mode: ScanMode): ScanSettings =
-        ScanSettings.Builder()
-            .setScanMode(scanMode(mode))
-            .setReportDelay(0)
-            .build()
+    fun scanSettings(mode: ScanMode): ScanSettings = ScanSettings.Builder()
+        .setScanMode(scanMode(mode))
+        .setReportDelay(0)
+        .build()
 
     /** `AdvertiseSettings.ADVERTISE_MODE_*` for a MeshTune advertising mode. */
     fun advertiseMode(mode: AdvertiseMode): Int = when (mode) {
@@ -110,13 +109,12 @@ object AndroidMappings {
     }
 
     /** The `AdvertiseSettings` for a `SetAdvertising` action; a mesh node advertises connectable, without timeout. */
-    fun advertiseSettings(action: OptimizationAction.SetAdvertising, connectable: Boolean = true): AdvertiseSettings =
-        AdvertiseSettings.Builder()
-            .setAdvertiseMode(advertiseMode(action.mode))
-            .setTxPowerLevel(txPower(action.txPower))
-            .setConnectable(connectable)
-            .setTimeout(0)
-            .build()
+    fun advertiseSettings(action: OptimizationAction.SetAdvertising, connectable: Boolean = true): AdvertiseSettings = AdvertiseSettings.Builder()
+        .setAdvertiseMode(advertiseMode(action.mode))
+        .setTxPowerLevel(txPower(action.txPower))
+        .setConnectable(connectable)
+        .setTimeout(0)
+        .build()
 
     /** `BluetoothGatt.CONNECTION_PRIORITY_*` for a MeshTune connection priority. */
     fun connectionPriority(priority: ConnectionPriority): Int = when (priority) {

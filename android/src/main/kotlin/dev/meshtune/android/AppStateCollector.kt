@@ -20,11 +20,7 @@ import java.util.IdentityHashMap
  * the platform reports one. A configuration change (rotation) that stops the last activity
  * and starts its replacement is not reported as a trip to the background.
  */
-class AppStateCollector(
-    context: Context,
-    private val sink: SampleSink,
-    private val diagnostics: Diagnostics,
-) : Collector {
+class AppStateCollector(context: Context, private val sink: SampleSink, private val diagnostics: Diagnostics) : Collector {
     private val application: Application? = context.applicationContext as? Application
     private val lock = Any()
     private val started: MutableSet<Activity> = Collections.newSetFromMap(IdentityHashMap())

@@ -12,11 +12,7 @@ import android.content.IntentFilter
  * also fires for voltage and temperature changes: only a change of level or charging becomes a
  * sample. These are system broadcasts, registered without an export flag as Android asks.
  */
-class BatteryCollector(
-    context: Context,
-    private val sink: SampleSink,
-    private val diagnostics: Diagnostics,
-) : Collector {
+class BatteryCollector(context: Context, private val sink: SampleSink, private val diagnostics: Diagnostics) : Collector {
     private val context = context.applicationContext ?: context
     private val lock = Any()
     private var receiver: BroadcastReceiver? = null

@@ -61,11 +61,7 @@ class BluetoothGattLink(val gatt: BluetoothGatt) : GattLink {
  * handling results in its callback). Needs `BLUETOOTH_SCAN` on Android 12+
  * (`BLUETOOTH_ADMIN` and location before).
  */
-class LeScanControl(
-    private val adapter: () -> BluetoothAdapter?,
-    private val filters: List<ScanFilter>,
-    private val callback: ScanCallback,
-) : ScanControl {
+class LeScanControl(private val adapter: () -> BluetoothAdapter?, private val filters: List<ScanFilter>, private val callback: ScanCallback) : ScanControl {
     private val lock = Any()
     private var scanning = false
 

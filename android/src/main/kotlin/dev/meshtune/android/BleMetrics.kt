@@ -58,14 +58,13 @@ class BleMetrics @JvmOverloads constructor(
      * set-up time (since [connecting]) as `ConnectionEstablished`; connections and
      * disconnections update `PeerCount`.
      */
-    fun onConnectionStateChange(gatt: BluetoothGatt, status: Int, newState: Int) =
-        diagnostics.guard("onConnectionStateChange") {
-            val peer = gatt.device.address
-            when {
-                newState == BluetoothProfile.STATE_CONNECTED && status == BluetoothGatt.GATT_SUCCESS -> connected(peer)
-                newState == BluetoothProfile.STATE_DISCONNECTED || newState == BluetoothProfile.STATE_CONNECTED -> disconnected(peer)
-            }
+    fun onConnectionStateChange(gatt: BluetoothGatt, status: Int, newState: Int) = diagnostics.guard("onConnectionStateChange") {
+        val peer = gatt.device.address
+        when {
+            newState == BluetoothProfile.STATE_CONNECTED && status == BluetoothGatt.GATT_SUCCESS -> connected(peer)
+            newState == BluetoothProfile.STATE_DISCONNECTED || newState == BluetoothProfile.STATE_CONNECTED -> disconnected(peer)
         }
+    }
 
     /** [peerId] is connected: records its set-up time if [connecting] was called, and the peer count. */
     fun connected(peerId: String) = driver.report("connected") { c, now -> c.connectionChanged(peerId, true, now) }

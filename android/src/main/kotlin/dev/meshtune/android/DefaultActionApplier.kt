@@ -116,8 +116,11 @@ class DefaultActionApplier @JvmOverloads constructor(
     private fun request(link: GattLink, value: Int): String? {
         val name = AndroidMappings.connectionPriorityName(value)
         return try {
-            if (link.requestConnectionPriority(value)) null
-            else "requestConnectionPriority($name) returned false for ${link.peerId}"
+            if (link.requestConnectionPriority(value)) {
+                null
+            } else {
+                "requestConnectionPriority($name) returned false for ${link.peerId}"
+            }
         } catch (t: Throwable) {
             "requestConnectionPriority($name) for ${link.peerId}: ${Diagnostics.describe(t)}"
         }

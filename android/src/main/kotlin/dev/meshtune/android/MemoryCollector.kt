@@ -43,12 +43,10 @@ class MemoryCollector(
         synchronized(lock) {
             if (callbacks != null) return@guard
             val c = object : ComponentCallbacks2 {
-                override fun onTrimMemory(level: Int) =
-                    diagnostics.guard("$name onTrimMemory($level) not handled") { onTrim(level) }
+                override fun onTrimMemory(level: Int) = diagnostics.guard("$name onTrimMemory($level) not handled") { onTrim(level) }
 
                 @Deprecated("Deprecated in Android; kept because older releases still call it")
-                override fun onLowMemory() =
-                    diagnostics.guard("$name onLowMemory not handled") { onPressure(MemoryPressureLevel.CRITICAL) }
+                override fun onLowMemory() = diagnostics.guard("$name onLowMemory not handled") { onPressure(MemoryPressureLevel.CRITICAL) }
 
                 override fun onConfigurationChanged(newConfig: Configuration) {}
             }

@@ -7,8 +7,8 @@ import dev.meshtune.ActionListener
 import dev.meshtune.LogLevel
 import dev.meshtune.MeshTuneJvm
 import dev.meshtune.MetricSample
-import dev.meshtune.OptimizerConfig
 import dev.meshtune.OptimizationAction
+import dev.meshtune.OptimizerConfig
 import dev.meshtune.OptimizerException
 import dev.meshtune.OptimizerSnapshot
 import dev.meshtune.OutcomeEvent
@@ -128,11 +128,7 @@ class MeshTune private constructor(
     )
 
     /** The optimizer's listener: applies, acknowledges, and feeds the flows. Never throws. */
-    private class Listener(
-        private val applier: ActionApplier?,
-        val diagnostics: Diagnostics,
-        eventBuffer: Int,
-    ) : ActionListener {
+    private class Listener(private val applier: ActionApplier?, val diagnostics: Diagnostics, eventBuffer: Int) : ActionListener {
         // Without an applier the app applies what it collects from [actions]: an action the
         // channel cannot hold never reaches it, so it is acknowledged NotApplied (the core
         // restores its belief), as the iOS session does. With an applier the flow only observes.
@@ -200,12 +196,7 @@ class MeshTune private constructor(
          */
         @JvmStatic
         @JvmOverloads
-        fun start(
-            context: Context,
-            config: OptimizerConfig = OptimizerConfig(),
-            applier: ActionApplier? = null,
-            options: Options = Options(),
-        ): MeshTune {
+        fun start(context: Context, config: OptimizerConfig = OptimizerConfig(), applier: ActionApplier? = null, options: Options = Options()): MeshTune {
             val diagnostics = Diagnostics()
             // Every listener call on one long-lived thread (thread-locals persist).
             diagnostics.guard("keepListenerThreadAttached") { MeshTuneJvm.keepListenerThreadAttached() }

@@ -11,11 +11,7 @@ import dev.meshtune.MetricSample
  * Power save mode: `PowerManager.isPowerSaveMode` at start and on every
  * `ACTION_POWER_SAVE_MODE_CHANGED` (a system broadcast, registered without an export flag).
  */
-class PowerSaveCollector(
-    context: Context,
-    private val sink: SampleSink,
-    private val diagnostics: Diagnostics,
-) : Collector {
+class PowerSaveCollector(context: Context, private val sink: SampleSink, private val diagnostics: Diagnostics) : Collector {
     private val context = context.applicationContext ?: context
     private val lock = Any()
     private var receiver: BroadcastReceiver? = null
@@ -32,8 +28,7 @@ class PowerSaveCollector(
                 return@guard
             }
             val r = object : BroadcastReceiver() {
-                override fun onReceive(context: Context?, intent: Intent?) =
-                    diagnostics.guard("$name broadcast not handled") { sample(powerManager) }
+                override fun onReceive(context: Context?, intent: Intent?) = diagnostics.guard("$name broadcast not handled") { sample(powerManager) }
             }
             context.registerReceiver(r, IntentFilter(PowerManager.ACTION_POWER_SAVE_MODE_CHANGED))
             receiver = r

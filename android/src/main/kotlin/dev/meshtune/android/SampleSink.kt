@@ -23,10 +23,7 @@ fun interface SampleSink {
  * not flood logcat; a stopped optimizer is ignored; any other failure is reported to
  * [diagnostics]. Nothing is thrown to the collector.
  */
-class OptimizerSampleSink(
-    private val optimizer: PerformanceOptimizerInterface,
-    private val diagnostics: Diagnostics,
-) : SampleSink {
+class OptimizerSampleSink(private val optimizer: PerformanceOptimizerInterface, private val diagnostics: Diagnostics) : SampleSink {
     private val fast: FastRecorder? = (optimizer as? PerformanceOptimizer)?.let { o ->
         try {
             FastRecorder(o)

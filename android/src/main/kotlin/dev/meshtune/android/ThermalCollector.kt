@@ -11,12 +11,8 @@ import dev.meshtune.MetricSample
  * [AndroidMappings.thermalState]. Below API 29 Android has no thermal status for apps: the
  * collector records nothing and stays inactive (MeshTune then assumes Nominal).
  */
-class ThermalCollector(
-    context: Context,
-    private val sink: SampleSink,
-    private val diagnostics: Diagnostics,
-    private val sdkInt: Int = Build.VERSION.SDK_INT,
-) : Collector {
+class ThermalCollector(context: Context, private val sink: SampleSink, private val diagnostics: Diagnostics, private val sdkInt: Int = Build.VERSION.SDK_INT) :
+    Collector {
     private val context = context.applicationContext ?: context
     private val lock = Any()
     private var registration: Registration? = null
@@ -43,10 +39,7 @@ class ThermalCollector(
     }
 
     /** The API 29 part, in its own class so that older runtimes never resolve the listener type. */
-    private class Registration private constructor(
-        private val powerManager: PowerManager,
-        private val listener: PowerManager.OnThermalStatusChangedListener,
-    ) {
+    private class Registration private constructor(private val powerManager: PowerManager, private val listener: PowerManager.OnThermalStatusChangedListener) {
         fun unregister() = powerManager.removeThermalStatusListener(listener)
 
         companion object {

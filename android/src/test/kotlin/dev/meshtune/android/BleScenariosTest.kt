@@ -99,14 +99,30 @@ class BleScenariosTest {
                     val starts = c.getJSONArray("starts")
                     assertEquals((0 until starts.length()).map { starts.getLong(it) }, control.starts, "$name: starts at $at")
                     if (c.has("discovered")) {
-                        assertEquals(doubles(c.getJSONArray("discovered")), sink.all<MetricSample.PeerDiscovered>().map { it.durationMs }, "$name: discoveries at $at")
+                        assertEquals(
+                            doubles(c.getJSONArray("discovered")),
+                            sink.all<MetricSample.PeerDiscovered>().map {
+                                it.durationMs
+                            },
+                            "$name: discoveries at $at",
+                        )
                     }
                     if (c.has("established")) {
-                        assertEquals(doubles(c.getJSONArray("established")), sink.all<MetricSample.ConnectionEstablished>().map { it.durationMs }, "$name: set-ups at $at")
+                        assertEquals(
+                            doubles(c.getJSONArray("established")),
+                            sink.all<MetricSample.ConnectionEstablished>().map {
+                                it.durationMs
+                            },
+                            "$name: set-ups at $at",
+                        )
                     }
                     if (c.has("peer_count")) {
                         val pc = c.getJSONArray("peer_count")
-                        assertEquals(MetricSample.PeerCount(pc.getInt(0).toUInt(), pc.getInt(1).toUInt()), sink.all<MetricSample.PeerCount>().last(), "$name: peer count at $at")
+                        assertEquals(
+                            MetricSample.PeerCount(pc.getInt(0).toUInt(), pc.getInt(1).toUInt()),
+                            sink.all<MetricSample.PeerCount>().last(),
+                            "$name: peer count at $at",
+                        )
                     }
                 }
                 else -> error("$name: unknown event $e")

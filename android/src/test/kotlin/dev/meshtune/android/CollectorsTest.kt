@@ -34,8 +34,7 @@ class CollectorsTest {
     @After
     fun noProblems() = assertEquals(null, diagnostics.lastProblem)
 
-    private fun receiversFor(action: String) =
-        shadowOf(app).registeredReceivers.count { it.intentFilter.hasAction(action) }
+    private fun receiversFor(action: String) = shadowOf(app).registeredReceivers.count { it.intentFilter.hasAction(action) }
 
     @Suppress("DEPRECATION")
     @Test

@@ -34,8 +34,7 @@ class DefaultActionApplierTest {
             return ApplyResult.Applied
         }
 
-        override fun setCompression(enabled: Boolean, minSizeBytes: Int): ApplyResult =
-            throw IllegalStateException("codec not loaded")
+        override fun setCompression(enabled: Boolean, minSizeBytes: Int): ApplyResult = throw IllegalStateException("codec not loaded")
     }
     private val applier = DefaultActionApplier(controller, scan, advertise, Looper.getMainLooper())
 

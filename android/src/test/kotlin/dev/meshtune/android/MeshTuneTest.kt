@@ -10,9 +10,9 @@ import dev.meshtune.ActionEvent
 import dev.meshtune.MemoryPressureLevel
 import dev.meshtune.OptimizationAction
 import dev.meshtune.OptimizerConfig
-import dev.meshtune.ScanMode
 import dev.meshtune.OptimizerException
 import dev.meshtune.OutcomeEvent
+import dev.meshtune.ScanMode
 import dev.meshtune.ThermalState
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
@@ -78,8 +78,7 @@ class MeshTuneTest {
     }
 
     /** Waits (bounded) for the first item of [flow] that matches; a hang guard, not a timing check. */
-    private fun <T> firstOf(flow: kotlinx.coroutines.flow.Flow<T>, match: (T) -> Boolean): T =
-        runBlocking { withTimeout(20_000) { flow.first(match) } }
+    private fun <T> firstOf(flow: kotlinx.coroutines.flow.Flow<T>, match: (T) -> Boolean): T = runBlocking { withTimeout(20_000) { flow.first(match) } }
 
     @Suppress("DEPRECATION")
     @Test

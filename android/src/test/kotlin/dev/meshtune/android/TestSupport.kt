@@ -53,7 +53,10 @@ class FakeScanControl : ScanControl {
 
     override fun start(settings: ScanSettings) {
         refuseWith?.let { throw it }
-        refuseNext?.let { refuseNext = null; throw it }
+        refuseNext?.let {
+            refuseNext = null
+            throw it
+        }
         starts += settings
         scanning = true
     }

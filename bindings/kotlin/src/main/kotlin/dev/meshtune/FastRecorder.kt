@@ -103,12 +103,11 @@ class FastRecorder internal constructor(val optimizer: PerformanceOptimizer, via
     }
 
     /** One encoded sample, through the transport chosen at construction. */
-    private fun call(code: Int, d0: Double, d1: Double, d2: Double, i0: Long, i1: Long): Int =
-        if (jni) {
-            MeshTuneJni.record(handle, code, d0, d1, d2, i0, i1)
-        } else {
-            MeshTuneFastPath.meshtune_fast_record(handle, code, d0, d1, d2, i0, i1)
-        }
+    private fun call(code: Int, d0: Double, d1: Double, d2: Double, i0: Long, i1: Long): Int = if (jni) {
+        MeshTuneJni.record(handle, code, d0, d1, d2, i0, i1)
+    } else {
+        MeshTuneFastPath.meshtune_fast_record(handle, code, d0, d1, d2, i0, i1)
+    }
 
     /**
      * What to do with a refusal: a drop is reported as `Overloaded` (the samples were dropped
@@ -167,6 +166,7 @@ fun PerformanceOptimizer.fastRecorder(): FastRecorder = FastRecorder(this)
  *
  * @suppress Internal to MeshTune; apps use [FastRecorder].
  */
+@Suppress("ktlint:standard:function-naming") // the C symbols' names: JNA direct mapping binds by name
 internal object MeshTuneFastPath {
     const val ABI_VERSION = 1
 

@@ -73,8 +73,7 @@ object MeshTuneJava {
 
     /** `OptimizationAction.SetConsensusBatchSize`. */
     @JvmStatic
-    fun setConsensusBatchSize(size: Int): OptimizationAction =
-        OptimizationAction.SetConsensusBatchSize(u32("SetConsensusBatchSize.size", size))
+    fun setConsensusBatchSize(size: Int): OptimizationAction = OptimizationAction.SetConsensusBatchSize(u32("SetConsensusBatchSize.size", size))
 
     /** `MetricSample.ConsensusRound`. */
     @JvmStatic
@@ -121,9 +120,18 @@ object MeshTuneJava {
         is OptimizationAction.SetConnectionPriority -> mapOf("kind" to "SetConnectionPriority", "priority" to action.priority.name)
         is OptimizationAction.SetMaxConnections -> mapOf("kind" to "SetMaxConnections", "max" to action.max.toLong())
         is OptimizationAction.SetMessageBatching ->
-            mapOf("kind" to "SetMessageBatching", "enabled" to action.enabled, "maxBatch" to action.maxBatch.toLong(), "maxDelayMs" to action.maxDelayMs.toLong())
+            mapOf(
+                "kind" to "SetMessageBatching",
+                "enabled" to action.enabled,
+                "maxBatch" to action.maxBatch.toLong(),
+                "maxDelayMs" to action.maxDelayMs.toLong(),
+            )
         is OptimizationAction.SetCompression -> mapOf("kind" to "SetCompression", "enabled" to action.enabled, "minSizeBytes" to action.minSizeBytes.toLong())
-        is OptimizationAction.SetRelayPolicy -> mapOf("kind" to "SetRelayPolicy", "maxHops" to action.maxHops.toLong(), "minRssiDbm" to action.minRssiDbm.toLong())
+        is OptimizationAction.SetRelayPolicy -> mapOf(
+            "kind" to "SetRelayPolicy",
+            "maxHops" to action.maxHops.toLong(),
+            "minRssiDbm" to action.minRssiDbm.toLong(),
+        )
         is OptimizationAction.TrimCaches -> mapOf("kind" to "TrimCaches", "percent" to action.percent.toLong())
         is OptimizationAction.SetObjectPooling -> mapOf("kind" to "SetObjectPooling", "enabled" to action.enabled)
         is OptimizationAction.RequestGarbageCollection -> mapOf("kind" to "RequestGarbageCollection")
@@ -189,4 +197,3 @@ object MeshTuneJava {
         return out
     }
 }
-

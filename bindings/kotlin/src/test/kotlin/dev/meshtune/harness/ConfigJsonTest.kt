@@ -33,13 +33,13 @@ class ConfigJsonTest {
     @Timeout(10)
     fun `invalid documents throw InvalidConfig naming the key`() {
         val cases = listOf(
-            "{\"no_such_key\": 1}" to "no_such_key",                                        // unknown key
-            "{\"target_p95_latency_ms\": \"fast\"}" to "target_p95_latency_ms",             // wrong type
-            "{\"window_ms\": -5}" to "window_ms",                                          // wrong type (unsigned)
+            "{\"no_such_key\": 1}" to "no_such_key", // unknown key
+            "{\"target_p95_latency_ms\": \"fast\"}" to "target_p95_latency_ms", // wrong type
+            "{\"window_ms\": -5}" to "window_ms", // wrong type (unsigned)
             "{\"min_tick_interval_ms\": 5000, \"max_tick_interval_ms\": 1000}" to "min_tick_interval_ms", // min > max
-            "{\"hysteresis_ratio\": 1.0}" to "hysteresis_ratio",                            // out of range
-            "[1, 2]" to "(document)",                                                      // not an object
-            "{\"window_ms\": " to "(document)",                                             // not JSON
+            "{\"hysteresis_ratio\": 1.0}" to "hysteresis_ratio", // out of range
+            "[1, 2]" to "(document)", // not an object
+            "{\"window_ms\": " to "(document)", // not JSON
         )
         for ((json, key) in cases) {
             val e = assertFailsWith<OptimizerException.InvalidConfig>(json) { optimizerConfigFromJson(json) }

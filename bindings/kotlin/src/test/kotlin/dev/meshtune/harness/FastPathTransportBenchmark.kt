@@ -10,10 +10,10 @@ import dev.meshtune.PerformanceOptimizer
 import dev.meshtune.ffiFloor
 import dev.meshtune.startOptimizer
 import dev.meshtune.use
-import java.io.File
 import org.junit.jupiter.api.Tag
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
+import java.io.File
 
 /**
  * The three ways into the library from Kotlin, interleaved in one JVM (ADR 7): the generated
@@ -81,7 +81,11 @@ class FastPathTransportBenchmark {
     /** Calls [body] [calls] times; an Overloaded (a counted drop) is counted here too. */
     private inline fun loop(calls: Int, body: () -> Unit) {
         repeat(calls) {
-            try { body() } catch (e: OptimizerException.Overloaded) { overloaded++ }
+            try {
+                body()
+            } catch (e: OptimizerException.Overloaded) {
+                overloaded++
+            }
         }
     }
 
@@ -122,7 +126,11 @@ class FastPathTransportBenchmark {
             h = o.fastPathHandle().toLong()
             check(MeshTuneJni.recordBatch(h, 100, badCodes, rawDoubles, rawLongs) == MeshTuneFastPath.BAD_CODE)
             check(MeshTuneFastPath.meshtune_fast_record_batch(h, 100, badCodes, rawDoubles, rawLongs) == MeshTuneFastPath.BAD_CODE)
-            println("MeshTune fast-path transports (Kotlin ${KotlinVersion.CURRENT}, JVM ${System.getProperty("java.vm.version")}, JNA ${com.sun.jna.Native.VERSION}); load at start: ${load()}")
+            println(
+                "MeshTune fast-path transports (Kotlin ${KotlinVersion.CURRENT}, JVM ${System.getProperty(
+                    "java.vm.version",
+                )}, JNA ${com.sun.jna.Native.VERSION}); load at start: ${load()}",
+            )
 
             // Warm-up, interleaved too: every variant for about roundNanos per pass. The last
             // pass's rate sizes the measured rounds.
@@ -131,14 +139,21 @@ class FastPathTransportBenchmark {
                 for (v in variants.indices) {
                     var done = 0L
                     val t0 = System.nanoTime()
-                    while (System.nanoTime() - t0 < roundNanos) { run(v, calls[v]); done += calls[v] }
+                    while (System.nanoTime() - t0 < roundNanos) {
+                        run(v, calls[v])
+                        done += calls[v]
+                    }
                     val perCall = (System.nanoTime() - t0).toDouble() / done
                     calls[v] = maxOf(1, (roundNanos / perCall).toInt())
                 }
             }
             // A pair runs the same calls (the slower one's count): the same samples reach the
             // optimizer's loop, which drains them on the other core, in either variant's rounds.
-            for ((a, b) in pairs) { val n = minOf(calls[a], calls[b]); calls[a] = n; calls[b] = n }
+            for ((a, b) in pairs) {
+                val n = minOf(calls[a], calls[b])
+                calls[a] = n
+                calls[b] = n
+            }
 
             val ns = Array(variants.size) { DoubleArray(rounds) }
             val overloadedBefore = overloaded
@@ -152,23 +167,45 @@ class FastPathTransportBenchmark {
             }
             check(sink != 0L)
 
-            println("$rounds rounds, each variant about ${roundNanos / 1_000_000} ms per round (a pair: the slower one's count), order rotated per round; ns per sample (per call for floors)")
+            println(
+                "$rounds rounds, each variant about ${roundNanos / 1_000_000} ms per round (a pair: the slower one's count), order rotated per round; ns per sample (per call for floors)",
+            )
             println(String.format("%-50s %9s %9s %9s %9s %9s  %s", "variant", "median", "p25", "p75", "min", "max", "calls/round"))
             for (v in variants.indices) {
                 val s = ns[v].copyOf().also { it.sort() }
-                println(String.format("%-50s %9.1f %9.1f %9.1f %9.1f %9.1f  %d",
-                    variants[v].label, percentile(s, 0.5), percentile(s, 0.25), percentile(s, 0.75), s.first(), s.last(), calls[v]))
+                println(
+                    String.format(
+                        "%-50s %9.1f %9.1f %9.1f %9.1f %9.1f  %d",
+                        variants[v].label,
+                        percentile(s, 0.5),
+                        percentile(s, 0.25),
+                        percentile(s, 0.75),
+                        s.first(),
+                        s.last(),
+                        calls[v],
+                    ),
+                )
             }
             // Within-round ratios: the two fast paths side by side in the same round.
             for ((a, b) in pairs + listOf(3 to 5, 8 to 10)) {
                 val ratio = DoubleArray(rounds) { ns[a][it] / ns[b][it] }.also { it.sort() }
-                println(String.format("ratio %-38s median %6.2f  (p25 %6.2f, p75 %6.2f, min %6.2f, max %6.2f)",
-                    "${variants[a].label.substringAfter(": ")} / ${variants[b].label.substringAfter(": ")} [${variants[a].label.substringBefore(":")}]",
-                    percentile(ratio, 0.5), percentile(ratio, 0.25), percentile(ratio, 0.75), ratio.first(), ratio.last()))
+                println(
+                    String.format(
+                        "ratio %-38s median %6.2f  (p25 %6.2f, p75 %6.2f, min %6.2f, max %6.2f)",
+                        "${variants[a].label.substringAfter(": ")} / ${variants[b].label.substringAfter(": ")} [${variants[a].label.substringBefore(":")}]",
+                        percentile(ratio, 0.5),
+                        percentile(ratio, 0.25),
+                        percentile(ratio, 0.75),
+                        ratio.first(),
+                        ratio.last(),
+                    ),
+                )
             }
             val c = o.snapshot().counters
             assertCountersBalance(c)
-            println("Overloaded (counted drops) during the measured rounds: ${overloaded - overloadedBefore}; counters: offered ${c.samplesOffered}, accepted ${c.samplesAccepted}, dropped ${c.samplesDropped}, rejected ${c.samplesRejected}")
+            println(
+                "Overloaded (counted drops) during the measured rounds: ${overloaded - overloadedBefore}; counters: offered ${c.samplesOffered}, accepted ${c.samplesAccepted}, dropped ${c.samplesDropped}, rejected ${c.samplesRejected}",
+            )
             println("load at end: ${load()}")
             o.stop()
         }

@@ -11,15 +11,14 @@ import dev.meshtune.ThermalState
 import dev.meshtune.fastRecorder
 import dev.meshtune.startOptimizer
 import dev.meshtune.use
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
 import java.util.concurrent.CyclicBarrier
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.atomic.AtomicReference
-import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.Timeout
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertNotEquals
-import kotlin.test.assertTrue
 
 /**
  * FastRecorder (bindings/kotlin/src/main/kotlin/dev/meshtune/FastRecorder.kt, over
@@ -50,15 +49,28 @@ class FastRecorderTest {
         val m = s.metrics
         val mesh = m.meshPerformance
         val d = m.device
-        return mesh.delivered == 1uL && mesh.meanHopCount == 4.0 && mesh.lost == 1uL &&
-            mesh.meanRssiDbm == -61.0 && mesh.connectedPeers == 3u && mesh.discoveredPeers == 7u &&
-            mesh.connectionSetup?.count == 1uL && mesh.discovery?.count == 1uL &&
-            m.consensusPerformance.rounds == 1uL && m.consensusPerformance.meanProposalMs == 11.0 &&
-            m.consensusPerformance.meanVoteMs == 22.0 && m.consensusPerformance.finalization?.count == 1uL &&
-            d.batteryPercent == 37.0 && d.charging == true && d.powerSave && d.thermal == ThermalState.SERIOUS &&
-            d.memoryPressure == MemoryPressureLevel.MODERATE && !d.foreground &&
-            m.memoryUsage.heapUsedMb == 123.0 && m.memoryUsage.heapLimitMb == 456.0 &&
-            m.cpuUsage.processCpuPercent == 12.5 && m.memoryUsage.processResidentMb == 78.0
+        return mesh.delivered == 1uL &&
+            mesh.meanHopCount == 4.0 &&
+            mesh.lost == 1uL &&
+            mesh.meanRssiDbm == -61.0 &&
+            mesh.connectedPeers == 3u &&
+            mesh.discoveredPeers == 7u &&
+            mesh.connectionSetup?.count == 1uL &&
+            mesh.discovery?.count == 1uL &&
+            m.consensusPerformance.rounds == 1uL &&
+            m.consensusPerformance.meanProposalMs == 11.0 &&
+            m.consensusPerformance.meanVoteMs == 22.0 &&
+            m.consensusPerformance.finalization?.count == 1uL &&
+            d.batteryPercent == 37.0 &&
+            d.charging == true &&
+            d.powerSave &&
+            d.thermal == ThermalState.SERIOUS &&
+            d.memoryPressure == MemoryPressureLevel.MODERATE &&
+            !d.foreground &&
+            m.memoryUsage.heapUsedMb == 123.0 &&
+            m.memoryUsage.heapLimitMb == 456.0 &&
+            m.cpuUsage.processCpuPercent == 12.5 &&
+            m.memoryUsage.processResidentMb == 78.0
     }
 
     @Test

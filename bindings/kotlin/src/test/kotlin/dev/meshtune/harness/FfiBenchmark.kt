@@ -36,7 +36,7 @@ import org.junit.jupiter.api.Timeout
 class FfiBenchmark {
 
     private val warmupNanos = 2_000_000_000L // JIT warm-up: 2 s of calls
-    private val roundNanos = 200_000_000L    // each measured round runs for about 200 ms
+    private val roundNanos = 200_000_000L // each measured round runs for about 200 ms
     private val rounds = 15
 
     /**
@@ -61,8 +61,18 @@ class FfiBenchmark {
         }
         perUnit.sort()
         val median = perUnit[rounds / 2]
-        println(String.format("%-36s median %9.1f ns  (min %9.1f, max %9.1f; %d rounds of %d calls, after %d ms of warm-up)",
-            name, median, perUnit.first(), perUnit.last(), rounds, calls, warmupNanos / 1_000_000))
+        println(
+            String.format(
+                "%-36s median %9.1f ns  (min %9.1f, max %9.1f; %d rounds of %d calls, after %d ms of warm-up)",
+                name,
+                median,
+                perUnit.first(),
+                perUnit.last(),
+                rounds,
+                calls,
+                warmupNanos / 1_000_000,
+            ),
+        )
         return median
     }
 
@@ -80,10 +90,18 @@ class FfiBenchmark {
             println("MeshTune FFI benchmark (Kotlin ${KotlinVersion.CURRENT}, JVM ${System.getProperty("java.vm.version")}, JNA ${com.sun.jna.Native.VERSION})")
             val floor = measure("(a) ffiFloor()") { ffiFloor() }
             val one = measure("(b) record(MessageDelivered)") {
-                try { optimizer.record(sample) } catch (e: OptimizerException.Overloaded) { overloaded++ }
+                try {
+                    optimizer.record(sample)
+                } catch (e: OptimizerException.Overloaded) {
+                    overloaded++
+                }
             }
             val batched = measure("(c) recordBatch(100), per sample", unitsPerCall = 100) {
-                try { optimizer.recordBatch(batch) } catch (e: OptimizerException.Overloaded) { overloaded += 100 }
+                try {
+                    optimizer.recordBatch(batch)
+                } catch (e: OptimizerException.Overloaded) {
+                    overloaded += 100
+                }
             }
             val status = measure("(d) UniffiRustCallStatus() alone") { dev.meshtune.UniffiRustCallStatus() }
 
@@ -91,24 +109,52 @@ class FfiBenchmark {
             var abi = 0
             val directFloor = measure("(e) JNA direct floor (fast_abi_version)") { abi += MeshTuneFastPath.meshtune_fast_abi_version() }
             val fastOne = measure("(f) FastRecorder.record(MessageDelivered)") {
-                try { fast.record(sample) } catch (e: OptimizerException.Overloaded) { overloaded++ }
+                try {
+                    fast.record(sample)
+                } catch (e: OptimizerException.Overloaded) {
+                    overloaded++
+                }
             }
             var latency = 40.0
             val fastPrimitive = measure("(g) FastRecorder.recordDelivered(..)") {
                 latency = if (latency > 200.0) 40.0 else latency + 1.0
-                try { fast.recordDelivered(latency, 2u, 100u) } catch (e: OptimizerException.Overloaded) { overloaded++ }
+                try {
+                    fast.recordDelivered(latency, 2u, 100u)
+                } catch (e: OptimizerException.Overloaded) {
+                    overloaded++
+                }
             }
             val fastBatched = measure("(h) FastRecorder.recordBatch(100), per sample", unitsPerCall = 100) {
-                try { fast.recordBatch(batch) } catch (e: OptimizerException.Overloaded) { overloaded += 100 }
+                try {
+                    fast.recordBatch(batch)
+                } catch (e: OptimizerException.Overloaded) {
+                    overloaded += 100
+                }
             }
             check(abi != 0)
             val c = optimizer.snapshot().counters
             assertCountersBalance(c)
-            println("samples offered ${c.samplesOffered}, accepted ${c.samplesAccepted}, dropped (Overloaded) ${c.samplesDropped} (caught: $overloaded), rejected ${c.samplesRejected}")
-            println(String.format("summary (generated API): floor %.0f ns, record %.0f ns (target <= 1000), batched %.1f ns/sample (target <= 100); JNA status struct alone %.0f ns",
-                floor, one, batched, status))
-            println(String.format("summary (FastRecorder): JNA direct floor %.0f ns, record %.0f ns, recordDelivered %.0f ns (target <= 1000), batched %.1f ns/sample (target <= 100)",
-                directFloor, fastOne, fastPrimitive, fastBatched))
+            println(
+                "samples offered ${c.samplesOffered}, accepted ${c.samplesAccepted}, dropped (Overloaded) ${c.samplesDropped} (caught: $overloaded), rejected ${c.samplesRejected}",
+            )
+            println(
+                String.format(
+                    "summary (generated API): floor %.0f ns, record %.0f ns (target <= 1000), batched %.1f ns/sample (target <= 100); JNA status struct alone %.0f ns",
+                    floor,
+                    one,
+                    batched,
+                    status,
+                ),
+            )
+            println(
+                String.format(
+                    "summary (FastRecorder): JNA direct floor %.0f ns, record %.0f ns, recordDelivered %.0f ns (target <= 1000), batched %.1f ns/sample (target <= 100)",
+                    directFloor,
+                    fastOne,
+                    fastPrimitive,
+                    fastBatched,
+                ),
+            )
         }
     }
 }

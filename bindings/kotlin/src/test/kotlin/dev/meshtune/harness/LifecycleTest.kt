@@ -6,12 +6,12 @@ import dev.meshtune.OptimizerException
 import dev.meshtune.OutcomeEvent
 import dev.meshtune.TargetMetric
 import dev.meshtune.startOptimizer
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.CyclicBarrier
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicReference
-import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.Timeout
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertIs

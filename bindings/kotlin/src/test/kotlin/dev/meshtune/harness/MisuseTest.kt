@@ -4,7 +4,6 @@ import dev.meshtune.ActionEvent
 import dev.meshtune.ActionListener
 import dev.meshtune.FfiConverterString
 import dev.meshtune.MetricSample
-import dev.meshtune.OptimizerConfig
 import dev.meshtune.OptimizerException
 import dev.meshtune.OptimizerSnapshot
 import dev.meshtune.OutcomeEvent
@@ -16,14 +15,14 @@ import dev.meshtune.UniffiRustCallStatus
 import dev.meshtune.fastRecorder
 import dev.meshtune.startOptimizer
 import dev.meshtune.use
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.Timeout
 import java.lang.ref.WeakReference
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.CyclicBarrier
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
 import java.util.concurrent.atomic.AtomicReference
-import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.Timeout
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
@@ -51,7 +50,12 @@ class MisuseTest {
 
         // Four threads stop at once (stop is idempotent and thread-safe).
         val gate = CyclicBarrier(4)
-        val stoppers = List(4) { Thread { gate.await(); optimizer.stop() }.apply { start() } }
+        val stoppers = List(4) {
+            Thread {
+                gate.await()
+                optimizer.stop()
+            }.apply { start() }
+        }
         stoppers.forEach { it.join(20_000) }
         assertTrue(stoppers.none { it.isAlive }, "a concurrent stop() did not return")
         assertTrue(optimizer.isStopped())
@@ -115,22 +119,21 @@ class MisuseTest {
     }
 
     /** Records slow deliveries from 2 threads until the optimizer refuses; returns the threads. */
-    private fun recordersUntilRefused(optimizer: PerformanceOptimizer, unexpected: AtomicReference<Throwable?>): List<Thread> =
-        List(2) {
-            Thread {
-                try {
-                    while (true) optimizer.record(slowDelivery())
-                } catch (e: OptimizerException.Stopped) {
-                    // the answer once stopped
-                } catch (e: IllegalStateException) {
-                    // the answer once closed
-                } catch (e: OptimizerException.Overloaded) {
-                    // a full queue while the listener runs: typed, fine; stop recording
-                } catch (t: Throwable) {
-                    unexpected.compareAndSet(null, t)
-                }
-            }.apply { start() }
-        }
+    private fun recordersUntilRefused(optimizer: PerformanceOptimizer, unexpected: AtomicReference<Throwable?>): List<Thread> = List(2) {
+        Thread {
+            try {
+                while (true) optimizer.record(slowDelivery())
+            } catch (e: OptimizerException.Stopped) {
+                // the answer once stopped
+            } catch (e: IllegalStateException) {
+                // the answer once closed
+            } catch (e: OptimizerException.Overloaded) {
+                // a full queue while the listener runs: typed, fine; stop recording
+            } catch (t: Throwable) {
+                unexpected.compareAndSet(null, t)
+            }
+        }.apply { start() }
+    }
 
     @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
@@ -486,8 +489,12 @@ class MisuseTest {
 
     /** A listener that counts its calls in [calls] and holds nothing else. */
     private class Counting(val calls: AtomicInteger) : ActionListener {
-        override fun onAction(event: ActionEvent) { calls.incrementAndGet() }
-        override fun onOutcome(event: OutcomeEvent) { calls.incrementAndGet() }
+        override fun onAction(event: ActionEvent) {
+            calls.incrementAndGet()
+        }
+        override fun onOutcome(event: OutcomeEvent) {
+            calls.incrementAndGet()
+        }
     }
 
     /** Starts an optimizer with a listener to which nothing but the optimizer keeps a reference. */
@@ -506,14 +513,23 @@ class MisuseTest {
         // Calls keep arriving after the collections: a latency breach, then thermal changes
         // (each a safety constraint that acts at once).
         optimizer.recordBatch(List(50) { slowDelivery() })
-        eventually("a call to the dropped listener") { System.gc(); calls.get() >= 1 }
+        eventually("a call to the dropped listener") {
+            System.gc()
+            calls.get() >= 1
+        }
         val before = calls.get()
         optimizer.record(MetricSample.Thermal(state = ThermalState.CRITICAL))
-        eventually("more calls after more collections") { System.gc(); calls.get() > before }
+        eventually("more calls after more collections") {
+            System.gc()
+            calls.get() > before
+        }
         assertEquals(0uL, optimizer.snapshot().counters.listenerFailures)
         // stop() releases it; then nothing holds it.
         optimizer.stop()
-        eventually("the listener was collected after stop") { System.gc(); listener.get() == null }
+        eventually("the listener was collected after stop") {
+            System.gc()
+            listener.get() == null
+        }
         optimizer.close()
     }
 

@@ -5,9 +5,9 @@ import dev.meshtune.OptimizerException
 import dev.meshtune.PerformanceOptimizer
 import dev.meshtune.startOptimizer
 import dev.meshtune.use
-import java.lang.ref.WeakReference
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
+import java.lang.ref.WeakReference
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertTrue
@@ -77,7 +77,7 @@ class ResourcesTest {
             val rssAfter = vmRssKb()
 
             val growthKb = rssAfter - rssBefore
-            println("VmRSS before ${rssBefore} KiB, after ${rssAfter} KiB, growth ${growthKb} KiB over 100000 records (overloaded: $overloaded)")
+            println("VmRSS before $rssBefore KiB, after $rssAfter KiB, growth $growthKb KiB over 100000 records (overloaded: $overloaded)")
             assertTrue(growthKb < 64 * 1024, "resident memory grew by $growthKb KiB over 100 000 record calls")
 
             val c = optimizer.snapshot().counters

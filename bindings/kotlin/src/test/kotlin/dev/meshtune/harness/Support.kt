@@ -12,20 +12,16 @@ import java.util.concurrent.atomic.AtomicInteger
 import kotlin.test.fail
 
 /** Ticks every 10–50 ms instead of 1–30 s, and no sysinfo sampling: tests see decisions fast. */
-fun fastConfig(
-    verificationWindowMs: ULong = 30_000uL,
-    ackTimeoutMs: ULong = 10_000uL,
-    sampleQueueCapacity: UInt = 16_384u,
-    windowMs: ULong = 60_000uL,
-) = OptimizerConfig(
-    windowMs = windowMs,
-    minTickIntervalMs = 10uL,
-    maxTickIntervalMs = 50uL,
-    sampleProcess = false,
-    verificationWindowMs = verificationWindowMs,
-    ackTimeoutMs = ackTimeoutMs,
-    sampleQueueCapacity = sampleQueueCapacity,
-)
+fun fastConfig(verificationWindowMs: ULong = 30_000uL, ackTimeoutMs: ULong = 10_000uL, sampleQueueCapacity: UInt = 16_384u, windowMs: ULong = 60_000uL) =
+    OptimizerConfig(
+        windowMs = windowMs,
+        minTickIntervalMs = 10uL,
+        maxTickIntervalMs = 50uL,
+        sampleProcess = false,
+        verificationWindowMs = verificationWindowMs,
+        ackTimeoutMs = ackTimeoutMs,
+        sampleQueueCapacity = sampleQueueCapacity,
+    )
 
 /** A slow delivery: far above the default 100 ms p95 target, so the network strategy acts. */
 fun slowDelivery() = MetricSample.MessageDelivered(latencyMs = 500.0, hops = 2u, bytes = 100u)
@@ -97,7 +93,6 @@ val OutcomeEvent.aboutAction: ULong
     }
 
 /** This process's resident memory, from /proc/self/status (Linux), in KiB. */
-fun vmRssKb(): Long =
-    java.io.File("/proc/self/status").readLines()
-        .first { it.startsWith("VmRSS:") }
-        .removePrefix("VmRSS:").trim().removeSuffix("kB").trim().toLong()
+fun vmRssKb(): Long = java.io.File("/proc/self/status").readLines()
+    .first { it.startsWith("VmRSS:") }
+    .removePrefix("VmRSS:").trim().removeSuffix("kB").trim().toLong()
