@@ -16,37 +16,38 @@
 import PackageDescription
 
 #if os(Linux)
-import Foundation
+    import Foundation
 
-// The directory holding libmeshtune.so: the repository's target/release unless
-// MESHTUNE_LIB_DIR says otherwise.
-let libDir = ProcessInfo.processInfo.environment["MESHTUNE_LIB_DIR"]
-    ?? URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()   // ios
-        .deletingLastPathComponent()   // repository
+    // The directory holding libmeshtune.so: the repository's target/release unless
+    // MESHTUNE_LIB_DIR says otherwise.
+    let libDir =
+        ProcessInfo.processInfo.environment["MESHTUNE_LIB_DIR"]
+        ?? URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()  // ios
+        .deletingLastPathComponent()  // repository
         .appendingPathComponent("target/release").path
 
-let ffiTarget: Target = .systemLibrary(name: "MeshTuneFFI", path: "LinuxFFI/MeshTuneFFI")
-let meshTuneLinkerSettings: [LinkerSetting] = [
-    .linkedLibrary("meshtune"),
-    .unsafeFlags(["-L", libDir, "-Xlinker", "-rpath", "-Xlinker", libDir]),
-]
+    let ffiTarget: Target = .systemLibrary(name: "MeshTuneFFI", path: "LinuxFFI/MeshTuneFFI")
+    let meshTuneLinkerSettings: [LinkerSetting] = [
+        .linkedLibrary("meshtune"),
+        .unsafeFlags(["-L", libDir, "-Xlinker", "-rpath", "-Xlinker", libDir]),
+    ]
 #else
-let ffiTarget: Target = .binaryTarget(name: "MeshTuneFFI", path: "MeshTuneFFI.xcframework")
-// What the Rust static library needs from the system besides libSystem (the Rust standard
-// library and sysinfo); scripts/build-xcframework.sh checks this list against
-// `rustc --print native-static-libs` and stops if a framework is missing here.
-let meshTuneLinkerSettings: [LinkerSetting] = [
-    .linkedFramework("CoreFoundation"),
-    .linkedLibrary("iconv"),
-]
+    let ffiTarget: Target = .binaryTarget(name: "MeshTuneFFI", path: "MeshTuneFFI.xcframework")
+    // What the Rust static library needs from the system besides libSystem (the Rust standard
+    // library and sysinfo); scripts/build-xcframework.sh checks this list against
+    // `rustc --print native-static-libs` and stops if a framework is missing here.
+    let meshTuneLinkerSettings: [LinkerSetting] = [
+        .linkedFramework("CoreFoundation"),
+        .linkedLibrary("iconv"),
+    ]
 #endif
 
 let package = Package(
     name: "MeshTune",
     platforms: [.iOS(.v15)],
     products: [
-        .library(name: "MeshTune", targets: ["MeshTune"]),
+        .library(name: "MeshTune", targets: ["MeshTune"])
     ],
     targets: [
         ffiTarget,

@@ -8,7 +8,8 @@
 #   3. Kotlin on the JVM (Maven, JUnit 5, JNA) against the generated Kotlin; ktlint on the
 #      hand-written Kotlin (scripts/lint-kotlin.sh, .editorconfig).
 #   4. Android glue (android/) compiled against the real framework classes, Robolectric tests.
-#   5. Swift on Linux (SwiftPM, XCTest, in a cached Debian-stable chroot) against the generated Swift.
+#   5. Swift on Linux (SwiftPM, XCTest, in a cached Debian-stable chroot) against the generated Swift;
+#      swift format on the hand-written Swift (scripts/lint-swift.sh, .swift-format).
 #   6. The iOS package's glue (ios/) on Linux, same chroot.
 #
 # Each step installs what it is missing on a fresh machine (as root) or stops with a clear
@@ -52,7 +53,8 @@ SKIP_GENERATE=1 bash scripts/test-kotlin.sh
 echo "==> [4/6] Android glue (Robolectric, real framework classes)"
 SKIP_GENERATE=1 bash scripts/test-android.sh
 
-echo "==> [5/6] Swift bindings on Linux"
+echo "==> [5/6] Swift bindings on Linux (and swift format on the hand-written Swift)"
+bash scripts/lint-swift.sh
 SKIP_GENERATE=1 bash scripts/test-swift.sh
 
 echo "==> [6/6] iOS glue on Linux"

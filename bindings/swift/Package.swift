@@ -9,17 +9,18 @@ import PackageDescription
 
 // The directory holding libmeshtune.so: the repository's target/release, unless
 // MESHTUNE_LIB_DIR says otherwise.
-let libDir = ProcessInfo.processInfo.environment["MESHTUNE_LIB_DIR"]
+let libDir =
+    ProcessInfo.processInfo.environment["MESHTUNE_LIB_DIR"]
     ?? URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()   // bindings/swift
-        .deletingLastPathComponent()   // bindings
-        .deletingLastPathComponent()   // repository
-        .appendingPathComponent("target/release").path
+    .deletingLastPathComponent()  // bindings/swift
+    .deletingLastPathComponent()  // bindings
+    .deletingLastPathComponent()  // repository
+    .appendingPathComponent("target/release").path
 
 let package = Package(
     name: "MeshTune",
     products: [
-        .library(name: "MeshTune", targets: ["MeshTune"]),
+        .library(name: "MeshTune", targets: ["MeshTune"])
     ],
     targets: [
         // The C declarations of libmeshtune's exported functions (generated header + module map).

@@ -114,12 +114,15 @@ final class BleScenarioTests: XCTestCase {
                     XCTAssertEqual(got, d.map(\.doubleValue), "\(title): discoveries at \(at)")
                 }
                 if let d = check["established"] as? [NSNumber] {
-                    let got = samples.compactMap { s -> Double? in if case let .connectionEstablished(ms) = s { return ms } else { return nil } }
+                    let got = samples.compactMap { s -> Double? in
+                        if case let .connectionEstablished(ms) = s { return ms } else { return nil }
+                    }
                     XCTAssertEqual(got, d.map(\.doubleValue), "\(title): set-ups at \(at)")
                 }
                 if let pc = check["peer_count"] as? [NSNumber] {
                     let last = samples.last { if case .peerCount = $0 { return true } else { return false } }
-                    XCTAssertEqual(last, .peerCount(connected: pc[0].uint32Value, discovered: pc[1].uint32Value), "\(title): peer count at \(at)")
+                    XCTAssertEqual(
+                        last, .peerCount(connected: pc[0].uint32Value, discovered: pc[1].uint32Value), "\(title): peer count at \(at)")
                 }
             } else {
                 XCTFail("\(title): unknown event \(e)")
@@ -130,10 +133,10 @@ final class BleScenarioTests: XCTestCase {
 
     func testTheSharedBleScenariosHoldOnIOS() throws {
         let url = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent() // MeshTuneTests
-            .deletingLastPathComponent() // Tests
-            .deletingLastPathComponent() // ios
-            .deletingLastPathComponent() // repository
+            .deletingLastPathComponent()  // MeshTuneTests
+            .deletingLastPathComponent()  // Tests
+            .deletingLastPathComponent()  // ios
+            .deletingLastPathComponent()  // repository
             .appendingPathComponent("tests/ble_scenarios/scenarios.json")
         let doc = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         let scenarios = try XCTUnwrap(doc["scenarios"] as? [[String: Any]])

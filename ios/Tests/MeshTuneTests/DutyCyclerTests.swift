@@ -32,17 +32,17 @@ final class DutyCyclerTests: XCTestCase {
 
     func testANewScheduleCancelsTheOldOneEvenIfItsTimerFiresLate() {
         cycler.run(.dutyCycled(onMs: 1_000, offMs: 1_000))
-        cycler.run(.continuous) // LowPower -> LowLatency
+        cycler.run(.continuous)  // LowPower -> LowLatency
         XCTAssertEqual(calls, ["on", "on"], "the new schedule restarts the function (new scan options)")
         XCTAssertEqual(scheduler.dueDelays, [], "the old off-timer is cancelled")
-        scheduler.fireNextIgnoringCancellation() // a timer that fired anyway
+        scheduler.fireNextIgnoringCancellation()  // a timer that fired anyway
         XCTAssertEqual(calls, ["on", "on"], "stale work does nothing")
         XCTAssertTrue(cycler.isOn)
     }
 
     func testStopTurnsOffOnlyWhenOn() {
         cycler.run(.dutyCycled(onMs: 1_000, offMs: 5_000))
-        scheduler.fireNext() // now off
+        scheduler.fireNext()  // now off
         cycler.stop()
         XCTAssertEqual(calls, ["on", "off"], "already off: stop does not turn off twice")
         XCTAssertNil(cycler.schedule)

@@ -12,14 +12,15 @@ final class MappingTests: XCTestCase {
         XCTAssertNil(DeviceSampleMapping.thermalState(rawValue: -1))
         XCTAssertEqual(DeviceSampleMapping.thermal(rawValue: 2), .thermal(state: .serious))
         #if canImport(UIKit)
-        XCTAssertEqual(DeviceSampleMapping.thermalState(rawValue: ProcessInfo.ThermalState.critical.rawValue), .critical)
+            XCTAssertEqual(DeviceSampleMapping.thermalState(rawValue: ProcessInfo.ThermalState.critical.rawValue), .critical)
         #endif
     }
 
     func testBatteryLevelAndState() {
         XCTAssertEqual(DeviceSampleMapping.battery(level: 0.35, stateRawValue: 1), .battery(levelPercent: 35, charging: false))
         XCTAssertEqual(DeviceSampleMapping.battery(level: 0.5, stateRawValue: 2), .battery(levelPercent: 50, charging: true))
-        XCTAssertEqual(DeviceSampleMapping.battery(level: 1.0, stateRawValue: 3), .battery(levelPercent: 100, charging: true), "full means plugged in")
+        XCTAssertEqual(
+            DeviceSampleMapping.battery(level: 1.0, stateRawValue: 3), .battery(levelPercent: 100, charging: true), "full means plugged in")
         XCTAssertEqual(DeviceSampleMapping.battery(level: 0, stateRawValue: 1), .battery(levelPercent: 0, charging: false))
         XCTAssertNil(DeviceSampleMapping.battery(level: -1, stateRawValue: 1), "-1 is UIDevice's unknown level")
         XCTAssertNil(DeviceSampleMapping.battery(level: 0.5, stateRawValue: 0), "unknown state")
@@ -31,7 +32,8 @@ final class MappingTests: XCTestCase {
         XCTAssertEqual(DeviceSampleMapping.lowPowerMode(enabled: true), .powerSaveMode(enabled: true))
         XCTAssertEqual(DeviceSampleMapping.memoryWarning(), .memoryPressure(level: .critical))
         XCTAssertEqual(DeviceSampleMapping.appState(applicationStateRawValue: 0), .appState(foreground: true))
-        XCTAssertEqual(DeviceSampleMapping.appState(applicationStateRawValue: 1), .appState(foreground: true), "inactive is still on screen")
+        XCTAssertEqual(
+            DeviceSampleMapping.appState(applicationStateRawValue: 1), .appState(foreground: true), "inactive is still on screen")
         XCTAssertEqual(DeviceSampleMapping.appState(applicationStateRawValue: 2), .appState(foreground: false))
         XCTAssertNil(DeviceSampleMapping.appState(applicationStateRawValue: 3))
     }
@@ -68,7 +70,8 @@ final class MappingTests: XCTestCase {
 final class BluetoothMetricsTests: XCTestCase {
     private let now = Locked<UInt64>(1_000)
     private let recorded = Locked<[MetricSample]>([])
-    private lazy var metrics = try! BluetoothMetrics(clock: { [now] in now.get() }, sink: { [recorded] s in recorded.mutate { $0.append(s) } })
+    private lazy var metrics = try! BluetoothMetrics(
+        clock: { [now] in now.get() }, sink: { [recorded] s in recorded.mutate { $0.append(s) } })
 
     private func advance(_ ms: UInt64) { now.mutate { $0 += ms } }
     private var discoveries: [Double] {
@@ -78,7 +81,7 @@ final class BluetoothMetricsTests: XCTestCase {
     func testDiscoveriesAreDecidedInTheCoreAndReSightingsNeverCount() {
         metrics.peerSeen("p1")
         XCTAssertEqual(discoveries, [], "no scan session yet: an untimed arrival")
-        metrics.scanStarted(.lowLatency) // an app that runs its own scans reports them
+        metrics.scanStarted(.lowLatency)  // an app that runs its own scans reports them
         advance(1_500)
         metrics.peerSeen("p2")
         XCTAssertEqual(discoveries, [1_500])
@@ -110,17 +113,19 @@ final class BluetoothMetricsTests: XCTestCase {
         metrics.connectionRequested("a")
         advance(250)
         metrics.connected("a")
-        XCTAssertEqual(recorded.get().filter { if case .connectionEstablished = $0 { return true } else { return false } },
-                       [.connectionEstablished(durationMs: 250)])
-        metrics.connected("c") // incoming: no request to time
+        XCTAssertEqual(
+            recorded.get().filter { if case .connectionEstablished = $0 { return true } else { return false } },
+            [.connectionEstablished(durationMs: 250)])
+        metrics.connected("c")  // incoming: no request to time
         XCTAssertEqual(metrics.peerCount(), .peerCount(connected: 2, discovered: 3))
         metrics.disconnected("a")
         XCTAssertEqual(metrics.peerCount(), .peerCount(connected: 1, discovered: 3))
         metrics.connectionRequested("b")
-        metrics.disconnected("b") // failed
+        metrics.disconnected("b")  // failed
         metrics.connected("b")
-        XCTAssertEqual(recorded.get().filter { if case .connectionEstablished = $0 { return true } else { return false } }.count, 1,
-                       "a failed attempt is not timed later")
+        XCTAssertEqual(
+            recorded.get().filter { if case .connectionEstablished = $0 { return true } else { return false } }.count, 1,
+            "a failed attempt is not timed later")
     }
 
     func testRssi() {

@@ -136,7 +136,9 @@ final class RadioPlanTests: XCTestCase {
     func testWriteBudget() {
         XCTAssertEqual(WriteBudget.messagesPerWrite(maxBatch: 16, messageBytes: 100, maxWriteBytes: 512), 5)
         XCTAssertEqual(WriteBudget.messagesPerWrite(maxBatch: 3, messageBytes: 100, maxWriteBytes: 512), 3)
-        XCTAssertEqual(WriteBudget.messagesPerWrite(maxBatch: 16, messageBytes: 600, maxWriteBytes: 512), 1, "a message larger than a write still goes")
+        XCTAssertEqual(
+            WriteBudget.messagesPerWrite(maxBatch: 16, messageBytes: 600, maxWriteBytes: 512), 1, "a message larger than a write still goes"
+        )
         XCTAssertEqual(WriteBudget.messagesPerWrite(maxBatch: 16, messageBytes: 0, maxWriteBytes: 512), 1)
     }
 }

@@ -26,7 +26,7 @@ final class ReadmeExampleTests: XCTestCase {
         try session.start()
 
         let consumer = Task {
-            for await event in session.actions {          // in order; ends when the session stops
+            for await event in session.actions {  // in order; ends when the session stops
                 switch event.action {
                 case let .setCompression(enabled, minSizeBytes):
                     let ok = radio.setCompression(enabled, minSizeBytes: minSizeBytes)
@@ -50,7 +50,7 @@ final class ReadmeExampleTests: XCTestCase {
         while (session.snapshot()?.counters.actionsApplied ?? 0) < 1, Date() < deadline { try await Task.sleep(nanoseconds: 5_000_000) }
         XCTAssertGreaterThanOrEqual(session.snapshot()?.counters.actionsApplied ?? 0, 1)
 
-        session.stop()                                  // ends `actions`, so the loop returns
+        session.stop()  // ends `actions`, so the loop returns
         await consumer.value
     }
 }

@@ -38,7 +38,7 @@ final class SessionTests: XCTestCase {
         session.stop()
         XCTAssertFalse(session.isRunning)
         XCTAssertTrue(waitUntil { actions.finished && outcomes.finished }, "stop() did not end the streams")
-        session.stop() // idempotent
+        session.stop()  // idempotent
         XCTAssertThrowsError(try session.start()) { XCTAssertEqual($0 as? MeshTuneSessionError, .stopped) }
         XCTAssertFalse(session.record(.appState(foreground: true)))
         XCTAssertNotNil(session.snapshot(), "the snapshot works after stop")
@@ -55,11 +55,14 @@ final class SessionTests: XCTestCase {
         // scan setting (that action is then pending, and is the belief).
         func believedOrAskedAgain() -> Bool {
             guard let s = session.snapshot() else { return false }
-            return s.profile.first == scan || s.pendingActions.contains { if case .setScanMode = $0.action { return true } else { return false } }
+            return s.profile.first == scan
+                || s.pendingActions.contains { if case .setScanMode = $0.action { return true } else { return false } }
         }
         XCTAssertTrue(believedOrAskedAgain())
         XCTAssertEqual(session.snapshot()?.counters.externalChanges, 1)
-        XCTAssertThrowsError(try session.reportState([.setScanMode(mode: .balanced, dutyOnMs: 8_000, dutyOffMs: 2_000), .requestGarbageCollection])) { error in
+        XCTAssertThrowsError(
+            try session.reportState([.setScanMode(mode: .balanced, dutyOnMs: 8_000, dutyOffMs: 2_000), .requestGarbageCollection])
+        ) { error in
             guard case let .InvalidAction(field, _)? = error as? OptimizerError else { return XCTFail("\(error)") }
             XCTAssertEqual(field, "report_state.actual[1]")
         }
@@ -116,10 +119,12 @@ final class SessionTests: XCTestCase {
         XCTAssertFalse(notApplied.isEmpty, "outcomes: \(outcomes.elements)")
         for (_, detail) in notApplied { XCTAssertEqual(detail, "no radio on this test rig") }
         // Each refused action was applied-to once and published (for observation) once.
-        XCTAssertTrue(waitUntil { notApplied.allSatisfy { Set(actions.elements.map(\.id)).contains($0.0) } },
-                      "an outcome for an action never published")
-        XCTAssertTrue(waitUntil { applier.calls.get().count == actions.elements.count },
-                      "applied \(applier.calls.get().count), published \(actions.elements.count)")
+        XCTAssertTrue(
+            waitUntil { notApplied.allSatisfy { Set(actions.elements.map(\.id)).contains($0.0) } },
+            "an outcome for an action never published")
+        XCTAssertTrue(
+            waitUntil { applier.calls.get().count == actions.elements.count },
+            "applied \(applier.calls.get().count), published \(actions.elements.count)")
         let counters = try XCTUnwrap(session.snapshot()).counters
         XCTAssertGreaterThanOrEqual(counters.actionsRefused, UInt64(notApplied.count))
         XCTAssertEqual(counters.actionsApplied, 0)
@@ -195,7 +200,7 @@ final class LedgerTests: XCTestCase {
         ledger.delivered(2)
         XCTAssertTrue(ledger.claim(1))
         XCTAssertFalse(ledger.claim(1))
-        ledger.closed(2) // e.g. Unacknowledged after the ack timeout
+        ledger.closed(2)  // e.g. Unacknowledged after the ack timeout
         XCTAssertFalse(ledger.claim(2))
         XCTAssertTrue(ledger.pending.isEmpty)
     }

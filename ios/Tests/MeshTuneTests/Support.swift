@@ -39,7 +39,8 @@ func fastConfig(ackTimeoutMs: UInt64 = 10_000) -> OptimizerConfig {
 /// Deliveries later than the default 100 ms deadline, for the network strategy to act, and
 /// critical memory pressure: several actions in one tick (the memory strategy's safety actions;
 /// the latency repair changes one knob at a time).
-let slowDeliveries = Array(repeating: MetricSample.messageDelivered(latencyMs: 400, hops: 2, bytes: 256), count: 20)
+let slowDeliveries =
+    Array(repeating: MetricSample.messageDelivered(latencyMs: 400, hops: 2, bytes: 256), count: 20)
     + [MetricSample.memoryPressure(level: .critical)]
 
 /// Consumes a stream on a task, collecting its elements; `finished` turns true when it ends.

@@ -16,7 +16,7 @@ let rounds = Int(ProcessInfo.processInfo.environment["MESHTUNE_BENCH_ROUNDS"] ??
 
 @inline(never)
 func measure(_ name: String, callsPerRound: Int, itemsPerCall: Int, _ body: () -> Void) {
-    for _ in 0..<callsPerRound { body() } // warm-up: one untimed round
+    for _ in 0..<callsPerRound { body() }  // warm-up: one untimed round
     var perItem: [Double] = []
     for _ in 0..<rounds {
         let start = DispatchTime.now().uptimeNanoseconds
@@ -25,13 +25,16 @@ func measure(_ name: String, callsPerRound: Int, itemsPerCall: Int, _ body: () -
         perItem.append(Double(elapsed) / Double(callsPerRound * itemsPerCall))
     }
     perItem.sort()
-    let median = perItem.count % 2 == 1
+    let median =
+        perItem.count % 2 == 1
         ? perItem[perItem.count / 2]
         : (perItem[perItem.count / 2 - 1] + perItem[perItem.count / 2]) / 2
     let unit = itemsPerCall == 1 ? "ns/call  " : "ns/sample"
     let label = name.padding(toLength: 34, withPad: " ", startingAt: 0)
-    print(String(format: "%@ %9.1f %@  (min %.1f, max %.1f; %d calls x %d rounds)",
-                 label, median, unit, perItem.first!, perItem.last!, callsPerRound, rounds))
+    print(
+        String(
+            format: "%@ %9.1f %@  (min %.1f, max %.1f; %d calls x %d rounds)",
+            label, median, unit, perItem.first!, perItem.last!, callsPerRound, rounds))
 }
 
 // The largest ingestion queue, so that record never meets Overloaded; any that does is counted.

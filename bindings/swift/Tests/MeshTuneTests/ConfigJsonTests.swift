@@ -41,7 +41,8 @@ final class ConfigJsonTests: XCTestCase {
     }
 
     func testInvalidValueThrowsInvalidConfigNamingTheKey() {
-        assertThrowsOptimizerError(try _ = optimizerConfigFromJson(json: #"{"min_tick_interval_ms": 5000, "max_tick_interval_ms": 1000}"#)) {
+        assertThrowsOptimizerError(try _ = optimizerConfigFromJson(json: #"{"min_tick_interval_ms": 5000, "max_tick_interval_ms": 1000}"#))
+        {
             guard case let .InvalidConfig(field, _) = $0 else { return XCTFail("got \($0)") }
             XCTAssertEqual(field, "min_tick_interval_ms")
         }

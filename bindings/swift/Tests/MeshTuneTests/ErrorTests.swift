@@ -88,7 +88,7 @@ final class ErrorTests: XCTestCase {
         let optimizer = try startOptimizer(config: fastConfig(), listener: RecordingListener())
         try optimizer.record(sample: slowDelivery)
         optimizer.stop()
-        optimizer.stop() // idempotent
+        optimizer.stop()  // idempotent
         XCTAssertTrue(optimizer.isStopped())
 
         assertThrowsOptimizerError(try optimizer.record(sample: slowDelivery)) { XCTAssertEqual($0, .Stopped) }

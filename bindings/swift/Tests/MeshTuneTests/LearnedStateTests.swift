@@ -10,7 +10,9 @@ final class LearnedStateTests: XCTestCase {
         XCTAssertTrue(saved.contains("\"format\":\"meshtune-learned-state\"") && saved.contains("\"version\":1"), saved)
         try optimizer.importLearnedState(json: saved)
         XCTAssertEqual(optimizer.exportLearnedState(), saved)
-        assertThrowsOptimizerError(try optimizer.importLearnedState(json: saved.replacingOccurrences(of: "\"version\":1", with: "\"version\":9"))) {
+        assertThrowsOptimizerError(
+            try optimizer.importLearnedState(json: saved.replacingOccurrences(of: "\"version\":1", with: "\"version\":9"))
+        ) {
             guard case let .InvalidConfig(field, _) = $0 else { return XCTFail("got \($0)") }
             XCTAssertEqual(field, "learned_state.version")
         }

@@ -8,8 +8,12 @@ final class ListenerTests: XCTestCase {
     func testBlockingListenerDoesNotStopIngestionOrTicksAndOverflowIsCounted() throws {
         let calls = Locked(0)
         let listener = RecordingListener(
-            onAction: { _, _ in calls.mutate { $0 += 1 }; Thread.sleep(forTimeInterval: 0.3) },
-            onOutcome: { _, _ in calls.mutate { $0 += 1 }; Thread.sleep(forTimeInterval: 0.3) }
+            onAction: { _, _ in
+                calls.mutate { $0 += 1 }; Thread.sleep(forTimeInterval: 0.3)
+            },
+            onOutcome: { _, _ in
+                calls.mutate { $0 += 1 }; Thread.sleep(forTimeInterval: 0.3)
+            }
         )
         let optimizer = try startOptimizer(config: fastConfig(eventQueueCapacity: 1), listener: listener)
         defer { optimizer.stop() }
@@ -43,7 +47,7 @@ final class ListenerTests: XCTestCase {
         try optimizer.recordBatch(samples: Array(repeating: slowDelivery, count: 20))
         XCTAssertTrue(waitUntil { stoppedInside.get() }, "stop() inside the listener did not return")
         XCTAssertTrue(optimizer.isStopped())
-        optimizer.stop() // and again from outside: still fine
+        optimizer.stop()  // and again from outside: still fine
         assertThrowsOptimizerError(try optimizer.record(sample: slowDelivery)) { XCTAssertEqual($0, .Stopped) }
         XCTAssertEqual(listener.actions.count, 1, "no event is delivered after stop")
     }

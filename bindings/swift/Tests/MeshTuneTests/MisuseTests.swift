@@ -39,7 +39,7 @@ final class StopsInsideListener: ActionListener, @unchecked Sendable {
         guard let optimizer = optimizer, !stoppedInside.get() else { return }
         if waitForOutsideStop {
             _ = waitUntil(timeout: 20) { optimizer.isStopped() }
-            Thread.sleep(forTimeInterval: 0.2) // let the outside stop() reach its wait for this call
+            Thread.sleep(forTimeInterval: 0.2)  // let the outside stop() reach its wait for this call
         }
         optimizer.stop()
         stoppedInside.mutate { $0 = true }
@@ -130,7 +130,7 @@ final class MisuseTests: XCTestCase {
                     } catch OptimizerError.Stopped {
                         return
                     } catch OptimizerError.Overloaded {
-                        continue // a full queue: typed, counted; go on
+                        continue  // a full queue: typed, counted; go on
                     } catch {
                         unexpected.mutate { $0.append(error) }
                         return
@@ -174,7 +174,7 @@ final class MisuseTests: XCTestCase {
         try {
             let listener = StopsInsideListener()
             let optimizer = try startOptimizer(config: config(), listener: listener)
-            listener.optimizer = optimizer // strong
+            listener.optimizer = optimizer  // strong
             weakListener = listener
             weakOptimizer = optimizer
             try optimizer.recordBatch(samples: Array(repeating: slowDelivery, count: 50))
@@ -209,7 +209,7 @@ final class MisuseTests: XCTestCase {
             let after = residentKiB()
             print("VmRSS before \(before) KiB, after \(after) KiB over 5 refused batches of \(million)")
             XCTAssertLessThan(after - before, 64 * 1024, "resident memory grew by \(after - before) KiB")
-            try optimizer.record(sample: slowDelivery) // still working
+            try optimizer.record(sample: slowDelivery)  // still working
             let c = optimizer.snapshot().counters
             XCTAssertEqual(c.samplesRejected, UInt64(7 * million))
             XCTAssertEqual(c.samplesAccepted, 1)
@@ -237,7 +237,7 @@ final class MisuseTests: XCTestCase {
     /// and in 0...max, battery 0...100, heap figures 0...1 TiB and limit above 0. -0.0 is inside
     /// every 0...max range (IEEE: -0.0 >= 0), so it is accepted as zero, except as a heap limit.
     func withDouble(_ v: Double) -> [(MetricSample, String?)] {
-        let ok = v == 0 // true for -0.0 too; NaN, infinities and the greatest magnitudes are refused
+        let ok = v == 0  // true for -0.0 too; NaN, infinities and the greatest magnitudes are refused
         func field(_ name: String) -> String? { ok ? nil : name }
         return [
             (.messageDelivered(latencyMs: v, hops: 1, bytes: 1), field("MessageDelivered.latency_ms")),
@@ -248,7 +248,7 @@ final class MisuseTests: XCTestCase {
             (.consensusRound(proposalMs: 1, voteMs: 1, finalizationMs: v, operations: 1), field("ConsensusRound.finalization_ms")),
             (.battery(levelPercent: v, charging: false), field("Battery.level_percent")),
             (.heap(usedMb: v, limitMb: 512), field("Heap.used_mb")),
-            (.heap(usedMb: 0, limitMb: v), "Heap.limit_mb"), // -0.0 too: "must be above 0"
+            (.heap(usedMb: 0, limitMb: v), "Heap.limit_mb"),  // -0.0 too: "must be above 0"
             (.processUsage(cpuPercent: v, residentMb: 1), field("ProcessUsage.cpu_percent")),
             (.processUsage(cpuPercent: 1, residentMb: v), field("ProcessUsage.resident_mb")),
         ]
@@ -301,14 +301,15 @@ final class MisuseTests: XCTestCase {
             // Two ways in: record, and a batch of one good sample and this one.
             let batch = [slowDelivery, sample]
             if let field {
-                for call in [{ try optimizer.record(sample: sample) }, { try optimizer.recordBatch(samples: batch) }] as [() throws -> Void] {
+                for call in [{ try optimizer.record(sample: sample) }, { try optimizer.recordBatch(samples: batch) }] as [() throws -> Void]
+                {
                     assertThrowsOptimizerError(try call()) {
                         guard case let .InvalidSample(got, reason) = $0 else { return XCTFail("\(sample): got \($0)") }
                         XCTAssertEqual(got, field, "\(sample): \(reason)")
                         XCTAssertFalse(reason.isEmpty)
                     }
                 }
-                rejected += 1 + 2 // a refused batch counts every sample in it
+                rejected += 1 + 2  // a refused batch counts every sample in it
             } else {
                 XCTAssertNoThrow(try optimizer.record(sample: sample), "\(sample)")
                 XCTAssertNoThrow(try optimizer.recordBatch(samples: batch), "\(sample)")
@@ -333,17 +334,20 @@ final class MisuseTests: XCTestCase {
         let optimizer = try startOptimizer(config: config(ackTimeoutMs: 100), listener: listener)
         defer { optimizer.stop() }
         for id: UInt64 in [0, UInt64.max, UInt64(Int64.max) + 1] {
-            assertThrowsOptimizerError(try optimizer.reportActionResult(actionId: id, applied: true, detail: String(repeating: "x", count: 100_000))) {
+            assertThrowsOptimizerError(
+                try optimizer.reportActionResult(actionId: id, applied: true, detail: String(repeating: "x", count: 100_000))
+            ) {
                 XCTAssertEqual($0, .UnknownAction(actionId: id))
             }
         }
         try optimizer.recordBatch(samples: Array(repeating: slowDelivery, count: 50))
         XCTAssertTrue(waitUntil(timeout: 20) { !listener.actions.isEmpty }, "no action arrived")
         let action = listener.actions[0]
-        XCTAssertTrue(waitUntil(timeout: 20) {
-            if case .unacknowledged = listener.outcome(for: action.id) { return true }
-            return false
-        }, "the action did not expire")
+        XCTAssertTrue(
+            waitUntil(timeout: 20) {
+                if case .unacknowledged = listener.outcome(for: action.id) { return true }
+                return false
+            }, "the action did not expire")
         // A late acknowledgement still tells MeshTune what the radio has; a second is refused.
         try optimizer.reportActionResult(actionId: action.id, applied: true, detail: nil)
         assertThrowsOptimizerError(try optimizer.reportActionResult(actionId: action.id, applied: true, detail: nil)) {

@@ -42,7 +42,8 @@ final class OptimizerTests: XCTestCase {
         XCTAssertTrue(waitUntil { listener.outcome(for: first.id) != nil }, "no outcome for action \(first.id)")
         // Every message was late before and after (the stream does not depend on the knob): the
         // measurement says so, and claims no improvement.
-        guard case let .noEffect(_, metric, before, after, interval, _, samplesAfter, _, _) = try XCTUnwrap(listener.outcome(for: first.id)) else {
+        guard case let .noEffect(_, metric, before, after, interval, _, samplesAfter, _, _) = try XCTUnwrap(listener.outcome(for: first.id))
+        else {
             return XCTFail("expected .noEffect, got \(String(describing: listener.outcome(for: first.id)))")
         }
         XCTAssertEqual(metric, .onTimeRatio)

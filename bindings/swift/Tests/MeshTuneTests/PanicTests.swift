@@ -21,10 +21,11 @@ final class PanicTests: XCTestCase {
 
         let ticks = optimizer.snapshot().counters.ticks
         meshtuneTestArmPanic(site: "tick")
-        XCTAssertTrue(waitUntil {
-            let c = optimizer.snapshot().counters
-            return c.internalPanics == 2 && c.ticks > ticks + 1
-        }, "a tick panicked and later ticks ran")
+        XCTAssertTrue(
+            waitUntil {
+                let c = optimizer.snapshot().counters
+                return c.internalPanics == 2 && c.ticks > ticks + 1
+            }, "a tick panicked and later ticks ran")
 
         meshtuneTestArmPanic(site: "stop")
         optimizer.stop()

@@ -4,15 +4,15 @@ import XCTest
 
 /// Applies MeshTune's actions to the app's BLE stack and acknowledges them.
 final class Radio: ActionListener, @unchecked Sendable {
-    weak var optimizer: PerformanceOptimizer? // weak: the optimizer holds its listener
+    weak var optimizer: PerformanceOptimizer?  // weak: the optimizer holds its listener
 
-    func onAction(event: ActionEvent) { // on MeshTune's dispatcher thread
+    func onAction(event: ActionEvent) {  // on MeshTune's dispatcher thread
         // ... apply event.action (for example .setScanMode(mode:dutyOnMs:dutyOffMs:)), then:
         try? optimizer?.reportActionResult(actionId: event.id, applied: true, detail: nil)
     }
 
     func onOutcome(event: OutcomeEvent) {
-        print("MeshTune outcome: \(event)") // .improved, .noEffect, .worse, .inconclusive, ...
+        print("MeshTune outcome: \(event)")  // .improved, .noEffect, .worse, .inconclusive, ...
     }
 }
 
@@ -29,7 +29,7 @@ final class ReadmeExampleTests: XCTestCase {
         let counters = optimizer.snapshot().counters
         XCTAssertEqual(counters.samplesRejected, 0)
 
-        optimizer.stop() // idempotent; later calls throw OptimizerError.Stopped
+        optimizer.stop()  // idempotent; later calls throw OptimizerError.Stopped
         XCTAssertThrowsError(try optimizer.record(sample: .appState(foreground: false)))
     }
 }

@@ -15,7 +15,7 @@ final class ResourceTests: XCTestCase {
         }
         XCTAssertNotNil(weakListener, "the optimizer holds its listener while it exists")
         optimizer?.stop()
-        optimizer = nil // the last reference: Rust frees the optimizer and releases the listener
+        optimizer = nil  // the last reference: Rust frees the optimizer and releases the listener
         XCTAssertTrue(waitUntil { weakListener == nil }, "the listener leaked after stop and release")
     }
 
@@ -45,11 +45,12 @@ final class ResourceTests: XCTestCase {
             }
         }
 
-        try recordMany(10_000) // warm-up: the engine's windows, the buffers
+        try recordMany(10_000)  // warm-up: the engine's windows, the buffers
         let before = residentKiB()
         try recordMany(100_000)
         let after = residentKiB()
-        print("VmRSS before \(before) KiB, after \(after) KiB, growth \(after - before) KiB over 100000 records (overloaded: \(overloaded))")
+        print(
+            "VmRSS before \(before) KiB, after \(after) KiB, growth \(after - before) KiB over 100000 records (overloaded: \(overloaded))")
         XCTAssertGreaterThan(before, 0)
         XCTAssertLessThan(after - before, 64 * 1024, "resident memory grew by \(after - before) KiB over 100 000 record calls")
 

@@ -156,7 +156,7 @@ public final class MeshTuneSession: SampleSink, @unchecked Sendable {
         } catch OptimizerError.Stopped {
             return .stopped
         } catch OptimizerError.UnknownAction {
-            return .notPending // the core closed it in the meantime (ack timeout)
+            return .notPending  // the core closed it in the meantime (ack timeout)
         } catch {
             count { $0.acknowledgementFailures += 1 }
             return .failed(String(describing: error))
