@@ -208,8 +208,9 @@ pub const LEGEND: &str =
   recipient whose phone is off (empty, killed, shut down from heat) still counts, and loses it.
   on-time: intended deliveries that arrived within the deadline / all intended deliveries (lost = late);
   deliv: arrived at all; p50/p95: latency over intended deliveries, a lost one infinitely late (inf:
-  the quantile falls among the lost); disc p95: p95 time from coming into range to discovery, s;
-  xbound: p95 over discoveries of that time / the Kindt-Chakraborty lower bound (advertising interval /
+  the quantile falls among the lost); disc p95: p95 time from coming into range to discovery, a pair
+  that left range undiscovered infinitely late (inf: more than 5 % were missed), s;
+  xbound: p95 over pairs of that time / the Kindt-Chakraborty lower bound (advertising interval /
   listening share in force; docs/discovery.md), below 1 possible as the bound is on the worst case; SLO: minutes in which the target share of intended deliveries
   was on time; uAh/on-time: mesh energy (radio, transfers, consensus CPU) per on-time delivery;
   mAh/ph-h: mesh energy per phone-hour; batt h: projected battery hours at the scenario's screen-off

@@ -62,13 +62,19 @@ pub struct RunResult {
     pub scans_downgraded_timeout: u64,
     /// Times the OS lowered a scan because the app was in the background (or the screen off).
     pub scans_capped_background: u64,
-    /// p95 time from a pair coming into range to its discovery, ms (None: no discovery).
+    /// p95 time from a pair coming into range to its discovery, a pair that left range
+    /// undiscovered infinitely late, ms (None: infinite, or no pair came into range).
     pub p95_discovery_ms: Option<f64>,
     /// p95 over discoveries of (time to discovery ÷ the Kindt–Chakraborty lower bound at the
-    /// listening share and advertising interval in force when found; docs/discovery.md).
+    /// listening share and advertising interval in force when found; docs/discovery.md), a
+    /// missed discovery infinitely late (None: infinite, or no pair came into range).
     pub discovery_over_bound_p95: Option<f64>,
     /// Discoveries (pairs found after coming into range).
     pub discoveries: u64,
+    /// Pairs that came into range and left it (or went offline) undiscovered; they count as
+    /// infinitely late in the two discovery quantiles. Pairs still in range and undiscovered at
+    /// the end are not counted either way (their time is not known yet).
+    pub discoveries_missed: u64,
     /// Processes killed by the low-memory killer.
     pub kills: u64,
     /// Knob changes per phone-hour, all of them.

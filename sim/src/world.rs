@@ -116,6 +116,13 @@ struct Pair {
     link_rssi: f32,
 }
 
+impl Pair {
+    /// The pair came into range and is leaving it (or going offline) undiscovered.
+    fn missed(&self) -> bool {
+        self.in_range_since_ms.is_some() && !self.discovered
+    }
+}
+
 #[derive(Debug, Default)]
 struct Reported {
     battery_percent: Option<i64>,
@@ -263,6 +270,8 @@ pub struct World<'a> {
     /// Every discovery: (time from coming into range, the Kindt–Chakraborty lower bound at the
     /// listening share and advertising interval in force), ms.
     discoveries: Vec<(f64, f64)>,
+    /// Pairs that came into range and left it (or went offline) undiscovered: infinitely late.
+    discoveries_missed: u64,
     kills: u64,
     shutdowns: u64,
     ops_finalized: f64,
@@ -456,6 +465,7 @@ impl<'a> World<'a> {
             scans_downgraded: 0,
             scans_capped: 0,
             discoveries: Vec::new(),
+            discoveries_missed: 0,
             kills: 0,
             shutdowns: 0,
             ops_finalized: 0.0,
@@ -580,6 +590,7 @@ impl<'a> World<'a> {
             for j in (i + 1)..n {
                 let idx = i * n + j;
                 if !online[i] || !online[j] {
+                    self.discoveries_missed += u64::from(self.pairs[idx].missed());
                     self.pairs[idx] = Pair::default();
                     continue;
                 }
@@ -614,6 +625,7 @@ impl<'a> World<'a> {
                     in_range.push((i, j));
                     in_range_loss.push(loss);
                 } else {
+                    self.discoveries_missed += u64::from(pair.missed());
                     *pair = Pair::default();
                 }
             }
@@ -1381,6 +1393,7 @@ impl<'a> World<'a> {
         let on_time = self.score.on_time_count();
         let phone_s = n * steps as f64;
         let sum = |f: &dyn Fn(&Phone) -> u64| self.phones.iter().map(f).sum::<u64>() as f64;
+        let missed = self.discoveries_missed;
         RunResult {
             scenario: s.name.clone(),
             policy: self.policy.name().to_owned(),
@@ -1403,9 +1416,14 @@ impl<'a> World<'a> {
             scan_starts_refused: self.scan_starts_refused,
             scans_downgraded_timeout: self.scans_downgraded,
             scans_capped_background: self.scans_capped,
-            p95_discovery_ms: quantile(self.discoveries.iter().map(|d| d.0).collect(), 0.95),
-            discovery_over_bound_p95: quantile(self.discoveries.iter().map(|d| d.0 / d.1).collect(), 0.95),
+            p95_discovery_ms: quantile_with_missed(self.discoveries.iter().map(|d| d.0).collect(), missed, 0.95),
+            discovery_over_bound_p95: quantile_with_missed(
+                self.discoveries.iter().map(|d| d.0 / d.1).collect(),
+                missed,
+                0.95,
+            ),
             discoveries: self.discoveries.len() as u64,
+            discoveries_missed: missed,
             kills: self.kills,
             knob_changes_per_phone_hour: sum(&|p| p.knob_changes) / phone_hours,
             knob_changes_state_driven_per_phone_hour: sum(&|p| p.knob_changes_state) / phone_hours,
@@ -1429,14 +1447,16 @@ impl<'a> World<'a> {
     }
 }
 
-/// The `q` quantile of `v` (the order statistic at rank ⌈q·n⌉), None when empty.
-fn quantile(mut v: Vec<f64>, q: f64) -> Option<f64> {
-    if v.is_empty() {
+/// The `q` quantile (the order statistic at rank ⌈q·n⌉) of `v` and `missed` more values that are
+/// infinite; None when it is infinite or there is nothing at all.
+fn quantile_with_missed(mut v: Vec<f64>, missed: u64, q: f64) -> Option<f64> {
+    let n = v.len() + missed as usize;
+    if n == 0 {
         return None;
     }
     v.sort_by(f64::total_cmp);
-    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    Some(v[rank - 1])
+    let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+    v.get(rank - 1).copied()
 }
 
 /// The app restarts (after a kill or a thermal shutdown): the policy's starting settings, no
@@ -1479,4 +1499,21 @@ pub fn run_with_model(scenario: &Scenario, policy: Policy, seed: u64, radio: Rad
 /// Runs one fixed configuration (reported as `oracle-static`).
 pub fn run_fixed(scenario: &Scenario, config: &StaticConfig, seed: u64) -> Result<RunResult, String> {
     Ok(World::with_fixed(scenario, config, seed, RadioModel::default())?.run(&mut |_| {}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantile_with_missed;
+
+    #[test]
+    fn missed_values_are_infinite_in_the_quantile() {
+        let found: Vec<f64> = (1..=95).map(f64::from).collect();
+        // 95 found and 5 missed of 100: the p95 is the 95th value, the largest found.
+        assert_eq!(quantile_with_missed(found.clone(), 5, 0.95), Some(95.0));
+        // One more missed (6 of 101): the p95 falls among the missed, infinite.
+        assert_eq!(quantile_with_missed(found.clone(), 6, 0.95), None);
+        assert_eq!(quantile_with_missed(found, 0, 0.5), Some(48.0));
+        assert_eq!(quantile_with_missed(Vec::new(), 0, 0.95), None);
+        assert_eq!(quantile_with_missed(Vec::new(), 3, 0.95), None);
+    }
 }
