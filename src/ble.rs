@@ -224,6 +224,8 @@ struct State {
     connected: HashSet<String>,
     connecting: HashMap<String, u64>,
     last_count: Option<(u32, u32)>,
+    /// The last counts, valid while listening stays below the first value (see `count`).
+    count_cache: Option<(u64, (u32, u32))>,
     stats: BleStats,
 }
 
@@ -246,6 +248,7 @@ impl State {
             connected: HashSet::new(),
             connecting: HashMap::new(),
             last_count: None,
+            count_cache: None,
             stats: BleStats::default(),
         }
     }
@@ -348,15 +351,32 @@ impl State {
         listening.saturating_sub(last_seen_listening) <= self.rules.peer_absent_after_scan_ms
     }
 
-    fn count(&self, now: u64) -> (u32, u32) {
+    /// (connected, present or connected). Counting walks every peer, so the answer is kept until
+    /// a peer is added, forgotten or (dis)connected, or the first present one can go absent:
+    /// every event of a busy scan (mostly re-sightings, which change no count) does not walk
+    /// the peers again.
+    fn count(&mut self, now: u64) -> (u32, u32) {
         let listening = self.listening(now);
-        let present = self
-            .peers
-            .iter()
-            .filter(|(id, &seen)| self.is_present(seen, listening) && !self.connected.contains(*id))
-            .count();
+        if let Some((valid_until, c)) = self.count_cache {
+            if listening < valid_until {
+                return c;
+            }
+        }
+        let absent = self.rules.peer_absent_after_scan_ms;
+        let mut present = 0usize;
+        let mut oldest_present: Option<u64> = None;
+        for (id, &seen) in &self.peers {
+            if self.is_present(seen, listening) && !self.connected.contains(id) {
+                present += 1;
+                oldest_present = Some(oldest_present.map_or(seen, |o| o.min(seen)));
+            }
+        }
         let connected = self.connected.len();
-        (u32::try_from(connected).unwrap_or(u32::MAX), u32::try_from(present + connected).unwrap_or(u32::MAX))
+        let c = (u32::try_from(connected).unwrap_or(u32::MAX), u32::try_from(present + connected).unwrap_or(u32::MAX));
+        // The first listening time at which the oldest present peer is absent.
+        let valid_until = oldest_present.map_or(u64::MAX, |seen| seen.saturating_add(absent).saturating_add(1));
+        self.count_cache = Some((valid_until, c));
+        c
     }
 
     /// A `PeerCount` sample when the counts changed since the last one.
@@ -371,6 +391,7 @@ impl State {
     }
 
     fn remember(&mut self, peer: &str, listening: u64) {
+        self.count_cache = None;
         if !self.peers.contains_key(peer) && self.peers.len() >= self.rules.max_peers as usize {
             let oldest = self.peers.iter().min_by_key(|(_, &seen)| seen).map(|(id, _)| id.clone());
             if let Some(id) = oldest {
@@ -385,8 +406,12 @@ impl State {
         let listening = self.listening(now);
         let present = self.peers.get(peer).is_some_and(|&seen| self.is_present(seen, listening));
         if present || self.connected.contains(peer) {
+            // Counts do not change (a later expiry only makes the kept count valid longer).
             self.stats.resightings += 1;
-            self.peers.insert(peer.to_owned(), listening);
+            match self.peers.get_mut(peer) {
+                Some(seen) => *seen = listening,
+                None => self.remember(peer, listening),
+            }
             return;
         }
         self.stats.discoveries += 1;
@@ -425,6 +450,7 @@ impl State {
             self.stats.sessions += 1;
             // A new session: every peer not connected is new again.
             self.peers.clear();
+            self.count_cache = None;
         }
     }
 
@@ -619,9 +645,9 @@ impl BleCoordinator {
     }
 
     /// A scan start failed (`onScanFailed`, an exception, Bluetooth off); `reason` is the
-    /// platform's, for the app's logs. The schedule tries again later.
+    /// platform's, written to MeshTune's log (debug level). The schedule tries again later.
     pub fn scan_start_failed(&self, reason: String, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
-        let _ = reason;
+        tracing::debug!(%reason, "scan start failed; the schedule retries");
         self.update("scan_start_failed", now_ms, |st, now, _| {
             st.scan_start_failed(now);
             Ok(())
@@ -662,6 +688,7 @@ impl BleCoordinator {
     ) -> Result<BleUpdate, OptimizerError> {
         self::peer_id("connection_changed.peer_id", &peer_id)?;
         self.update("connection_changed", now_ms, |st, now, out| {
+            st.count_cache = None;
             let requested = st.connecting.remove(&peer_id);
             if connected {
                 if !st.connected.contains(&peer_id) && st.connected.len() >= st.rules.max_peers as usize {
@@ -909,6 +936,50 @@ mod tests {
         assert!(c.connection_changed("B".into(), true, 401).unwrap().samples.is_empty());
         let u = c.connection_changed("A".into(), false, 500).unwrap();
         assert_eq!(u.samples, vec![MetricSample::PeerCount { connected: 1, discovered: 2 }]);
+    }
+
+    #[test]
+    fn the_kept_count_is_always_the_count_a_walk_gives() {
+        // Busy scanning across absence boundaries, with connections: after every event the kept
+        // count equals walking every peer. (A count kept one event too long fails this.)
+        let mut st = State::new(BleRules { peer_absent_after_scan_ms: 1_000, max_peers: 40, ..BleRules::default() });
+        st.set_plan(Some(Plan { mode: ScanMode::LowLatency, on_ms: 3_000, off_ms: 2_000 }), 0);
+        let mut x: u64 = 12345;
+        let mut now = 0;
+        let mut running = false;
+        for _ in 0..5_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            now += (x >> 33) % 300;
+            let peer = format!("p{}", (x >> 40) % 50);
+            match (x >> 20) % 10 {
+                0 => {
+                    st.connected.insert(peer);
+                    st.count_cache = None;
+                }
+                1 => {
+                    st.connected.remove(&peer);
+                    st.count_cache = None;
+                }
+                2 if running => {
+                    st.stopped(now);
+                    running = false;
+                }
+                3 if !running => {
+                    st.scan_started(ScanMode::LowLatency, now);
+                    running = true;
+                }
+                _ => st.scan_result(&peer, now, &mut Vec::new()),
+            }
+            let listening = st.listening(now);
+            let walk = st
+                .peers
+                .iter()
+                .filter(|(id, &seen)| st.is_present(seen, listening) && !st.connected.contains(*id))
+                .count()
+                + st.connected.len();
+            let kept = st.count(now);
+            assert_eq!((kept.0 as usize, kept.1 as usize), (st.connected.len(), walk), "at {now}");
+        }
     }
 
     #[test]

@@ -413,21 +413,11 @@ impl Engine {
             tracing::info!(action_id, ?detail, "action not applied by the app");
             let k = &mut self.knobs[knob.index()];
             k.busy_with = None;
-            if !p.event.action.is_one_shot() {
-                // The app kept what it had: what it reported meanwhile, or the value before
-                // (unknown if an older action was acknowledged late meanwhile).
-                match p.reported {
-                    Some(r) => {
-                        k.value = r;
-                        k.unknown = p.refusal_unknown;
-                    }
-                    None => {
-                        k.value = p.previous;
-                        k.unknown = p.previous_unknown || p.refusal_unknown;
-                    }
-                }
+            let refused = p.event.action.clone();
+            if !refused.is_one_shot() {
+                restore_kept(k, p);
             }
-            set_backoff(k, p.event.action.clone(), now, &self.config, true);
+            set_backoff(k, refused, now, &self.config, true);
             self.push_outcome_later(OutcomeEvent::NotApplied { action_id, detail });
             return Ok(());
         }
@@ -526,17 +516,8 @@ impl Engine {
         if k.busy_with == Some(action_id) {
             k.busy_with = None;
         }
-        if !p.event.action.is_one_shot() && k.value == p.event.action {
-            match p.reported {
-                Some(r) => {
-                    k.value = r;
-                    k.unknown = false;
-                }
-                None => {
-                    k.value = p.previous;
-                    k.unknown = p.previous_unknown;
-                }
-            }
+        if !p.event.action.is_one_shot() {
+            restore_kept(k, p);
         }
         self.counters.actions_undelivered += 1;
         self.push_outcome_later(OutcomeEvent::NotApplied { action_id, detail: Some(reason.to_owned()) });
@@ -1247,6 +1228,22 @@ impl Engine {
             revertible,
         });
         event
+    }
+}
+
+/// The app kept what it had, because `p` was refused or never reached it: the value it reported
+/// while `p` waited, or the value before `p`. Unknown if that was unknown, or if an older action
+/// on the knob was acknowledged late as applied while `p` waited (then the app may have that).
+fn restore_kept(k: &mut KnobState, p: Pending) {
+    match p.reported {
+        Some(r) => {
+            k.value = r;
+            k.unknown = p.refusal_unknown;
+        }
+        None => {
+            k.value = p.previous;
+            k.unknown = p.previous_unknown || p.refusal_unknown;
+        }
     }
 }
 
