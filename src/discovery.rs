@@ -4,25 +4,33 @@
 //! to meet a discovery target within Android's quantized scan modes, the scan-start quota and
 //! the background cap. The formulas and their assumptions are in `docs/discovery.md`.
 //!
-//! **The bound** (Kindt & Chakraborty, "On Optimal Neighbor Discovery", SIGCOMM 2019): a device
-//! that sends beacons of airtime ω with transmit duty β, heard by one that listens with receive
-//! duty γ, cannot be discovered by it within a worst-case latency shorter than ω / (β·γ), with
-//! whatever schedule (two devices, no collisions, one channel, reception windows at least one
-//! beacon long). With β = ω/λ for an advertising interval λ this is λ/γ: the bound depends
-//! only on how often the peer advertises and how much of the time this phone listens. Two
-//! devices with the same total duty η = β + γ do best at β = γ = η/2, where it is 4ω/η².
+//! **The bound** is MeshTune's own derivation from a coverage argument (`docs/discovery.md`),
+//! after Kindt & Chakraborty, "On Optimal Neighbor Discovery", SIGCOMM 2019, whose theorem text
+//! was not read: the paper's constant is unverified. For one sender → one listener, worst case,
+//! no collisions: a device that sends beacons of airtime ω with transmit duty β, one every
+//! λ = ω/β, heard by one that listens with receive duty γ, is not discovered by it within a
+//! worst-case latency shorter than ⌈1/γ⌉·λ ≥ λ/γ = ω/(β·γ), whatever the schedules (a listener
+//! schedule that repeats, at an arbitrary offset; one channel, one packet per advertising event;
+//! reception windows at least one beacon long). The code uses λ/γ: the bound depends only on how
+//! often the peer advertises and how much of the time this phone listens. Two devices with the
+//! same total duty η = β + γ, transmit and receive time weighted equally, do best at
+//! β = γ = η/2, where it is 4ω/η² (12ω/η² if all three advertising channels' packets count as
+//! radio time). When discovery by either end counts, the bound is lower, down to half of λ/γ.
 //!
 //! **The planner** predicts, for each candidate setting, the time by which a peer in range is
-//! found with probability `probability`, by the model BLEnd and the simulator share: each
-//! advertising event is heard with probability (scan-mode share) × (survival against the other
-//! `peers`' advertisements, pure ALOHA: e^(−2·N·ω/λ)), independently; an app duty cycle listens
-//! only during its on-phases, and the peer may come into range just as an off-phase begins (the
-//! worst phase is assumed). Among the settings predicted to meet the target it returns the
-//! one of least current (the cost table's figures); when none does, the fastest.
+//! found with probability `probability`, by MeshTune's memoryless approximation, which the
+//! simulator also uses. It is not BLEnd's model, whose scan window always holds a beacon (see
+//! `docs/discovery.md`). Each advertising event is heard with probability (scan-mode share) ×
+//! (survival against `peers` advertisers' advertisements, pure ALOHA: e^(−2·N·ω/λ)),
+//! independently; an app duty cycle listens only during its on-phases, and the peer may come
+//! into range just as an off-phase begins (the worst phase is assumed). Among the settings
+//! predicted to meet the target it returns the one of least current (the cost table's
+//! figures); when none does, the fastest.
 //!
 //! ```
 //! use meshtune::discovery::{discovery_lower_bound_ms, plan_discovery, DiscoveryTarget};
-//! // A peer advertising every 1 000 ms, this phone listening 10 % of the time: 10 s at best.
+//! // A peer advertising every 1 000 ms, this phone listening 10 % of the time: a worst case of
+//! // 10 s at best.
 //! assert_eq!(discovery_lower_bound_ms(0.10, 1_000.0), Some(10_000.0));
 //! let plan = plan_discovery(&DiscoveryTarget { latency_ms: 10_000.0, probability: 0.95, peers: 8, background: false }, 10.0);
 //! assert!(plan.meets_target && plan.predicted_ms <= 10_000.0);
@@ -31,12 +39,15 @@
 use crate::{AdvertiseMode, OptimizationAction, ScanMode};
 
 /// Airtime of one advertising packet, ms: a 31-byte advertising payload with its header,
-/// address, preamble and CRC, 47 bytes at 1 Mbit/s (Bluetooth Core 5.x, LE 1M PHY).
+/// address, preamble and CRC, 47 bytes at 1 Mbit/s, 8 µs a byte (Bluetooth Core 5.x, LE 1M PHY).
 pub const ADV_PACKET_MS: f64 = 0.376;
 
-/// Share of the time the radio listens in each scan mode (AOSP's current scan windows and
-/// intervals, REFERENCE.md): `LOW_POWER` 140/1400 ms, `BALANCED` 183/730 ms, `LOW_LATENCY`
-/// continuous; `OPPORTUNISTIC` runs no scan of its own.
+/// Share of the time the radio listens in each scan mode, from the scan windows and intervals of
+/// Android 13 and later (AOSP commit a076e7982a, 2022-03-15, "Scan parameter optimization"):
+/// `LOW_POWER` 140/1400 ms, `BALANCED` 183/730 ms, `LOW_LATENCY` 100/100 ms (continuous);
+/// `OPPORTUNISTIC` runs no scan of its own. Android 9–12 used 512/5120, 1024/4096 and
+/// 4096/4096 ms (about the same shares), Android 5–8.1 500/5000, 2000/5000 and 5000/5000 ms
+/// (`docs/discovery.md`).
 pub fn scan_mode_share(mode: ScanMode) -> f64 {
     match mode {
         ScanMode::Opportunistic => 0.0,
@@ -65,9 +76,12 @@ pub fn advertising_current_ma(mode: AdvertiseMode) -> f64 {
     }
 }
 
-/// The Kindt–Chakraborty lower bound on the worst-case latency for this phone, listening a share
-/// `scan_duty` of the time, to discover a peer advertising every `adv_interval_ms`: λ/γ, ms.
-/// None when the phone does not listen (or the inputs are not finite and positive).
+/// The lower bound on the worst-case latency for this phone, listening a share `scan_duty` of the
+/// time, to discover a peer advertising every `adv_interval_ms`: λ/γ, ms. MeshTune's derivation,
+/// after Kindt & Chakraborty (see the module documentation), for one direction: one sender → one
+/// listener, worst case, no collisions. When either end's discovery counts, the bound is lower,
+/// down to half of this. None when the phone does not listen (or the inputs are not finite and
+/// positive).
 pub fn discovery_lower_bound_ms(scan_duty: f64, adv_interval_ms: f64) -> Option<f64> {
     let ok = |v: f64| v.is_finite() && v > 0.0;
     (ok(scan_duty) && ok(adv_interval_ms)).then(|| adv_interval_ms / scan_duty.min(1.0))
@@ -95,8 +109,8 @@ pub struct DiscoveryPlan {
     pub advertise: AdvertiseMode,
     /// Predicted time to find a peer in range with the target's probability, ms.
     pub predicted_ms: f64,
-    /// The lower bound at this setting's listening share, for a peer advertising like this
-    /// phone, ms.
+    /// The lower bound (one direction) at this setting's listening share, for a peer advertising
+    /// like this phone, ms.
     pub bound_ms: f64,
     /// Predicted current of the scan and the advertising, mA.
     pub current_ma: f64,
