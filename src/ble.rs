@@ -43,6 +43,9 @@ pub const QUOTA_MARGIN_MS: u64 = 250;
 /// asks for a start again, when its schedule gives no earlier on-phase.
 pub const RETRY_AFTER_MS: u64 = 10_000;
 
+/// How long before `os_scan_limit_ms` a continuous scan is restarted (timers fire a little late).
+pub const OS_LIMIT_MARGIN_MS: u64 = 5_000;
+
 /// Longest peer id taken (a Bluetooth address is 17 characters, a CoreBluetooth UUID 36).
 pub const MAX_PEER_ID_BYTES: usize = 128;
 
@@ -71,6 +74,13 @@ pub struct BleRules {
     /// Peers remembered; beyond it the one unseen longest is forgotten. Default 4096.
     #[uniffi(default = 4096)]
     pub max_peers: u32,
+    /// The OS downgrades a scan that has run this long without a restart (Android: to
+    /// opportunistic after 10 minutes, 30 on older releases; REFERENCE.md). The coordinator
+    /// restarts such a scan `OS_LIMIT_MARGIN_MS` before, one start charged to the quota, so
+    /// that the scanner runs what the engine believes. 0: no such limit (iOS). Default
+    /// 600 000 ms.
+    #[uniffi(default = 600000)]
+    pub os_scan_limit_ms: u64,
 }
 
 impl Default for BleRules {
@@ -82,6 +92,7 @@ impl Default for BleRules {
             scan_starts_per_window: 5,
             scan_start_window_ms: 30_000,
             max_peers: 4_096,
+            os_scan_limit_ms: 600_000,
         }
     }
 }
@@ -103,6 +114,9 @@ impl BleRules {
         ms("discovery_horizon_scan_ms", self.discovery_horizon_scan_ms, 100, week)?;
         ms("session_gap_ms", self.session_gap_ms, 0, week)?;
         ms("scan_start_window_ms", self.scan_start_window_ms, 0, 3_600_000)?;
+        if self.os_scan_limit_ms != 0 {
+            ms("os_scan_limit_ms", self.os_scan_limit_ms, 2 * OS_LIMIT_MARGIN_MS, week)?;
+        }
         if !(1..=1_000).contains(&self.scan_starts_per_window) {
             return Err(OptimizerError::config(
                 "ble_rules.scan_starts_per_window",
@@ -166,6 +180,10 @@ pub struct BleStats {
     pub scan_start_failures: u64,
     /// Stops the coordinator did not ask for (the OS, Bluetooth off).
     pub unexpected_stops: u64,
+    /// Restarts of a scan that would otherwise have reached `os_scan_limit_ms`.
+    pub os_limit_restarts: u64,
+    /// Times the radio was reported unavailable (Bluetooth off, permission revoked).
+    pub radio_unavailable: u64,
     /// Peers forgotten because `max_peers` were remembered.
     pub peers_forgotten: u64,
     /// Times earlier than one seen before (taken as the later one).
@@ -219,6 +237,8 @@ struct State {
     session: Option<Session>,
     /// Since when the scanner has been off outside its schedule.
     off_outside_since: Option<u64>,
+    /// The platform said the radio cannot scan (Bluetooth off, permission revoked).
+    radio_unavailable: bool,
     /// Per peer: the listening time at its last sighting.
     peers: HashMap<String, u64>,
     connected: HashSet<String>,
@@ -244,6 +264,7 @@ impl State {
             starts: VecDeque::new(),
             session: None,
             off_outside_since: Some(0),
+            radio_unavailable: false,
             peers: HashMap::new(),
             connected: HashSet::new(),
             connecting: HashMap::new(),
@@ -293,6 +314,17 @@ impl State {
 
     /// Moves the schedule on to `now` and decides what the scanner should do.
     fn step(&mut self, now: u64) -> ScanStep {
+        if self.radio_unavailable {
+            // Nothing to start until the platform says the radio is back.
+            self.wanted = None;
+            let allowed = self.next_start_allowed(now);
+            return ScanStep {
+                mode: None,
+                next_step_at_ms: None,
+                next_start_allowed_at_ms: allowed,
+                deferred_by_quota: false,
+            };
+        }
         let Some(plan) = self.plan else {
             self.wanted = None;
             let allowed = self.next_start_allowed(now);
@@ -322,13 +354,44 @@ impl State {
             Phase::On { until } => until,
             Phase::Off { until } => Some(until),
         };
+        if !needs_start && self.rules.os_scan_limit_ms > 0 && self.running == Some(plan.mode) {
+            if let Phase::On { until } = self.phase {
+                // A scan the OS would downgrade before this on-phase ends: restart it first.
+                let limit_at = self.running_since.saturating_add(self.rules.os_scan_limit_ms);
+                let restart_at = limit_at.saturating_sub(OS_LIMIT_MARGIN_MS);
+                if until.is_none_or(|end| end > limit_at) {
+                    let allowed = self.next_start_allowed(now).max(restart_at);
+                    if now >= allowed {
+                        // Off now, on again at once: the app stops the scanner, and the answer
+                        // to its `scan_stopped` starts it (one start, within the quota).
+                        self.stats.os_limit_restarts += 1;
+                        self.wanted = None;
+                        return ScanStep {
+                            mode: None,
+                            next_step_at_ms: Some(now),
+                            next_start_allowed_at_ms: now,
+                            deferred_by_quota: false,
+                        };
+                    }
+                    deferred = now >= restart_at;
+                    if deferred {
+                        self.stats.starts_deferred_by_quota += 1;
+                    }
+                    next = Some(next.map_or(allowed, |n| n.min(allowed)));
+                }
+            }
+        }
         if needs_start {
             let allowed = self.next_start_allowed(now);
             if allowed <= now {
                 self.charge_start(now);
                 self.start_requested = true;
                 self.wanted = Some(plan.mode);
-                let until = (plan.off_ms > 0).then(|| now.saturating_add(plan.on_ms));
+                // A restart within an on-phase keeps the phase's end.
+                let until = match self.phase {
+                    Phase::On { until: Some(end) } if end > now => Some(end),
+                    _ => (plan.off_ms > 0).then(|| now.saturating_add(plan.on_ms)),
+                };
                 self.phase = Phase::On { until };
                 next = until;
             } else {
@@ -493,6 +556,27 @@ impl State {
         self.off_outside_schedule(now);
     }
 
+    fn radio_changed(&mut self, available: bool, now: u64) {
+        if available != self.radio_unavailable {
+            return;
+        }
+        self.radio_unavailable = !available;
+        if available {
+            // Scan again now (within the quota), the schedule's on-phase first.
+            if self.plan.is_some() {
+                self.phase = Phase::Off { until: now };
+            }
+        } else {
+            self.stats.radio_unavailable += 1;
+            if self.off_outside_since.is_none() {
+                self.off_outside_since = Some(now);
+            }
+            // The scanner is off from now, whatever the app reports later.
+            self.stopped(now);
+            self.start_requested = false;
+        }
+    }
+
     fn set_plan(&mut self, plan: Option<Plan>, now: u64) {
         if plan.is_none() && self.off_outside_since.is_none() {
             self.off_outside_since = Some(now);
@@ -650,6 +734,17 @@ impl BleCoordinator {
         tracing::debug!(%reason, "scan start failed; the schedule retries");
         self.update("scan_start_failed", now_ms, |st, now, _| {
             st.scan_start_failed(now);
+            Ok(())
+        })
+    }
+
+    /// The radio became unavailable (`available` false: Bluetooth turned off, the scan
+    /// permission revoked) or available again. While unavailable the scanner is off, nothing is
+    /// retried and no timer is asked for; once available the schedule starts again at once
+    /// (within the quota). The time off counts toward `session_gap_ms`.
+    pub fn radio_state_changed(&self, available: bool, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
+        self.update("radio_state_changed", now_ms, |st, now, _| {
+            st.radio_changed(available, now);
             Ok(())
         })
     }
@@ -861,6 +956,71 @@ mod tests {
             };
             self.follow(c, next, now)
         }
+    }
+
+    #[test]
+    fn a_restart_before_the_os_limit_keeps_the_on_phase_end_and_waits_for_the_quota() {
+        // A limit of 100 s (an OEM's, say) and 300 s on-phases: restarts at 95, 190 and 285 s,
+        // the phase still ends at 300 s, and the next on-phase starts at 360 s.
+        let rules = BleRules { os_scan_limit_ms: 100_000, ..BleRules::default() };
+        let c = BleCoordinator::new(rules.clone()).unwrap();
+        let mut glue = Glue::default();
+        let mut u = glue.follow(&c, c.set_plan(scan(ScanMode::Balanced, 300_000, 60_000), 0).unwrap(), 0);
+        while let Some(now) = u.scan.next_step_at_ms.filter(|&t| t <= 400_000) {
+            u = glue.follow(&c, c.step(now).unwrap(), now);
+        }
+        assert_eq!(glue.starts, vec![0, 95_000, 190_000, 285_000, 360_000]);
+        assert_eq!(c.stats(400_000).os_limit_restarts, 3);
+
+        // The app used the quota up just before a restart is due: the restart waits for it, and
+        // the quota is never broken.
+        let c = BleCoordinator::new(rules).unwrap();
+        let mut glue = Glue::default();
+        glue.follow(&c, c.set_plan(scan(ScanMode::LowPower, 1_000, 0), 0).unwrap(), 0);
+        for i in 0..5 {
+            // Restarts of the app's own (a filter change), reported without being asked.
+            c.scan_started(ScanMode::LowPower, 80_000 + i * 100).unwrap();
+        }
+        let u = c.step(95_000).unwrap();
+        assert_eq!(u.scan.mode, Some(ScanMode::LowPower), "not stopped while the quota is used up");
+        assert!(u.scan.deferred_by_quota);
+        let allowed = 80_000 + 30_000 + QUOTA_MARGIN_MS;
+        assert_eq!(u.scan.next_step_at_ms, Some(allowed));
+        let u = glue.follow(&c, c.step(allowed).unwrap(), allowed);
+        assert_eq!(u.scan.mode, Some(ScanMode::LowPower));
+        assert_eq!(glue.starts, vec![0, allowed]);
+        assert_eq!(c.stats(allowed).os_limit_restarts, 1);
+
+        // No limit (iOS): a continuous scan asks for no timer at all.
+        let c = BleCoordinator::new(BleRules { os_scan_limit_ms: 0, ..BleRules::default() }).unwrap();
+        let mut glue = Glue::default();
+        let u = glue.follow(&c, c.set_plan(scan(ScanMode::LowPower, 1_000, 0), 0).unwrap(), 0);
+        assert_eq!(u.scan.next_step_at_ms, None);
+        // And a limit too short for the margin is refused by name.
+        match BleCoordinator::new(BleRules { os_scan_limit_ms: OS_LIMIT_MARGIN_MS, ..BleRules::default() }) {
+            Err(OptimizerError::InvalidConfig { field, .. }) => assert_eq!(field, "ble_rules.os_scan_limit_ms"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unavailable_radio_is_never_retried_and_scans_again_at_once_when_back() {
+        let c = BleCoordinator::new(BleRules::default()).unwrap();
+        let mut glue = Glue::default();
+        glue.follow(&c, c.set_plan(scan(ScanMode::LowLatency, 1_000, 0), 0).unwrap(), 0);
+        glue.running = None; // Bluetooth off ends the scan
+        let u = glue.follow(&c, c.radio_state_changed(false, 1_000).unwrap(), 1_000);
+        assert_eq!((u.scan.mode, u.scan.next_step_at_ms), (None, None));
+        // A failed start while off, a step: still nothing to do.
+        assert_eq!(c.step(50_000).unwrap().scan.mode, None);
+        assert_eq!(c.stats(50_000).radio_unavailable, 1);
+        // Reported twice: counted once.
+        c.radio_state_changed(false, 50_000).unwrap();
+        assert_eq!(c.stats(50_000).radio_unavailable, 1);
+        let u = glue.follow(&c, c.radio_state_changed(true, 70_000).unwrap(), 70_000);
+        assert_eq!(u.scan.mode, Some(ScanMode::LowLatency));
+        assert_eq!(glue.starts, vec![0, 70_000]);
+        assert_eq!(c.stats(70_000).sessions, 2, "69 s off (more than session_gap_ms): a new session");
     }
 
     #[test]

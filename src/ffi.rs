@@ -110,6 +110,23 @@ impl PerformanceOptimizer {
         self.runtime.report_action_result(action_id, applied, detail)
     }
 
+    /// Whether action `action_id` should still be applied: it awaits its acknowledgement,
+    /// its `ack_timeout_ms` has not run out, and no newer action replaced it. Ask before
+    /// applying an action taken from a queue; when false, do not apply it, acknowledge it as
+    /// not applied (the engine keeps or restores its belief) and report your state if it
+    /// changed. False after `stop`. Never throws.
+    pub fn is_action_current(&self, action_id: u64) -> bool {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            test_hook!("is_action_current");
+            self.runtime.is_action_current(action_id)
+        }))
+        .unwrap_or_else(|_| {
+            // Not current when in doubt: the app then acknowledges it as not applied.
+            self.runtime.count_internal_panic();
+            false
+        })
+    }
+
     /// Tells MeshTune what the app actually has, as one action per knob that sets it: call it
     /// at start (with the radio configuration the app runs) and whenever a knob changes outside
     /// MeshTune (the OS downgraded or stopped a scan, Bluetooth went off, the user changed a

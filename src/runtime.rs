@@ -370,6 +370,17 @@ impl Runtime {
         core.engine.report_action_result(action_id, applied, detail, s.now_ms())
     }
 
+    /// Whether action `action_id` should still be applied now (see
+    /// `Engine::is_action_current`); false once stopped.
+    pub(crate) fn is_action_current(&self, action_id: u64) -> bool {
+        if self.check_running().is_err() {
+            return false;
+        }
+        let s = &self.shared;
+        let core = lock(&s.core);
+        core.engine.is_action_current(action_id, s.now_ms())
+    }
+
     /// The app's actual knob values (see `Engine::report_state`); all or nothing.
     pub(crate) fn report_state(&self, actual: &[crate::OptimizationAction]) -> Result<(), OptimizerError> {
         self.check_running()?;

@@ -4,7 +4,8 @@
 //! feature `test-hooks`, which the test command's build enables and no app build does
 //! (`scripts/build-android.sh` and `scripts/build-xcframework.sh` do not).
 //!
-//! Places: `snapshot`, `stop`, `tick`, `fast_path_handle`, `ble` (every `BleCoordinator` call).
+//! Places: `snapshot`, `stop`, `tick`, `fast_path_handle`, `is_action_current`, `ble` (every
+//! `BleCoordinator` call).
 
 use std::sync::Mutex;
 

@@ -98,6 +98,13 @@ fn run(scenario: &Value) {
             g.running = None;
             let u = c.scan_stopped(at).unwrap();
             g.handle(&c, u, at);
+        } else if let Some(radio) = e.get("radio") {
+            // Bluetooth off ends the scan, as the OS does; on, the coordinator starts it.
+            if radio.as_str().unwrap() != "on" {
+                g.running = None;
+            }
+            let u = c.radio_state_changed(radio.as_str().unwrap() == "on", at).unwrap();
+            g.handle(&c, u, at);
         } else if let Some(reason) = e.get("fail_next_start") {
             g.fail_next = Some(reason.as_str().unwrap().to_owned());
         } else if let Some(peer) = e.get("connect") {

@@ -722,6 +722,35 @@ fn an_unacknowledged_action_is_not_assumed_applied_and_a_late_acknowledgement_st
     assert_eq!(outcomes_of_a, 0, "a late acknowledgement gets no second outcome");
 }
 
+#[test]
+fn an_action_is_current_until_answered_or_expired() {
+    let mut e = engine();
+    let actions = several_actions(&mut e);
+    assert!(actions.len() >= 2, "{actions:?}");
+    let (a, b) = (actions[0].clone(), actions[1].clone());
+    let timeout = e.config().ack_timeout_ms;
+    // Waiting for the app, within the timeout: apply it. One millisecond before the end still
+    // is; the end itself is not (the engine expires it then).
+    assert!(e.is_action_current(a.id, a.at_ms));
+    assert!(e.is_action_current(a.id, a.at_ms + timeout - 1));
+    assert!(!e.is_action_current(a.id, a.at_ms + timeout), "expired at ack_timeout_ms, before any tick");
+    assert!(!e.is_action_current(424_242, a.at_ms), "an id never emitted");
+    // Answered: no longer current.
+    e.report_action_result(a.id, true, None, a.at_ms + 100).unwrap();
+    assert!(!e.is_action_current(a.id, a.at_ms + 200));
+    // `b` expires; the app, finding it in its queue too late, does not apply it and says so.
+    // The knob is unknown after the timeout, and the refusal says the app kept what it had.
+    let kb = b.action.knob();
+    let before = e.knob(kb).clone();
+    assert_ne!(before, OptimizationAction::baseline(kb), "believed while waiting");
+    e.tick(b.at_ms + timeout);
+    assert!(e.is_unknown(kb));
+    assert!(!e.is_action_current(b.id, b.at_ms + timeout + 1));
+    e.report_action_result(b.id, false, Some("expired before the app took it".into()), b.at_ms + timeout + 1).unwrap();
+    assert!(!e.is_unknown(kb), "a late refusal tells the engine what the app has");
+    assert_eq!(e.knob(kb), &OptimizationAction::baseline(kb));
+}
+
 /// Late messages, ten a second, until the first repair move; returns it (not acknowledged).
 fn first_repair(e: &mut Engine) -> ActionEvent {
     for t in (1_000..120_000u64).step_by(1_000) {

@@ -584,6 +584,21 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether action `action_id` should still be applied at `now_ms`: it awaits its
+    /// acknowledgement, its `ack_timeout_ms` has not run out, and it is still the engine's
+    /// latest word on its knob. False for an expired, answered, withdrawn or unknown action:
+    /// the app should not apply it, but acknowledge it as not applied (the engine then keeps
+    /// or restores its belief, as for any refusal) and report what it has if that changed.
+    pub fn is_action_current(&self, action_id: u64, now_ms: u64) -> bool {
+        let now = self.now_ms.max(now_ms);
+        self.pending.iter().any(|p| {
+            p.event.id == action_id
+                && now.saturating_sub(p.event.at_ms) < self.config.ack_timeout_ms
+                && (p.event.action.is_one_shot()
+                    || self.knobs[p.event.action.knob().index()].busy_with == Some(action_id))
+        })
+    }
+
     /// Whether the engine does not know the app's value of `knob` (its acknowledgement never
     /// came, and no report of the app's state since).
     pub fn is_unknown(&self, knob: Knob) -> bool {

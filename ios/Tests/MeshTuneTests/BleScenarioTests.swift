@@ -81,7 +81,8 @@ final class BleScenarioTests: XCTestCase {
         let title = scenario["name"] as? String ?? "?"
         let scheduler = VirtualScheduler()
         let radio = TimedRadio(clock: { scheduler.now })
-        let driver = try ScanDriver(radio: radio, scheduler: scheduler, clock: { scheduler.now })
+        // The shared scenarios use the core's default rules (Android's), on every platform.
+        let driver = try ScanDriver(radio: radio, scheduler: scheduler, clock: { scheduler.now }, rules: BleRules())
         let recorded = Locked<[MetricSample]>([])
         driver.sink = { s in recorded.mutate { $0.append(s) } }
         let metrics = BluetoothMetrics(driver: driver)
@@ -96,6 +97,10 @@ final class BleScenarioTests: XCTestCase {
             } else if e["os_stop"] != nil {
                 radio.mode = nil
                 driver.scanStoppedByOs()
+            } else if let state = e["radio"] as? String {
+                // Bluetooth off ends the scan, as the OS does; on, the core starts it.
+                if state != "on" { radio.mode = nil }
+                driver.radioStateChanged(available: state == "on")
             } else if let reason = e["fail_next_start"] as? String {
                 radio.failNext = reason
             } else if let peer = e["connect"] as? String {
@@ -147,7 +152,8 @@ final class BleScenarioTests: XCTestCase {
     func testAFailedStartIsNotAppliedAndThePreviousScheduleRestored() throws {
         let scheduler = VirtualScheduler()
         let radio = TimedRadio(clock: { scheduler.now })
-        let driver = try ScanDriver(radio: radio, scheduler: scheduler, clock: { scheduler.now })
+        // The shared scenarios use the core's default rules (Android's), on every platform.
+        let driver = try ScanDriver(radio: radio, scheduler: scheduler, clock: { scheduler.now }, rules: BleRules())
         XCTAssertEqual(driver.apply(.setScanMode(mode: .balanced, dutyOnMs: 8_000, dutyOffMs: 2_000)), .applied)
         radio.failNext = "Bluetooth is not powered on"
         guard case let .notApplied(reason) = driver.apply(.setScanMode(mode: .lowPower, dutyOnMs: 2_000, dutyOffMs: 28_000)) else {

@@ -154,6 +154,55 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(detail, "the app's action stream is full (1 actions buffered)")
     }
 
+    func testAnActionTakenAfterItExpiredIsNotYieldedButAnsweredNotApplied() throws {
+        // Acknowledgements time out after 200 ms; the app reads the stream only later.
+        let session = MeshTuneSession(config: fastConfig(ackTimeoutMs: 200))
+        try session.start()
+        defer { session.stop() }
+        let outcomes = StreamCollector(session.outcomes)
+        for sample in slowDeliveries { session.record(sample) }
+        XCTAssertTrue(
+            waitUntil { outcomes.elements.contains { if case .unacknowledged = $0 { return true } else { return false } } },
+            "no action timed out")
+        let timedOut = Set(
+            outcomes.elements.compactMap { o -> UInt64? in
+                if case let .unacknowledged(actionId, _) = o { return actionId } else { return nil }
+            })
+        let actions = StreamCollector(session.actions) { session.acknowledge($0, .applied) }
+        XCTAssertTrue(waitUntil { session.counters.actionsExpired >= 1 }, "no expired action was answered")
+        XCTAssertTrue(
+            actions.elements.allSatisfy { !timedOut.contains($0.id) },
+            "an expired action was yielded: \(actions.elements.map(\.id)) timed out \(timedOut)")
+        XCTAssertEqual(session.counters.acknowledgementFailures, 0)
+    }
+
+    func testAnActionThatExpiredBehindASlowApplierIsNotApplied() throws {
+        final class SlowFirstApplier: ActionApplier, @unchecked Sendable {
+            let calls = Locked(0)
+            func apply(_ action: OptimizationAction) -> ApplyResult {
+                var first = false
+                calls.mutate {
+                    first = $0 == 0
+                    $0 += 1
+                }
+                if first { Thread.sleep(forTimeInterval: 0.6) }  // beyond the 200 ms timeout
+                return .applied
+            }
+        }
+        let applier = SlowFirstApplier()
+        let session = MeshTuneSession(config: fastConfig(ackTimeoutMs: 200), applier: applier)
+        try session.start()
+        defer { session.stop() }
+        // The memory strategy's safety actions come in one tick: those behind the first wait
+        // 600 ms on the dispatcher, and have expired when their turn comes.
+        session.record(.memoryPressure(level: .critical))
+        XCTAssertTrue(waitUntil { session.counters.actionsExpired >= 1 }, "nothing expired behind the slow applier")
+        XCTAssertTrue(
+            waitUntil {
+                UInt64(applier.calls.get()) + session.counters.actionsExpired == (session.snapshot()?.counters.actionsEmitted ?? 0)
+            }, "applied \(applier.calls.get()), expired \(session.counters.actionsExpired)")
+    }
+
     func testStopFromInsideTheApplierEndsTheSession() throws {
         final class StoppingApplier: ActionApplier, @unchecked Sendable {
             weak var session: MeshTuneSession?
@@ -200,8 +249,22 @@ final class LedgerTests: XCTestCase {
         ledger.delivered(2)
         XCTAssertTrue(ledger.claim(1))
         XCTAssertFalse(ledger.claim(1))
-        ledger.closed(2)  // e.g. Unacknowledged after the ack timeout
+        ledger.closed(2)  // an outcome: verified, not applied, ...
         XCTAssertFalse(ledger.claim(2))
         XCTAssertTrue(ledger.pending.isEmpty)
+    }
+
+    func testATimedOutActionTakesOneLateAcknowledgementForTheLast64() {
+        var ledger = AcknowledgementLedger()
+        for id in UInt64(1)...65 { ledger.delivered(id) }
+        for id in UInt64(1)...65 { ledger.timedOut(id) }
+        XCTAssertTrue(ledger.pending.isEmpty)
+        XCTAssertFalse(ledger.claim(1), "the oldest beyond the 64 the core remembers")
+        XCTAssertTrue(ledger.claim(2), "a late acknowledgement passes")
+        XCTAssertFalse(ledger.claim(2), "once")
+        XCTAssertTrue(ledger.claim(65))
+        ledger.timedOut(999)  // never delivered: nothing to take
+        XCTAssertFalse(ledger.claim(999))
+        XCTAssertEqual(ledger.late.count, 62)
     }
 }

@@ -8,7 +8,7 @@ import MeshTune
 import XCTest
 
 final class PanicTests: XCTestCase {
-    func testAPanicInSnapshotATickOrStopDoesNotReachTheApp() throws {
+    func testAPanicInSnapshotATickIsActionCurrentOrStopDoesNotReachTheApp() throws {
         let optimizer = try startOptimizer(config: fastConfig(), listener: RecordingListener())
         try optimizer.record(sample: .battery(levelPercent: 80, charging: false))
         let before = optimizer.snapshot()
@@ -27,10 +27,15 @@ final class PanicTests: XCTestCase {
                 return c.internalPanics == 2 && c.ticks > ticks + 1
             }, "a tick panicked and later ticks ran")
 
+        // isActionCurrent: "not current" (the app then refuses the action), counted.
+        meshtuneTestArmPanic(site: "is_action_current")
+        XCTAssertFalse(optimizer.isActionCurrent(actionId: 1))
+        XCTAssertEqual(optimizer.snapshot().counters.internalPanics, 3)
+
         meshtuneTestArmPanic(site: "stop")
         optimizer.stop()
         XCTAssertTrue(optimizer.isStopped())
-        XCTAssertEqual(optimizer.snapshot().counters.internalPanics, 3)
+        XCTAssertEqual(optimizer.snapshot().counters.internalPanics, 4)
     }
 
     func testAPanicInsideTheBleCoordinatorIsAnInternalErrorAndChangesNothing() throws {

@@ -52,13 +52,17 @@ public final class ScanDriver: @unchecked Sendable {
         radio: ScanRadio?,
         scheduler: RadioScheduler,
         clock: @escaping () -> UInt64 = { bootTimeMs() },
-        rules: BleRules = BleRules()
+        rules: BleRules = ScanDriver.iosRules
     ) throws {
         self.coordinator = try BleCoordinator(rules: rules)
         self.radio = radio
         self.scheduler = scheduler
         self.clock = clock
     }
+
+    /// The default rules on iOS: the core's, without Android's downgrade of a scan that ran
+    /// 10 minutes (CoreBluetooth has none, so the core restarts nothing).
+    public static let iosRules = BleRules(osScanLimitMs: 0)
 
     /// The mode the scanner runs in, as far as this driver started it (nil: off).
     public var scanning: ScanMode? { withLock { running } }
@@ -112,6 +116,16 @@ public final class ScanDriver: @unchecked Sendable {
         withLock {
             running = nil
             report { try $0.scanStopped(nowMs: $1) }
+        }
+    }
+
+    /// The radio became unavailable (Bluetooth powered off, resetting, not authorized) or
+    /// available again: while unavailable the core keeps the scanner off and retries nothing;
+    /// once available it starts the schedule again at once (within the quota).
+    public func radioStateChanged(available: Bool) {
+        withLock {
+            if !available { running = nil }
+            report { try $0.radioStateChanged(available: available, nowMs: $1) }
         }
     }
 

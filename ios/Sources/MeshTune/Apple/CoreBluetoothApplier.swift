@@ -137,14 +137,14 @@
         public func managersDidUpdateState() {
             onQueue {
                 if wantsScanning, isPoweredOn(central) {
-                    // Bluetooth came (back) on: the schedule's on-phase starts now.
-                    if scanDriver?.scanning == nil {
-                        scanDriver?.clear()
-                        _ = scanDriver?.apply(settings.scan.action)
-                    }
+                    // Bluetooth came (back) on: the core starts the schedule's on-phase now;
+                    // a schedule never given (scanning asked for while off) is given now.
+                    scanDriver?.radioStateChanged(available: true)
+                    if scanDriver?.scanning == nil { _ = scanDriver?.apply(settings.scan.action) }
                 } else if wantsScanning {
-                    // Off, resetting or not authorized: the OS stopped the scan; the core retries.
-                    scanDriver?.scanStoppedByOs()
+                    // Off, resetting or not authorized: the scanner is off, and the core
+                    // retries nothing until the radio is back.
+                    scanDriver?.radioStateChanged(available: false)
                 } else {
                     scanDriver?.clear()
                 }

@@ -28,6 +28,9 @@ public struct MeshTuneSessionCounters: Equatable, Sendable {
     public var outcomesNotDelivered: UInt64 = 0
     /// Acknowledgements the core refused (other than for a stopped optimizer).
     public var acknowledgementFailures: UInt64 = 0
+    /// Actions not applied because they had expired when the app (or the applier) took them;
+    /// each was acknowledged as not applied.
+    public var actionsExpired: UInt64 = 0
 }
 
 /// One running MeshTune optimizer with iOS-friendly edges.
@@ -44,8 +47,22 @@ public struct MeshTuneSessionCounters: Equatable, Sendable {
 public final class MeshTuneSession: SampleSink, @unchecked Sendable {
     private enum State { case idle, running, stopped }
 
-    /// The core's actions, in order; ends when the session stops.
-    public var actions: AsyncStream<ActionEvent> { actionChannel.stream }
+    /// The core's actions, in order; ends when the session stops. Without an applier, an action
+    /// taken from the stream after it expired (its `ackTimeoutMs` ran out, or a newer action
+    /// replaced it; the core decides) is not yielded: it is acknowledged as not applied for you
+    /// ("expired before the app took it") and counted in `counters.actionsExpired`.
+    public var actions: AsyncStream<ActionEvent> {
+        let stream = actionChannel.stream
+        guard applier == nil else { return stream }
+        // Pulled as the app asks for the next action, so the check is made when it takes one.
+        let source = ActionSource(stream.makeAsyncIterator())
+        return AsyncStream(unfolding: { [weak self] in
+            while let event = await source.next() {
+                if self?.takeIfCurrent(event) ?? true { return event }
+            }
+            return nil
+        })
+    }
     /// The core's outcomes, in order; ends when the session stops.
     public var outcomes: AsyncStream<OutcomeEvent> { outcomeChannel.stream }
 
@@ -167,8 +184,9 @@ public final class MeshTuneSession: SampleSink, @unchecked Sendable {
     /// (the scan and advertising settings) and whenever a knob changes outside MeshTune (the
     /// app or the user changed it, the OS forced it). A knob whose acknowledgement never came
     /// is unknown to the engine (`snapshot()?.unknownKnobs`) until this or a late
-    /// acknowledgement says what the app has. Do not apply an action older than
-    /// `ackTimeoutMs` (it has expired): report what you have instead. Throws
+    /// acknowledgement says what the app has. An action that expired before you took it
+    /// from `actions` is answered for you; if you queue actions elsewhere, ask
+    /// `isActionCurrent(_:)` before you apply one. Throws
     /// `OptimizerError.InvalidAction` naming `report_state.actual[i]` (nothing changes), and
     /// `OptimizerError.Stopped` when the session is not running.
     public func reportState(_ actual: [OptimizationAction]) throws {
@@ -177,6 +195,12 @@ public final class MeshTuneSession: SampleSink, @unchecked Sendable {
         lock.unlock()
         guard let optimizer else { throw OptimizerError.Stopped }
         try optimizer.reportState(actual: actual)
+    }
+
+    /// Whether `event` should still be applied (the core's answer: awaiting its
+    /// acknowledgement, within `ackTimeoutMs`, not replaced). False when not running.
+    public func isActionCurrent(_ event: ActionEvent) -> Bool {
+        running()?.isActionCurrent(actionId: event.id) ?? false
     }
 
     /// The core's snapshot (metrics, profile, counters); nil before `start()`. Works after stop.
@@ -203,7 +227,10 @@ public final class MeshTuneSession: SampleSink, @unchecked Sendable {
         lock.unlock()
         var acknowledged = false
         if let applier {
-            acknowledge(event, applier.apply(event.action))
+            // The dispatcher may have been held up (a slow applier before this action).
+            if takeIfCurrent(event) {
+                acknowledge(event, applier.apply(event.action))
+            }
             acknowledged = true
         }
         switch actionChannel.send(event) {
@@ -224,12 +251,26 @@ public final class MeshTuneSession: SampleSink, @unchecked Sendable {
 
     fileprivate func deliver(_ outcome: OutcomeEvent) {
         lock.lock()
-        ledger.closed(outcome.actionId)
+        if case .unacknowledged = outcome {
+            ledger.timedOut(outcome.actionId)
+        } else {
+            ledger.closed(outcome.actionId)
+        }
         lock.unlock()
         switch outcomeChannel.send(outcome) {
         case .enqueued: break
         case .dropped, .finished: count { $0.outcomesNotDelivered += 1 }
         }
+    }
+
+    /// Whether `event` may still be applied; if not, acknowledges it as not applied and counts
+    /// it. True when the session is not running (the acknowledgement then reports `.stopped`).
+    private func takeIfCurrent(_ event: ActionEvent) -> Bool {
+        guard let optimizer = running() else { return true }
+        if optimizer.isActionCurrent(actionId: event.id) { return true }
+        count { $0.actionsExpired += 1 }
+        acknowledge(event, .notApplied(reason: "expired before the app took it (ackTimeoutMs ran out, or a newer action replaced it)"))
+        return false
     }
 
     /// The optimizer if running (waits for a `start()` in progress).
@@ -243,6 +284,19 @@ public final class MeshTuneSession: SampleSink, @unchecked Sendable {
         lock.lock()
         body(&glueCounters)
         lock.unlock()
+    }
+}
+
+/// The channel's iterator, pulled by the `actions` stream (one consumer, as for any AsyncStream).
+private final class ActionSource: @unchecked Sendable {
+    private var iterator: AsyncStream<ActionEvent>.Iterator
+
+    init(_ iterator: AsyncStream<ActionEvent>.Iterator) {
+        self.iterator = iterator
+    }
+
+    func next() async -> ActionEvent? {
+        await iterator.next()
     }
 }
 

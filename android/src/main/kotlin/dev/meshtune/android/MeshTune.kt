@@ -18,10 +18,12 @@ import dev.meshtune.startOptimizer
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.filter
 import kotlinx.coroutines.flow.receiveAsFlow
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicLong
 
 /**
  * MeshTune on Android: the Rust optimizer, the platform collectors (battery, power save,
@@ -57,9 +59,15 @@ class MeshTune private constructor(
      * acknowledged (watch them; beyond [Options.eventBuffer] uncollected ones the oldest is
      * dropped from this flow); without one, apply each and call [acknowledge]: then an action
      * that finds [Options.eventBuffer] uncollected ones is acknowledged NotApplied for you
-     * ("never delivered"), and the core restores its belief. Collect it once.
+     * ("never delivered"), and the core restores its belief. Without an applier, an action
+     * collected after it expired (its `ackTimeoutMs` ran out, or a newer action replaced it)
+     * is not emitted: it is acknowledged NotApplied for you ("expired before the app took it")
+     * and counted in [expiredActions]. Collect it once.
      */
-    val actions: Flow<ActionEvent> get() = listener.actionChannel.receiveAsFlow()
+    val actions: Flow<ActionEvent> get() = listener.actions()
+
+    /** Actions not applied because they had expired when the app (or the applier) took them. */
+    val expiredActions: Long get() = listener.expired.get()
 
     /** What became of each action (verified, reverted, not applied, ...), buffered like [actions]. */
     val outcomes: Flow<OutcomeEvent> get() = listener.outcomeChannel.receiveAsFlow()
@@ -78,8 +86,9 @@ class MeshTune private constructor(
      * (your scan and advertising settings, say) and whenever a knob changes outside MeshTune
      * (you or the user changed it, the OS forced it). A knob whose acknowledgement never came is
      * unknown to the engine (`snapshot().unknownKnobs`) until this or a late acknowledgement
-     * says what you have. Do not apply an action older than `ackTimeoutMs` (it has expired):
-     * report what you have instead. Throws `OptimizerException.InvalidAction` naming
+     * says what you have. An action that expired before you took it from [actions] is answered
+     * for you; if you queue actions elsewhere, ask `optimizer.isActionCurrent(id)` before you
+     * apply one, and acknowledge it NotApplied when it is not. Throws `OptimizerException.InvalidAction` naming
      * `report_state.actual[i]` for a value out of bounds, `RequestGarbageCollection` or a knob
      * given twice (nothing changes then), and `OptimizerException.Stopped` after [stop].
      */
@@ -117,6 +126,8 @@ class MeshTune private constructor(
         val memory: Boolean = true,
         /** Foreground/background. */
         val appState: Boolean = true,
+        /** Bluetooth turned off or on (to the scan driver, which then retries nothing while off). */
+        val bluetoothState: Boolean = true,
         /** Heap sampling period, ms (0: only at start and on trim signals). */
         val heapIntervalMs: Long = MemoryCollector.DEFAULT_HEAP_INTERVAL_MS,
         /** The Rust core's log level in logcat (tag `meshtune`); null leaves logging off. */
@@ -150,6 +161,33 @@ class MeshTune private constructor(
             ready.countDown()
         }
 
+        val expired = AtomicLong()
+
+        /** The flow the app collects: without an applier, expired actions are answered, not emitted. */
+        fun actions(): Flow<ActionEvent> {
+            val flow = actionChannel.receiveAsFlow()
+            return if (applier == null) flow.filter { current(it) } else flow
+        }
+
+        /**
+         * Whether [event] may still be applied; if not (the core says it expired or was
+         * replaced), it is acknowledged NotApplied and counted. Decided by the core's clock.
+         */
+        private fun current(event: ActionEvent): Boolean {
+            if (!ready.await(ATTACH_WAIT_SECONDS, TimeUnit.SECONDS)) return true
+            val current = try {
+                optimizer?.isActionCurrent(event.id) ?: true
+            } catch (t: Throwable) {
+                diagnostics.report("isActionCurrent(${event.id})", t)
+                true
+            }
+            if (!current) {
+                expired.incrementAndGet()
+                acknowledge(event.id, ApplyResult.NotApplied("expired before the app took it (ackTimeoutMs ran out, or a newer action replaced it)"))
+            }
+            return current
+        }
+
         override fun onAction(event: ActionEvent) = diagnostics.guard("action ${event.id} not handled") {
             val delivered = actionChannel.trySend(event).isSuccess
             val a = applier
@@ -159,6 +197,8 @@ class MeshTune private constructor(
                 }
                 return@guard
             }
+            // The listener thread may have been held up (a slow applier before this action).
+            if (!current(event)) return@guard
             val result = try {
                 a.apply(event.action)
             } catch (t: Throwable) {
@@ -215,6 +255,7 @@ class MeshTune private constructor(
                 if (options.thermal) add(ThermalCollector(context, sink, diagnostics))
                 if (options.memory) add(MemoryCollector(context, sink, diagnostics, options.heapIntervalMs, options.looper))
                 if (options.appState) add(AppStateCollector(context, sink, diagnostics))
+                if (options.bluetoothState) add(BluetoothStateCollector(context, driver, diagnostics))
             }
             collectors.forEach { it.start() }
             return MeshTune(optimizer, listener, collectors, applier, diagnostics, ble)

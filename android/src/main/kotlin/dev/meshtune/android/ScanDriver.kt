@@ -97,6 +97,19 @@ class ScanDriver @JvmOverloads constructor(
         }
     }
 
+    /**
+     * The radio became unavailable (Bluetooth turned off, the scan permission revoked) or
+     * available again. While unavailable the core keeps the scanner off and retries nothing;
+     * once available it starts the schedule again at once (within the quota). The facade calls
+     * this from `BluetoothAdapter.ACTION_STATE_CHANGED`.
+     */
+    fun radioStateChanged(available: Boolean) = diagnostics.guard("radioStateChanged") {
+        synchronized(lock) {
+            if (!available) running = null
+            follow(coordinator.radioStateChanged(available, now()))
+        }
+    }
+
     /** A scan failed after it started (`ScanCallback.onScanFailed`): [reason] is logged, the core retries. */
     fun scanFailed(reason: String) = diagnostics.guard("scanFailed") {
         synchronized(lock) {

@@ -89,6 +89,12 @@ class BleScenariosTest {
                     control.mode = null
                     applier.scanDriver.scanStoppedByOs()
                 }
+                e.has("radio") -> {
+                    // Bluetooth off ends the scan, as the OS does; on, the core starts it.
+                    val on = e.getString("radio") == "on"
+                    if (!on) control.mode = null
+                    applier.scanDriver.radioStateChanged(on)
+                }
                 e.has("fail_next_start") -> control.failNext = e.getString("fail_next_start")
                 e.has("connect") -> ble.connecting(e.getString("connect"))
                 e.has("connected") -> ble.connected(e.getString("connected"))

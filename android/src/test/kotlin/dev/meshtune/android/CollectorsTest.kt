@@ -36,6 +36,51 @@ class CollectorsTest {
 
     private fun receiversFor(action: String) = shadowOf(app).registeredReceivers.count { it.intentFilter.hasAction(action) }
 
+    @Test
+    fun bluetoothTurnedOffStopsTheScheduleWithoutRetriesAndOnStartsItAgain() {
+        val adapter = android.bluetooth.BluetoothAdapter.getDefaultAdapter()
+        shadowOf(adapter).setEnabled(true)
+        val scan = FakeScanControl()
+        val driver = ScanDriver(scan, Looper.getMainLooper(), diagnostics)
+        assertEquals(ApplyResult.Applied, driver.apply(dev.meshtune.OptimizationAction.SetScanMode(dev.meshtune.ScanMode.LOW_POWER, 1_000u, 0u)))
+        val collector = BluetoothStateCollector(app, driver, diagnostics)
+        collector.start()
+        assertTrue(collector.isActive)
+        assertEquals(1, scan.starts.size, "an enabled adapter changes nothing at start")
+        fun state(s: Int) =
+            app.sendBroadcast(Intent(android.bluetooth.BluetoothAdapter.ACTION_STATE_CHANGED).putExtra(android.bluetooth.BluetoothAdapter.EXTRA_STATE, s))
+        state(android.bluetooth.BluetoothAdapter.STATE_TURNING_OFF)
+        idleMain()
+        assertEquals(null, driver.scanning)
+        assertEquals(1uL, driver.stats().radioUnavailable)
+        // Off for two minutes: the core asks for no retry (a stopped scan would be retried every 10 s).
+        state(android.bluetooth.BluetoothAdapter.STATE_OFF)
+        advanceMain(120_000)
+        assertEquals(1, scan.starts.size, "retried while Bluetooth was off")
+        state(android.bluetooth.BluetoothAdapter.STATE_TURNING_ON)
+        idleMain()
+        assertEquals(1, scan.starts.size)
+        state(android.bluetooth.BluetoothAdapter.STATE_ON)
+        idleMain()
+        assertEquals(2, scan.starts.size, "the schedule starts again at once")
+        assertEquals(dev.meshtune.ScanMode.LOW_POWER, driver.scanning)
+        collector.stop()
+        assertFalse(collector.isActive)
+        assertEquals(0, receiversFor(android.bluetooth.BluetoothAdapter.ACTION_STATE_CHANGED))
+        driver.close()
+
+        // An adapter already off at start is reported at once.
+        shadowOf(adapter).setEnabled(false)
+        val scan2 = FakeScanControl()
+        val driver2 = ScanDriver(scan2, Looper.getMainLooper(), diagnostics)
+        val collector2 = BluetoothStateCollector(app, driver2, diagnostics)
+        collector2.start()
+        driver2.apply(dev.meshtune.OptimizationAction.SetScanMode(dev.meshtune.ScanMode.LOW_POWER, 1_000u, 0u))
+        assertEquals(0, scan2.starts.size, "started a scan with Bluetooth off")
+        collector2.stop()
+        driver2.close()
+    }
+
     @Suppress("DEPRECATION")
     @Test
     fun stickyBatteryIntentBecomesABatterySampleAtStart() {

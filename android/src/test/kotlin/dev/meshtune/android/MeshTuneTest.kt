@@ -19,6 +19,7 @@ import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.After
+import org.junit.Before
 import org.junit.Test
 import org.junit.runner.RunWith
 import org.robolectric.RobolectricTestRunner
@@ -50,6 +51,13 @@ class MeshTuneTest {
 
     /** Ticks every 10–50 ms instead of 1–30 s, no sysinfo sampling: decisions come fast. */
     private val fastConfig = OptimizerConfig(minTickIntervalMs = 10uL, maxTickIntervalMs = 50uL, sampleProcess = false)
+
+    @Before
+    fun bluetoothOn() {
+        // Robolectric's adapter starts off; the facade's Bluetooth collector would then keep the
+        // scanner off.
+        shadowOf(android.bluetooth.BluetoothAdapter.getDefaultAdapter()).setEnabled(true)
+    }
 
     @After
     fun tearDown() {
@@ -88,7 +96,7 @@ class MeshTuneTest {
         val mt = MeshTune.start(app, fastConfig, applier, MeshTune.Options(heapIntervalMs = 0))
         meshTune = mt
         assertEquals(
-            mapOf("battery" to true, "power-save" to true, "thermal" to true, "memory" to true, "app-state" to true),
+            mapOf("battery" to true, "power-save" to true, "thermal" to true, "memory" to true, "app-state" to true, "bluetooth" to true),
             mt.collectorStates,
         )
 
@@ -127,6 +135,7 @@ class MeshTuneTest {
         assertEquals(0, shadowOf(app).registeredReceivers.count { it.intentFilter.hasAction(Intent.ACTION_BATTERY_CHANGED) })
         assertEquals(0, shadowOf(app).registeredReceivers.count { it.intentFilter.hasAction(PowerManager.ACTION_POWER_SAVE_MODE_CHANGED) })
         assertEquals(0, shadowOf(powerManager).thermalStatusListeners.size)
+        assertEquals(0, shadowOf(app).registeredReceivers.count { it.intentFilter.hasAction(android.bluetooth.BluetoothAdapter.ACTION_STATE_CHANGED) })
         // The flows complete after stop (what was buffered is still delivered).
         val rest: List<ActionEvent> = runBlocking { withTimeout(20_000) { mt.actions.toList() } }
         assertTrue(rest.all { it.id > scanAction.id }, "in order: $rest")
@@ -194,6 +203,51 @@ class MeshTuneOverflowTest {
             val pending = mt.snapshot().pendingActions.map { it.id }
             assertTrue(first.id in pending, "pending: $pending")
             assertTrue(pending.size.toULong() <= c.actionsEmitted - c.actionsRefused, "pending: $pending, counters: $c")
+        } finally {
+            mt.stop()
+        }
+    }
+
+    @Test
+    fun anActionCollectedAfterItExpiredIsNotEmittedButAnsweredNotApplied() {
+        // Acknowledgements time out after 200 ms; the app collects the flow only later.
+        val config = fastConfig.copy(ackTimeoutMs = 200uL)
+        val mt = MeshTune.start(app, config, applier = null, MeshTune.Options(heapIntervalMs = 0, appState = false))
+        try {
+            repeat(200) { mt.ble.messageDelivered(latencyMs = 500.0, hops = 2, bytes = 100) }
+            val timedOut = runBlocking { withTimeout(20_000) { mt.outcomes.first { it is OutcomeEvent.Unacknowledged } } }
+            // The buffered actions are older than 200 ms now: none of those is emitted.
+            val seen = runBlocking { kotlinx.coroutines.withTimeoutOrNull(1_000) { mt.actions.first() } }
+            assertTrue(seen == null || seen.id > timedOut.actionId, "an expired action was emitted: $seen after $timedOut")
+            assertTrue(mt.expiredActions >= 1, "expired: ${mt.expiredActions}")
+            // Each was answered NotApplied, a late acknowledgement the core takes (it counted the
+            // action once, as unacknowledged): none was refused as unknown.
+            assertEquals(0L, mt.diagnostics.problemCount, "${mt.diagnostics.lastProblem}")
+        } finally {
+            mt.stop()
+        }
+    }
+
+    @Test
+    fun anActionThatExpiredBehindASlowApplierIsNotApplied() {
+        val calls = java.util.concurrent.atomic.AtomicInteger()
+        val slowFirst = object : ActionApplier {
+            override fun apply(action: OptimizationAction): ApplyResult {
+                if (calls.getAndIncrement() == 0) Thread.sleep(600) // beyond the 200 ms timeout
+                return ApplyResult.Applied
+            }
+        }
+        val config = fastConfig.copy(ackTimeoutMs = 200uL)
+        val mt = MeshTune.start(app, config, slowFirst, MeshTune.Options(heapIntervalMs = 0, appState = false))
+        try {
+            // The memory strategy's safety actions come in one tick: the ones behind the first
+            // wait 600 ms on the listener thread, and have expired when their turn comes.
+            mt.optimizer.record(dev.meshtune.MetricSample.MemoryPressure(dev.meshtune.MemoryPressureLevel.CRITICAL))
+            eventually("an action expired behind the slow applier") { mt.expiredActions >= 1 }
+            // Every action emitted was either applied or answered as expired, never both.
+            eventually("every action applied or expired") {
+                calls.get().toLong() + mt.expiredActions == mt.snapshot().counters.actionsEmitted.toLong()
+            }
         } finally {
             mt.stop()
         }

@@ -108,6 +108,10 @@ object MeshTuneJava {
         optimizer.reportActionResult(actionId.toULong(), applied, detail)
     }
 
+    /** `isActionCurrent` with a `long` id: false for a negative one (never an action's). */
+    @JvmStatic
+    fun isActionCurrent(optimizer: PerformanceOptimizerInterface, actionId: Long): Boolean = actionId >= 0 && optimizer.isActionCurrent(actionId.toULong())
+
     /**
      * Every field of an action by its Kotlin name, unsigned values as `Long`, enums as their
      * name (`{"kind": "SetScanMode", "mode": "LOW_POWER", "dutyOnMs": 1000, "dutyOffMs": 29000}`).

@@ -24,7 +24,7 @@ class PanicTest {
 
     @Test
     @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    fun `a panic in snapshot, a tick, the fast path's registration or stop does not reach the app`() {
+    fun `a panic in snapshot, a tick, the fast path's registration, isActionCurrent or stop does not reach the app`() {
         startOptimizer(fastConfig(), RecordingListener()).use { optimizer ->
             optimizer.record(MetricSample.Battery(levelPercent = 80.0, charging = false))
             val before = optimizer.snapshot()
@@ -53,11 +53,16 @@ class PanicTest {
             assertEquals(3uL, c.internalPanics)
             assertEquals(3uL, c.samplesAccepted, "counters: $c")
 
+            // isActionCurrent(): "not current" (the app then refuses the action), counted.
+            meshtuneTestArmPanic("is_action_current")
+            assertEquals(false, optimizer.isActionCurrent(1uL))
+            assertEquals(4uL, optimizer.snapshot().counters.internalPanics)
+
             // stop(): it returns, and the optimizer is stopped.
             meshtuneTestArmPanic("stop")
             optimizer.stop()
             assertTrue(optimizer.isStopped())
-            assertEquals(4uL, optimizer.snapshot().counters.internalPanics)
+            assertEquals(5uL, optimizer.snapshot().counters.internalPanics)
         }
     }
 
