@@ -400,6 +400,40 @@ fn slow_finalization_shrinks_the_batch_multiplicatively() {
 }
 
 #[test]
+fn a_batch_too_slow_to_finalize_caps_the_growth_for_throughput_instead_of_a_swing() {
+    // Two rounds a second of `batch` operations each: throughput is below its 100 ops/s target
+    // up to a batch of 49, and rounds finalize in 8 ms per operation, too slowly (> 500 ms) from
+    // a batch of 63. Growth for throughput reaches 64, is cut back to 32, and must then settle
+    // between the two instead of swinging 32 -> 64 -> 32 every dwell.
+    let mut e = engine();
+    let mut log = Log::default();
+    let mut t = 0;
+    while t < 3_600_000 {
+        let batch = match e.knob(Knob::ConsensusBatchSize) {
+            OptimizationAction::SetConsensusBatchSize { size } => *size,
+            _ => unreachable!(),
+        };
+        for i in 0..2 {
+            e.record(round(8.0 * f64::from(batch), batch), t + i * 500).unwrap();
+        }
+        t += 1_000;
+        let events = e.tick(t);
+        for a in log.take(t, events) {
+            e.report_action_result(a.id, true, None, t).unwrap();
+        }
+    }
+    let sizes = batch_sizes(&log);
+    let reached = sizes.iter().position(|&s| s == 64).expect("grown to 64");
+    let first_cut = reached + sizes[reached..].iter().position(|&s| s == 32).expect("cut back after 64");
+    let reasons: Vec<&str> = log.actions.iter().map(|a| a.reason.as_str()).collect();
+    assert!(sizes.len() > first_cut + 1, "no growth after the cut: {sizes:?} {reasons:#?}");
+    assert!(!sizes[first_cut..].contains(&64), "back to the size too slow to finalize: {sizes:?}");
+    assert!(sizes.len() <= 10, "{} batch changes in an hour: {sizes:?} {reasons:#?}", sizes.len());
+    let last = *sizes.last().unwrap();
+    assert!((50..63).contains(&last), "settled at {last}, where throughput or finalization misses: {sizes:?}");
+}
+
+#[test]
 fn slow_finalization_with_low_throughput_holds_the_batch() {
     let mut e = engine();
     let mut log = Log::default();
@@ -766,6 +800,37 @@ fn first_repair(e: &mut Engine) -> ActionEvent {
         }
     }
     panic!("no repair within two minutes of late messages");
+}
+
+#[test]
+fn after_a_repair_move_a_window_too_thin_to_judge_buys_no_next_move() {
+    let mut e = engine();
+    let repair = first_repair(&mut e);
+    let t0 = repair.at_ms;
+    e.report_action_result(repair.id, true, None, t0 + 100).unwrap();
+    let network_moves = |events: &[EngineEvent]| {
+        events.iter().filter(|x| matches!(x, EngineEvent::Action(a) if a.strategy == "network")).count()
+    };
+    // Four minutes with one on-time message a minute: 1 of 1 on time is no breach the
+    // statistics can show (Wilson [0.21, 1]), though no window has shown the SLO met either.
+    let mut moved = 0;
+    for t in ((t0 + 1_000)..(t0 + 240_000)).step_by(1_000) {
+        if t % 60_000 < 1_000 {
+            e.record(delivered(20.0), t - 500).unwrap();
+        }
+        moved += network_moves(&e.tick(t));
+    }
+    assert_eq!(moved, 0, "a repair move bought on one message");
+    // A breach the window shows again: the next move comes.
+    let t1 = t0 + 240_000;
+    let mut next = 0;
+    for t in ((t1 + 1_000)..(t1 + 180_000)).step_by(1_000) {
+        for i in 0..10 {
+            e.record(delivered(400.0), t - 1_000 + i * 100).unwrap();
+        }
+        next += network_moves(&e.tick(t));
+    }
+    assert!(next >= 1, "a breach shown by 600 late messages bought no move");
 }
 
 #[test]

@@ -65,7 +65,7 @@ pub struct RunResult {
     /// p95 time from a pair coming into range to its discovery, a pair that left range
     /// undiscovered infinitely late, ms (None: infinite, or no pair came into range).
     pub p95_discovery_ms: Option<f64>,
-    /// p95 over discoveries of (time to discovery ÷ the Kindt–Chakraborty lower bound at the
+    /// p95 over discoveries of (time to discovery ÷ one direction's worst-case lower bound at the
     /// listening share and advertising interval in force when found; docs/discovery.md), a
     /// missed discovery infinitely late (None: infinite, or no pair came into range).
     pub discovery_over_bound_p95: Option<f64>,

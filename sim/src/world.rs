@@ -40,8 +40,9 @@ pub const TOPOLOGY_EVERY_S: u64 = 5;
 /// Baseline policies and the measurement monitors evaluate this often, s.
 pub const EVALUATE_EVERY_S: u64 = 5;
 /// A knob change within this long after a device-state change (foreground, charger, battery
-/// band, thermal state, OS power save) counts as driven by it, ms (a policy ticking every
-/// 30 s at most still answers within it).
+/// band, thermal state, OS power save, an OS memory-pressure signal, and the app's start, when
+/// the device state is first known) counts as driven by it, ms (a policy ticking every 30 s at
+/// most still answers within it).
 pub const STATE_CHANGE_WINDOW_MS: u64 = 30_000;
 /// Battery bands of the scoreboard's device state, percent: the thresholds BitChat's policies
 /// use (10, 20, 50). A band is entered going down at its threshold and left going up only
@@ -267,8 +268,8 @@ pub struct World<'a> {
     scan_starts_refused: u64,
     scans_downgraded: u64,
     scans_capped: u64,
-    /// Every discovery: (time from coming into range, the Kindt–Chakraborty lower bound at the
-    /// listening share and advertising interval in force), ms.
+    /// Every discovery: (time from coming into range, one direction's worst-case lower bound
+    /// (docs/discovery.md) at the listening share and advertising interval in force), ms.
     discoveries: Vec<(f64, f64)>,
     /// Pairs that came into range and left it (or went offline) undiscovered: infinitely late.
     discoveries_missed: u64,
@@ -551,6 +552,8 @@ impl<'a> World<'a> {
             p.screen_off = !p.foreground && cycle_draw < s.background_screen_off_share;
             if memory && p.online(t) {
                 p.record(MetricSample::MemoryPressure { level: MemoryPressureLevel::Critical }, t * STEP_MS);
+                // A device-state signal the app hears from the OS (onTrimMemory), as thermal is.
+                p.state_changed_ms = Some(t * STEP_MS);
                 p.kill_check = Some((t + KILL_CHECK_AFTER_S, kill_draw));
             }
         }
@@ -1174,7 +1177,9 @@ impl<'a> World<'a> {
             // that follow it "state-driven".
             p.battery_band = battery_band(level, p.battery_band);
             let state = (p.foreground, p.charging, p.battery_band, p.thermal, p.power_save);
-            if p.device_state.is_some_and(|d| d != state) {
+            // The first state after the app starts (or restarts) is a change too: a policy
+            // configures itself for it.
+            if p.device_state != Some(state) {
                 p.state_changed_ms = Some(now_ms);
             }
             p.device_state = Some(state);
@@ -1468,6 +1473,8 @@ fn restart(p: &mut Phone, initial: &Settings, config: &OptimizerConfig, at_ms: u
     p.reported = Reported::default();
     p.scan_started_ms = at_ms;
     p.sched = None;
+    // The restarted app learns the device state anew.
+    p.device_state = None;
     if p.engine.is_some() {
         // The configuration was validated when the run was set up.
         p.engine = Engine::new(config.clone()).ok();

@@ -11,6 +11,12 @@
 //! undone.
 //! The engine changes a knob at most once per dwell and never during its verification, which
 //! paces the additive increase.
+//!
+//! A batch size whose rounds were too slow is remembered as a ceiling (for
+//! `repair_hold_max_ms`, or until a smaller one is found): growth for throughput then goes
+//! halfway to it, not past it, and holds once the gap is below `consensus_batch_step`. Without
+//! it, a table whose throughput needs a batch its rounds cannot finalize in time swung between
+//! the two (16 → 32 → 64 → 32 → 16 → 32 ... every dwell in the simulator's game-night).
 
 use super::{Hysteresis, OptimizationStrategy, Proposal, StrategyContext};
 use crate::{Knob, OptimizationAction, PerformanceMetrics, Priority, TargetMetric};
@@ -20,6 +26,10 @@ use crate::{Knob, OptimizationAction, PerformanceMetrics, Priority, TargetMetric
 pub struct ConsensusStrategy {
     slow_finalization: Hysteresis,
     low_throughput: Hysteresis,
+    /// The smallest batch size found too slow to finalize, and when.
+    ceiling: Option<(u32, u64)>,
+    /// The batch size last seen in force, and since when.
+    size_since: Option<(u32, u64)>,
 }
 
 impl OptimizationStrategy for ConsensusStrategy {
@@ -58,6 +68,15 @@ impl OptimizationStrategy for ConsensusStrategy {
             _ => false,
         };
         let fin = cp.finalization.map_or_else(|| "unknown".to_owned(), |f| format!("{:.1}", f.p95_ms));
+        if self.ceiling.is_some_and(|(_, at)| ctx.now_ms.saturating_sub(at) >= c.repair_hold_max_ms) {
+            self.ceiling = None;
+        }
+        if self.size_since.is_none_or(|(size, _)| size != current) {
+            self.size_since = Some((current, ctx.now_ms));
+        }
+        // Whether the window holds only rounds run at the current batch size: a change is
+        // judged on those, not on the rounds of the size before it.
+        let settled = self.size_since.is_some_and(|(_, since)| ctx.now_ms.saturating_sub(since) >= c.window_ms);
         let hold = |reason: String| {
             let p = |action| Proposal {
                 action,
@@ -102,7 +121,16 @@ impl OptimizationStrategy for ConsensusStrategy {
                 p(OptimizationAction::SetVoteCache { enabled: true }),
             ];
         }
+        if (self.slow_finalization.engaged() || self.low_throughput.engaged()) && !settled {
+            return hold(format!(
+                "batch {current} changed less than a window ago ({} ms): holding it until the window holds only its rounds",
+                c.window_ms
+            ));
+        }
         if self.slow_finalization.engaged() {
+            if self.ceiling.is_none_or(|(cap, _)| current <= cap) {
+                self.ceiling = Some((current, ctx.now_ms));
+            }
             let size = (current / 2).clamp(c.consensus_batch_min, c.consensus_batch_max);
             let reason =
                 format!("p95 finalization {fin} ms > max {} ms: batch {current} -> {size}", c.max_finalization_ms);
@@ -117,12 +145,26 @@ impl OptimizationStrategy for ConsensusStrategy {
             return out;
         }
         if self.low_throughput.engaged() {
-            let size = current
+            let mut size = current
                 .saturating_mul(2)
                 .max(current.saturating_add(c.consensus_batch_step))
                 .clamp(c.consensus_batch_min, c.consensus_batch_max);
+            let mut why = String::new();
+            if let Some((cap, at)) = self.ceiling.filter(|&(cap, _)| size >= cap) {
+                // Halfway to the size whose rounds were too slow, and no further; once the gap
+                // is below a step, the batch is held (validation is still made cheaper).
+                let mid = current + cap.saturating_sub(current) / 2;
+                let ago = ctx.now_ms.saturating_sub(at) / 1000;
+                if cap <= current || mid.saturating_sub(current) < c.consensus_batch_step.max(1) {
+                    size = current.clamp(c.consensus_batch_min, c.consensus_batch_max);
+                    why = format!(" (held: batch {cap} was too slow to finalize {ago} s ago)");
+                } else {
+                    size = mid;
+                    why = format!(" (halfway to batch {cap}, too slow to finalize {ago} s ago)");
+                }
+            }
             let reason = format!(
-                "consensus throughput {:.1} ops/s < target {} ops/s: batch {current} -> {size}",
+                "consensus throughput {:.1} ops/s < target {} ops/s: batch {current} -> {size}{why}",
                 cp.ops_per_sec, c.target_consensus_ops_per_sec
             );
             let p = |action| Proposal {

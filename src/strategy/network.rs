@@ -232,6 +232,7 @@ impl OptimizationStrategy for NetworkStrategy {
         let total = mp.delivered + mp.lost;
         let target = c.target_on_time_ratio;
         let (lo, hi) = wilson(mp.on_time, total);
+        let fresh_breach = judge_slo(mp.on_time, total, target) == SloJudgement::Breached;
         let share = if total == 0 { None } else { Some(mp.on_time as f64 / total as f64) };
         let held = !self.breach;
         let level = match share {
@@ -287,7 +288,11 @@ impl OptimizationStrategy for NetworkStrategy {
                 });
                 continue;
             }
-            if self.breach {
+            // A new move needs a breach the statistics show in this window (after a move, the
+            // engine lets the next one wait until the window holds only messages sent since):
+            // the breach state outlives windows too thin to judge, such as one message after
+            // a move, and a move bought on those would be bought on noise.
+            if self.breach && fresh_breach {
                 let knob = mv.action.knob();
                 self.bought_in.retain(|(k, _)| *k != knob);
                 self.bought_in.push((knob, now_context));
