@@ -157,4 +157,38 @@ class FfiBenchmark {
             )
         }
     }
+
+    /**
+     * What the BLE coordinator costs per raw event through the generated calls (the Android and
+     * iOS ScanDriver call these on every scan result): a re-sighting of one of 64 present
+     * peers, a re-sighting at 4 096 peers, and a `step` of the schedule. Time advances by 1 ms a
+     * call, so a million calls span about 17 minutes of coordinator time.
+     */
+    @Test
+    @Timeout(600)
+    fun `ble coordinator scanResult and step`() {
+        println("MeshTune BLE coordinator benchmark (generated calls, JNA ${com.sun.jna.Native.VERSION})")
+        for (peers in listOf(64, 4_096)) {
+            val c = dev.meshtune.BleCoordinator(dev.meshtune.BleRules())
+            var now = 0uL
+            c.setPlan(dev.meshtune.OptimizationAction.SetScanMode(dev.meshtune.ScanMode.LOW_LATENCY, 10_000u, 0u), now)
+            c.scanStarted(dev.meshtune.ScanMode.LOW_LATENCY, now)
+            val ids = List(peers) { "AA:BB:CC:%02X:%02X:%02X".format(it shr 16 and 0xff, it shr 8 and 0xff, it and 0xff) }
+            ids.forEach { c.scanResult(it, now) }
+            var i = 0
+            measure("scanResult, re-sighting of $peers peers") {
+                now += 1uL
+                c.scanResult(ids[i], now)
+                i = if (i + 1 == peers) 0 else i + 1
+            }
+            check(c.stats(now).discoveries == peers.toULong()) { "re-sightings counted as discoveries" }
+        }
+        val c = dev.meshtune.BleCoordinator(dev.meshtune.BleRules())
+        var now = 0uL
+        c.setPlan(dev.meshtune.OptimizationAction.SetScanMode(dev.meshtune.ScanMode.BALANCED, 8_000u, 2_000u), now)
+        measure("step (schedule, quota)") {
+            now += 1uL
+            c.step(now)
+        }
+    }
 }
