@@ -3,17 +3,22 @@
 # and the iOS simulator, and copies the generated Swift into ios/Sources/MeshTune/Generated/,
 # so that ios/Package.swift resolves and builds in Xcode. macOS with Xcode only.
 #
-#   scripts/build-xcframework.sh           # release build of the three targets, then the XCFramework
+#   scripts/build-xcframework.sh           # `app` build of the three targets, then the XCFramework
 #   scripts/build-xcframework.sh --help
 #
 # Steps:
-#   1. cargo build --release --lib for aarch64-apple-ios (devices), aarch64-apple-ios-sim and
-#      x86_64-apple-ios (simulators on Apple silicon and Intel Macs). iOS apps cannot load a
-#      dynamic library from a package, so the static library (libmeshtune.a) is used.
+#   1. cargo build --profile app --lib for aarch64-apple-ios (devices), aarch64-apple-ios-sim
+#      and x86_64-apple-ios (simulators on Apple silicon and Intel Macs). iOS apps cannot load a
+#      dynamic library from a package, so the static library (libmeshtune.a) is used. `app` is
+#      the profile apps ship (Cargo.toml): the release code with line tables only; `strip` acts
+#      on linked outputs, not on a static library, whose symbols the app's own link and strip
+#      settle.
 #   2. lipo joins the two simulator slices into one fat library (an XCFramework holds one
 #      library per platform variant, and both simulators are the same variant).
 #   3. The Swift bindings are generated with uniffi-bindgen in library mode from the host
-#      build (the API is the same on every target), and the generated Swift is copied into
+#      release build (the API is the same on every target, and uniffi-bindgen reads the
+#      metadata from the symbol table, which `app` strips from linked libraries; the same
+#      sources and features give the same checksums), and the generated Swift is copied into
 #      the MeshTune target.
 #   4. xcodebuild -create-xcframework with the header and module map in Headers/MeshTuneFFI/
 #      (a subdirectory, so that the module map cannot collide with another XCFramework's).
@@ -22,7 +27,9 @@
 #
 # Environment:
 #   IPHONEOS_DEPLOYMENT_TARGET   minimum iOS of the Rust build (default 15.0, as Package.swift)
-#   CARGO_PROFILE                release (default) or dev
+#   CARGO_PROFILE                app (default), release or dev
+#
+# Not run on the machine these scripts are tested on (Linux: no Xcode, no iOS SDK).
 #
 # Output (git-ignored): ios/MeshTuneFFI.xcframework, ios/Sources/MeshTune/Generated/MeshTune.swift,
 # and the intermediate files under target/xcframework/.
@@ -42,11 +49,12 @@ cd "$REPO"
 DEVICE=aarch64-apple-ios
 SIMULATORS=(aarch64-apple-ios-sim x86_64-apple-ios)
 TARGETS=("$DEVICE" "${SIMULATORS[@]}")
-PROFILE=${CARGO_PROFILE:-release}
+PROFILE=${CARGO_PROFILE:-app}
 case "$PROFILE" in
+  app) PROFILE_DIR=app; PROFILE_FLAG=(--profile app) ;;
   release) PROFILE_DIR=release; PROFILE_FLAG=(--release) ;;
   dev) PROFILE_DIR=debug; PROFILE_FLAG=() ;;
-  *) die "CARGO_PROFILE must be release or dev (got '$PROFILE')" ;;
+  *) die "CARGO_PROFILE must be app, release or dev (got '$PROFILE')" ;;
 esac
 export IPHONEOS_DEPLOYMENT_TARGET=${IPHONEOS_DEPLOYMENT_TARGET:-15.0}
 WORK="$REPO/target/xcframework"

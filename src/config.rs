@@ -141,8 +141,12 @@ optimizer_config! {
     /// Shortest tick interval (used while a change is made, acknowledged, measured or held
     /// back). Default 1 000.
     min_tick_interval_ms: u64 = 1_000,
-    /// Longest tick interval (reached after a quiet period, by doubling). Default 30 000.
-    max_tick_interval_ms: u64 = 30_000,
+    /// Longest tick interval (reached after a quiet period, by doubling). Default 60 000: an
+    /// idle optimizer wakes once a minute. Late messages (`LATE_WAKE`) and samples that raise
+    /// the thermal, memory or battery state (`UrgentSamples`) make it tick at once (at most
+    /// every `min_tick_interval_ms`), whatever the interval has grown to; other breaches are
+    /// seen at the next tick.
+    max_tick_interval_ms: u64 = 60_000,
     /// Samples a statistic needs in its window before a strategy may act on it, and that a
     /// verification needs before and after. Default 5.
     min_samples: u32 = 5,

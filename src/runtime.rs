@@ -18,14 +18,17 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use crate::clock::{Clock, WithSuspend};
 use crate::platform::process::ProcessSampler;
-use crate::{ActionListener, Engine, EngineEvent, MetricSample, OptimizerConfig, OptimizerError, OptimizerSnapshot};
+use crate::{
+    ActionListener, Engine, EngineEvent, MemoryPressureLevel, MetricSample, OptimizerConfig, OptimizerError,
+    OptimizerSnapshot, ThermalState,
+};
 
 /// Initial capacity of the ingestion buffers; they grow on demand up to
 /// `sample_queue_capacity`, so a large capacity costs memory only when it is used.
@@ -41,7 +44,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct LoopSignal {
     stop: bool,
     drain: bool,
-    /// Enough late or lost messages since the last tick: tick now (at most every
+    /// Enough late or lost messages since the last tick, or a sample that raised the
+    /// safety-relevant device state ([`UrgentSamples`]): tick now (at most every
     /// `min_tick_interval_ms`), whatever the tick interval has grown to.
     urgent: bool,
 }
@@ -50,6 +54,77 @@ struct LoopSignal {
 /// messages late, about what the on-time judgement needs to see a breach beyond doubt
 /// (a Wilson interval of 16 late out of 16 reaches 0.81 at most).
 pub const LATE_WAKE: u32 = 16;
+
+/// The device state that the engine's safety-relevant strategies react to, as the samples last
+/// showed it: a sample that raises it makes the runtime tick at once (at most every
+/// `min_tick_interval_ms`), as [`LATE_WAKE`] late messages do, so a long tick interval
+/// (`max_tick_interval_ms`) does not delay the reaction to heat, memory pressure or a low
+/// battery. The simulator drives the engine the same way.
+///
+/// A sample *raises* the state when it enters a more severe band than the last sample of its
+/// kind: thermal Serious, then Critical (the power strategy's safety bands); platform memory
+/// pressure Moderate, then Critical; the heap above `heap_pressure_ratio` of `max_heap_mb`, then
+/// at or over `max_heap_mb` (the memory strategy's thresholds); the battery unplugged at or
+/// below `battery_low_percent`, then `battery_critical_percent`. A sample that repeats a band or
+/// lowers it does not wake the loop; the heap and battery bands are left with the strategies'
+/// own hysteresis (`hysteresis_ratio`, `battery_hysteresis_percent`), so a reading that flickers
+/// at a threshold wakes it once. Recovery (cooling, charging) waits for the next tick: the
+/// strategies hold their safety modes after it anyway.
+#[derive(Debug, Default)]
+pub struct UrgentSamples {
+    thermal: AtomicU8,
+    memory: AtomicU8,
+    heap: AtomicU8,
+    battery: AtomicU8,
+}
+
+impl UrgentSamples {
+    /// Takes in `sample` (the runtime calls it for every sample it accepts); true when it raises
+    /// the state (see the type's docs): the caller should tick at once.
+    pub fn raises(&self, sample: &MetricSample, config: &OptimizerConfig) -> bool {
+        let band = |slot: &AtomicU8, f: &dyn Fn(u8) -> u8| {
+            let prev = slot.load(Ordering::Relaxed);
+            let now = f(prev);
+            if now != prev {
+                slot.store(now, Ordering::Relaxed);
+            }
+            now > prev
+        };
+        match sample {
+            MetricSample::Thermal { state } => band(&self.thermal, &|_| match state {
+                ThermalState::Nominal | ThermalState::Fair => 0,
+                ThermalState::Serious => 1,
+                ThermalState::Critical => 2,
+            }),
+            MetricSample::MemoryPressure { level } => band(&self.memory, &|_| match level {
+                MemoryPressureLevel::Normal => 0,
+                MemoryPressureLevel::Moderate => 1,
+                MemoryPressureLevel::Critical => 2,
+            }),
+            MetricSample::Heap { used_mb, .. } => band(&self.heap, &|prev| {
+                let enter = config.max_heap_mb * config.heap_pressure_ratio;
+                let entered = if *used_mb >= config.max_heap_mb { 2 } else { u8::from(*used_mb > enter) };
+                let held = u8::from(prev >= 1 && *used_mb >= enter * config.hysteresis_ratio);
+                entered.max(held)
+            }),
+            MetricSample::Battery { level_percent, charging } => band(&self.battery, &|prev| {
+                if *charging {
+                    return 0;
+                }
+                let (low, critical, h) =
+                    (config.battery_low_percent, config.battery_critical_percent, config.battery_hysteresis_percent);
+                let entered = if *level_percent <= critical { 2 } else { u8::from(*level_percent <= low) };
+                let held = if prev >= 2 && *level_percent <= critical + h {
+                    2
+                } else {
+                    u8::from(prev >= 1 && *level_percent <= low + h)
+                };
+                entered.max(held)
+            }),
+            _ => false,
+        }
+    }
+}
 
 /// Whether a sample counts towards [`LATE_WAKE`]: a loss, or a delivery after the deadline.
 #[inline]
@@ -87,6 +162,8 @@ struct Shared {
     ingress: Mutex<Vec<(u64, MetricSample)>>,
     /// Late or lost messages recorded since the last tick (see [`LATE_WAKE`]).
     late_since_tick: std::sync::atomic::AtomicU32,
+    /// The safety-relevant device state the samples showed (see [`UrgentSamples`]).
+    urgent_samples: UrgentSamples,
     signal: Mutex<LoopSignal>,
     signal_cv: Condvar,
     events: Mutex<VecDeque<EngineEvent>>,
@@ -199,6 +276,7 @@ impl Runtime {
             core: Mutex::new(Core { engine, spare: Vec::with_capacity(cap.min(INITIAL_BUFFER)) }),
             ingress: Mutex::new(Vec::with_capacity(cap.min(INITIAL_BUFFER))),
             late_since_tick: std::sync::atomic::AtomicU32::new(0),
+            urgent_samples: UrgentSamples::default(),
             signal: Mutex::new(LoopSignal::default()),
             signal_cv: Condvar::new(),
             events: Mutex::new(VecDeque::with_capacity((config.event_queue_capacity as usize).min(4_096))),
@@ -272,13 +350,14 @@ impl Runtime {
             return Err(OptimizerError::Overloaded { capacity: s.config.sample_queue_capacity, dropped: 1 });
         }
         let late = is_late(&sample, s.config.target_p95_latency_ms);
+        let urgent = s.urgent_samples.raises(&sample, &s.config);
         ingress.push((at, sample));
         let wake = ingress.len() == cap / 2;
         drop(ingress);
         if wake {
             self.wake_loop();
         }
-        if late && s.late_since_tick.fetch_add(1, Ordering::Relaxed) + 1 == LATE_WAKE {
+        if urgent || (late && s.late_since_tick.fetch_add(1, Ordering::Relaxed) + 1 == LATE_WAKE) {
             self.wake_urgent();
         }
         Ok(())
@@ -322,12 +401,17 @@ impl Runtime {
         }
         let deadline = s.config.target_p95_latency_ms;
         let late = samples.iter().filter(|x| is_late(x, deadline)).count() as u32;
+        // Every sample is taken in (no short cut): each one moves the state it belongs to.
+        let urgent = samples.iter().fold(false, |u, x| s.urgent_samples.raises(x, &s.config) | u);
         let before = ingress.len();
         ingress.extend(samples.into_iter().map(|x| (at, x)));
         let wake = before < cap / 2 && ingress.len() >= cap / 2;
         drop(ingress);
         if wake {
             self.wake_loop();
+        }
+        if urgent {
+            self.wake_urgent();
         }
         if late > 0 {
             let was = s.late_since_tick.fetch_add(late, Ordering::Relaxed);
@@ -570,7 +654,8 @@ fn engine_loop(s: &Shared) {
                     return;
                 }
                 if sig.urgent {
-                    // Late messages came: tick at the minimum interval after the last tick.
+                    // Late messages or a safety-relevant sample came: tick at the minimum
+                    // interval after the last tick.
                     sig.urgent = false;
                     next_tick = next_tick.min(last_tick.saturating_add(s.config.min_tick_interval_ms));
                 }
@@ -757,15 +842,16 @@ mod tests {
         let config = OptimizerConfig { sample_process: false, ..OptimizerConfig::default() };
         let rt = super::Runtime::start_with_clock(config, listener.clone(), clock.clone()).unwrap();
         // Calm: nothing happens for two minutes, and the tick interval grows to its maximum.
+        let max = OptimizerConfig::default().max_tick_interval_ms;
         eventually("the interval grew to the maximum", || {
             // Each wake drains; a tick runs only when due.
             clock.advance(1_000);
             rt.wake_loop();
             std::thread::sleep(Duration::from_millis(2));
-            rt.snapshot().tick_interval_ms == 30_000
+            rt.snapshot().tick_interval_ms == max
         });
         let burst_at = clock.now_ms();
-        // Late messages: the 16th wakes the loop, which ticks at once instead of in up to 30 s.
+        // Late messages: the 16th wakes the loop, which ticks at once instead of in up to 60 s.
         for _ in 0..super::LATE_WAKE {
             rt.record(MetricSample::MessageDelivered { latency_ms: 500.0, hops: 2, bytes: 100 }).unwrap();
         }
@@ -780,6 +866,154 @@ mod tests {
         let acted = listener.actions.lock().unwrap()[0].at_ms;
         assert!(acted < burst_at + 5_000, "acted {} ms after the burst", acted - burst_at);
         rt.stop();
+    }
+
+    /// A calm runtime on the manual clock whose tick interval has just grown to its maximum
+    /// (60 s by default): the last tick was less than 1 s of clock time ago, the next one is due
+    /// almost a minute later.
+    fn calm_at_the_longest_interval(
+        listener: Arc<Collects>,
+    ) -> (super::Runtime, Arc<crate::clock::ManualClock>, OptimizerConfig) {
+        use crate::clock::ManualClock;
+        let clock = Arc::new(ManualClock::default());
+        let config = OptimizerConfig { sample_process: false, ..OptimizerConfig::default() };
+        assert!(config.max_tick_interval_ms >= 30 * config.min_tick_interval_ms, "{config:?}");
+        let rt = super::Runtime::start_with_clock(config.clone(), listener, clock.clone()).unwrap();
+        eventually("the interval grew to the maximum", || {
+            // Each wake drains; a tick runs only when due.
+            clock.advance(1_000);
+            rt.wake_loop();
+            std::thread::sleep(Duration::from_millis(2));
+            rt.snapshot().tick_interval_ms == config.max_tick_interval_ms
+        });
+        (rt, clock, config)
+    }
+
+    /// After a sample, the clock moves on by `min_tick_interval_ms` once and then stands still
+    /// while the loop is nudged: only a tick the sample made due (an urgent one) can act within
+    /// that time; the scheduled tick is almost a minute of clock time away and never comes.
+    fn acts_within_the_minimum_interval(
+        sample: MetricSample,
+        what: &str,
+        accept: impl Fn(&crate::OptimizationAction) -> bool,
+    ) {
+        use crate::clock::Clock;
+        let listener = Arc::new(Collects::default());
+        let (rt, clock, config) = calm_at_the_longest_interval(listener.clone());
+        let at = clock.now_ms();
+        rt.record(sample).unwrap();
+        clock.advance(config.min_tick_interval_ms);
+        eventually(what, || {
+            rt.wake_loop();
+            std::thread::sleep(Duration::from_millis(2));
+            listener.actions.lock().unwrap().iter().any(|a| accept(&a.action))
+        });
+        let actions = listener.actions.lock().unwrap().clone();
+        let first = actions.iter().find(|a| accept(&a.action)).unwrap();
+        assert!(first.at_ms <= at + config.min_tick_interval_ms, "acted at {} ms, sample at {at} ms", first.at_ms);
+        assert_eq!(first.priority, crate::Priority::Safety, "{first:?}");
+        rt.stop();
+    }
+
+    #[test]
+    fn critical_heat_after_a_quiet_minute_is_acted_on_within_the_minimum_interval() {
+        acts_within_the_minimum_interval(
+            MetricSample::Thermal { state: crate::ThermalState::Critical },
+            "the power strategy sheds radio work for the heat",
+            |a| matches!(a, crate::OptimizationAction::SetScanMode { mode: crate::ScanMode::LowPower, .. }),
+        );
+    }
+
+    #[test]
+    fn critical_memory_pressure_after_a_quiet_minute_is_acted_on_within_the_minimum_interval() {
+        acts_within_the_minimum_interval(
+            MetricSample::MemoryPressure { level: crate::MemoryPressureLevel::Critical },
+            "the memory strategy trims caches",
+            |a| matches!(a, crate::OptimizationAction::TrimCaches { .. }),
+        );
+    }
+
+    #[test]
+    fn a_critical_battery_after_a_quiet_minute_is_acted_on_within_the_minimum_interval() {
+        acts_within_the_minimum_interval(
+            MetricSample::Battery { level_percent: 5.0, charging: false },
+            "the power strategy saves power",
+            |a| matches!(a, crate::OptimizationAction::SetScanMode { mode: crate::ScanMode::LowPower, .. }),
+        );
+    }
+
+    #[test]
+    fn only_a_sample_that_raises_the_device_state_is_urgent() {
+        use crate::{MemoryPressureLevel as M, ThermalState as T};
+        let c = OptimizerConfig::default();
+        let u = super::UrgentSamples::default();
+        let thermal = |state| MetricSample::Thermal { state };
+        let battery = |level_percent, charging| MetricSample::Battery { level_percent, charging };
+        let heap = |used_mb| MetricSample::Heap { used_mb, limit_mb: 1_024.0 };
+        let pressure = |level| MetricSample::MemoryPressure { level };
+        // Thermal: Serious and Critical raise it, a repeat or a cooler state does not.
+        let steps = [
+            (thermal(T::Fair), false),
+            (thermal(T::Serious), true),
+            (thermal(T::Serious), false),
+            (thermal(T::Critical), true),
+            (thermal(T::Serious), false),
+            (thermal(T::Critical), true),
+            (thermal(T::Nominal), false),
+            (thermal(T::Serious), true),
+        ];
+        // Battery (low 20, critical 10, hysteresis 5): unplugged only, left with the hysteresis.
+        let battery_steps = [
+            (battery(50.0, false), false),
+            (battery(20.0, false), true),
+            (battery(19.0, false), false),
+            (battery(22.0, false), false),
+            (battery(20.0, false), false), // still in the low band: 22 is not above 25
+            (battery(10.0, false), true),
+            (battery(14.0, false), false),
+            (battery(10.0, false), false),
+            (battery(16.0, false), false),
+            (battery(10.0, false), true),
+            (battery(10.0, true), false),
+            (battery(10.0, false), true), // unplugged at a critical level
+            (battery(30.0, false), false),
+            (battery(20.0, false), true),
+        ];
+        // Heap (budget 512 MB, acts above 409.6 MB, left below 327.7 MB).
+        let heap_steps = [
+            (heap(100.0), false),
+            (heap(409.0), false),
+            (heap(410.0), true),
+            (heap(400.0), false),
+            (heap(420.0), false),
+            (heap(512.0), true),
+            (heap(500.0), false),
+            (heap(300.0), false),
+            (heap(410.0), true),
+        ];
+        let pressure_steps = [
+            (pressure(M::Normal), false),
+            (pressure(M::Moderate), true),
+            (pressure(M::Moderate), false),
+            (pressure(M::Critical), true),
+            (pressure(M::Normal), false),
+            (pressure(M::Critical), true),
+        ];
+        for (i, (sample, urgent)) in
+            steps.iter().chain(&battery_steps).chain(&heap_steps).chain(&pressure_steps).enumerate()
+        {
+            assert_eq!(u.raises(sample, &c), *urgent, "step {i}: {sample:?}");
+        }
+        // Samples of other kinds never are, whatever they say.
+        for sample in [
+            MetricSample::MessageDelivered { latency_ms: 10_000.0, hops: 9, bytes: 10 },
+            MetricSample::MessageLost { hops: 1 },
+            MetricSample::PowerSaveMode { enabled: true },
+            MetricSample::AppState { foreground: false },
+            MetricSample::ProcessUsage { cpu_percent: 100.0, resident_mb: 4_000.0 },
+        ] {
+            assert!(!u.raises(&sample, &c), "{sample:?}");
+        }
     }
 
     /// Blocks in `on_action` until released (or 20 s, a hang guard).

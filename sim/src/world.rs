@@ -157,6 +157,10 @@ struct Phone {
     /// came, whatever the tick interval; the simulator drives the engine the same way.
     last_tick_ms: u64,
     late_since_tick: u32,
+    /// The same for heat, memory pressure and a low battery: a sample that raises the device
+    /// state (`meshtune::UrgentSamples`, as the runtime keeps it) makes the engine tick at once.
+    urgent_samples: meshtune::UrgentSamples,
+    urgent: bool,
     /// What `threshold` reads: the engine's statistics without its strategies.
     monitor: Option<Engine>,
     charge_uc: f64,
@@ -221,6 +225,7 @@ impl Phone {
                 _ => false,
             };
             self.late_since_tick += u32::from(late);
+            self.urgent |= self.urgent_samples.raises(&sample, e.config());
         }
         // Samples the simulator builds are valid by construction; a rejection would be a bug
         // in the simulator, and is counted by the engines' own counters.
@@ -393,6 +398,8 @@ impl<'a> World<'a> {
                 next_tick_ms: 0,
                 last_tick_ms: 0,
                 late_since_tick: 0,
+                urgent_samples: meshtune::UrgentSamples::default(),
+                urgent: false,
                 monitor: if policy == Policy::Threshold {
                     Some(Engine::with_strategies(config.clone(), Vec::new()).map_err(|e| e.to_string())?)
                 } else {
@@ -1278,11 +1285,12 @@ impl<'a> World<'a> {
                     match p.engine.as_mut() {
                         Some(engine)
                             if now_ms >= p.next_tick_ms
-                                || (p.late_since_tick >= meshtune::LATE_WAKE
+                                || ((p.late_since_tick >= meshtune::LATE_WAKE || p.urgent)
                                     && now_ms >= p.last_tick_ms + engine.config().min_tick_interval_ms) =>
                         {
                             p.last_tick_ms = now_ms;
                             p.late_since_tick = 0;
+                            p.urgent = false;
                             let events = engine.tick(now_ms);
                             p.next_tick_ms = now_ms + engine.next_tick_interval_ms();
                             let mut out = Vec::new();
@@ -1479,6 +1487,8 @@ fn restart(p: &mut Phone, initial: &Settings, config: &OptimizerConfig, at_ms: u
         // The configuration was validated when the run was set up.
         p.engine = Engine::new(config.clone()).ok();
         p.next_tick_ms = at_ms;
+        p.urgent_samples = meshtune::UrgentSamples::default();
+        p.urgent = false;
     }
 }
 
