@@ -2,7 +2,7 @@
 //! timestamps (backwards, huge gaps, u64 extremes), arbitrary, often invalid, samples, arbitrary
 //! acknowledgements (right, wrong, repeated and unknown ids) and arbitrary valid configurations.
 //! This is the engine's fuzz target: cargo-fuzz needs a nightly toolchain, so the fuzzing is
-//! done with proptest on stable (RELIABILITY.md has the large runs).
+//! done with proptest on stable (docs/reliability.md has the large runs).
 //!
 //! After every step: no panic; every knob inside its bounds (`OptimizationAction::validate`);
 //! no NaN or infinity in the snapshot or in any outcome; counters consistent (accepted +

@@ -11,7 +11,7 @@
 //!
 //! Scale: `MESHTUNE_STRESS_SAMPLES` (samples per producer thread, default 1 000 000: the full
 //! 8 x 1 000 000 runs in a few seconds even in a debug build) and `MESHTUNE_STRESS_CYCLES`
-//! (start/stop cycles per thread, default 40; 200 in the run recorded in RELIABILITY.md).
+//! (start/stop cycles per thread, default 40; 200 in the run recorded in docs/reliability.md).
 
 mod common;
 
