@@ -314,18 +314,13 @@ impl State {
 
     /// Moves the schedule on to `now` and decides what the scanner should do.
     fn step(&mut self, now: u64) -> ScanStep {
-        if self.radio_unavailable {
-            // Nothing to start until the platform says the radio is back.
-            self.wanted = None;
-            let allowed = self.next_start_allowed(now);
-            return ScanStep {
-                mode: None,
-                next_step_at_ms: None,
-                next_start_allowed_at_ms: allowed,
-                deferred_by_quota: false,
-            };
-        }
-        let Some(plan) = self.plan else {
+        // No schedule, or a radio that cannot scan (nothing to start until the platform says
+        // it is back): the scanner off, no timer.
+        let plan = match self.plan {
+            Some(plan) if !self.radio_unavailable => Some(plan),
+            _ => None,
+        };
+        let Some(plan) = plan else {
             self.wanted = None;
             let allowed = self.next_start_allowed(now);
             return ScanStep {
