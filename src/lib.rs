@@ -74,10 +74,13 @@ pub use ffi::{
     default_optimizer_config, optimizer_config_from_json, start_optimizer, ActionListener, PerformanceOptimizer,
 };
 pub use metrics::sample::{MemoryPressureLevel, MetricSample, ThermalState};
+/// Whether a sample counts towards [`LATE_WAKE`] (a lost or late message, a slow consensus
+/// round, a slow discovery).
+pub use runtime::is_late;
 /// The samples that make the runtime tick at once: heat, memory pressure, a low battery (see
 /// the runtime module; the simulator drives the engine the same way).
 pub use runtime::UrgentSamples;
-/// Late or lost messages since the last tick that make the runtime tick at once (see the
-/// runtime module; the simulator drives the engine the same way).
+/// Late samples since the last tick that make the runtime tick at once (see the runtime
+/// module; the simulator drives the engine the same way).
 pub use runtime::LATE_WAKE;
 pub use snapshot::{BackingOff, OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};

@@ -50,9 +50,10 @@ struct LoopSignal {
     urgent: bool,
 }
 
-/// Late or lost messages since the last tick that wake the loop for a tick at once: with most
-/// messages late, about what the on-time judgement needs to see a breach beyond doubt
-/// (a Wilson interval of 16 late out of 16 reaches 0.81 at most).
+/// Late samples since the last tick ([`is_late`]: lost or late messages, slow consensus
+/// rounds, slow discoveries) that wake the loop for a tick at once: with most messages late,
+/// about what the on-time judgement needs to see a breach beyond doubt (a Wilson interval of
+/// 16 late out of 16 reaches 0.81 at most).
 pub const LATE_WAKE: u32 = 16;
 
 /// The device state that the engine's safety-relevant strategies react to, as the samples last
@@ -126,12 +127,18 @@ impl UrgentSamples {
     }
 }
 
-/// Whether a sample counts towards [`LATE_WAKE`]: a loss, or a delivery after the deadline.
+/// Whether a sample counts towards [`LATE_WAKE`]: a lost message, a delivery after the
+/// deadline (`target_p95_latency_ms`), a consensus round finalized after
+/// `max_finalization_ms`, a discovery slower than `target_discovery_p95_ms`. So a breach of any
+/// of these targets is acted on within `min_tick_interval_ms` of its 16th sample, however long
+/// the tick interval has grown (60 s when calm). The simulator counts with this function too.
 #[inline]
-fn is_late(sample: &MetricSample, deadline_ms: f64) -> bool {
+pub fn is_late(sample: &MetricSample, config: &OptimizerConfig) -> bool {
     match sample {
         MetricSample::MessageLost { .. } => true,
-        MetricSample::MessageDelivered { latency_ms, .. } => *latency_ms > deadline_ms,
+        MetricSample::MessageDelivered { latency_ms, .. } => *latency_ms > config.target_p95_latency_ms,
+        MetricSample::ConsensusRound { finalization_ms, .. } => *finalization_ms > config.max_finalization_ms,
+        MetricSample::PeerDiscovered { duration_ms } => *duration_ms > config.target_discovery_p95_ms,
         _ => false,
     }
 }
@@ -349,7 +356,7 @@ impl Runtime {
             s.dropped.fetch_add(1, Ordering::Relaxed);
             return Err(OptimizerError::Overloaded { capacity: s.config.sample_queue_capacity, dropped: 1 });
         }
-        let late = is_late(&sample, s.config.target_p95_latency_ms);
+        let late = is_late(&sample, &s.config);
         let urgent = s.urgent_samples.raises(&sample, &s.config);
         ingress.push((at, sample));
         let wake = ingress.len() == cap / 2;
@@ -399,8 +406,7 @@ impl Runtime {
                 dropped: u32::try_from(n).unwrap_or(u32::MAX),
             });
         }
-        let deadline = s.config.target_p95_latency_ms;
-        let late = samples.iter().filter(|x| is_late(x, deadline)).count() as u32;
+        let late = samples.iter().filter(|x| is_late(x, &s.config)).count() as u32;
         // Every sample is taken in (no short cut): each one moves the state it belongs to.
         let urgent = samples.iter().fold(false, |u, x| s.urgent_samples.raises(x, &s.config) | u);
         let before = ingress.len();
@@ -865,6 +871,35 @@ mod tests {
         });
         let acted = listener.actions.lock().unwrap()[0].at_ms;
         assert!(acted < burst_at + 5_000, "acted {} ms after the burst", acted - burst_at);
+        rt.stop();
+    }
+
+    #[test]
+    fn slow_consensus_rounds_wake_a_calm_loop_for_a_tick_at_once() {
+        use crate::clock::Clock;
+        let listener = Arc::new(Collects::default());
+        let (rt, clock, config) = calm_at_the_longest_interval(listener.clone());
+        let at = clock.now_ms();
+        // Sixteen rounds finalized in 900 ms (the maximum is 500 ms): the 16th wakes the loop,
+        // which ticks at once instead of in up to 60 s.
+        for _ in 0..super::LATE_WAKE {
+            rt.record(MetricSample::ConsensusRound {
+                proposal_ms: 20.0,
+                vote_ms: 30.0,
+                finalization_ms: 900.0,
+                operations: 10,
+            })
+            .unwrap();
+        }
+        clock.advance(config.min_tick_interval_ms);
+        eventually("the consensus strategy acts", || {
+            rt.wake_loop();
+            std::thread::sleep(Duration::from_millis(2));
+            listener.actions.lock().unwrap().iter().any(|a| a.strategy == "consensus")
+        });
+        let actions = listener.actions.lock().unwrap().clone();
+        let first = actions.iter().find(|a| a.strategy == "consensus").unwrap();
+        assert!(first.at_ms <= at + config.min_tick_interval_ms, "acted at {} ms, rounds at {at} ms", first.at_ms);
         rt.stop();
     }
 

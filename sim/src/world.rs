@@ -219,12 +219,7 @@ impl Phone {
 
     fn record(&mut self, sample: MetricSample, at_ms: u64) {
         if let Some(e) = self.engine.as_ref() {
-            let late = match &sample {
-                MetricSample::MessageLost { .. } => true,
-                MetricSample::MessageDelivered { latency_ms, .. } => *latency_ms > e.config().target_p95_latency_ms,
-                _ => false,
-            };
-            self.late_since_tick += u32::from(late);
+            self.late_since_tick += u32::from(meshtune::is_late(&sample, e.config()));
             self.urgent |= self.urgent_samples.raises(&sample, e.config());
         }
         // Samples the simulator builds are valid by construction; a rejection would be a bug

@@ -32,12 +32,26 @@ pub struct ConsensusStrategy {
     size_since: Option<(u32, u64)>,
 }
 
+impl ConsensusStrategy {
+    /// Notes when the batch size in force changed (called at every tick, proposing or not).
+    fn track_size(&mut self, ctx: &StrategyContext<'_>) {
+        let current = match ctx.current(Knob::ConsensusBatchSize) {
+            Some(OptimizationAction::SetConsensusBatchSize { size }) => *size,
+            _ => ctx.config.consensus_batch_min,
+        };
+        if self.size_since.is_none_or(|(size, _)| size != current) {
+            self.size_since = Some((current, ctx.now_ms));
+        }
+    }
+}
+
 impl OptimizationStrategy for ConsensusStrategy {
     fn name(&self) -> &str {
         "consensus"
     }
 
     fn should_apply(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> bool {
+        self.track_size(ctx);
         let c = ctx.config;
         let cp = &m.consensus_performance;
         if cp.rounds < u64::from(c.min_samples) {
@@ -71,9 +85,7 @@ impl OptimizationStrategy for ConsensusStrategy {
         if self.ceiling.is_some_and(|(_, at)| ctx.now_ms.saturating_sub(at) >= c.repair_hold_max_ms) {
             self.ceiling = None;
         }
-        if self.size_since.is_none_or(|(size, _)| size != current) {
-            self.size_since = Some((current, ctx.now_ms));
-        }
+        self.track_size(ctx);
         // Whether the window holds only rounds run at the current batch size: a change is
         // judged on those, not on the rounds of the size before it.
         let settled = self.size_since.is_some_and(|(_, since)| ctx.now_ms.saturating_sub(since) >= c.window_ms);
