@@ -69,14 +69,24 @@ pub const LATE_WAKE: u32 = 16;
 /// below `battery_low_percent`, then `battery_critical_percent`. A sample that repeats a band or
 /// lowers it does not wake the loop; the heap and battery bands are left with the strategies'
 /// own hysteresis (`hysteresis_ratio`, `battery_hysteresis_percent`), so a reading that flickers
-/// at a threshold wakes it once. Recovery (cooling, charging) waits for the next tick: the
-/// strategies hold their safety modes after it anyway.
+/// at a threshold wakes it once. Recovery (cooling) waits for the next tick: the strategies hold
+/// their safety modes after it anyway.
+///
+/// A device-state *transition* that moves the power strategy's knobs wakes the loop too, in
+/// either direction: foreground ↔ background, the charger plugged in or out, OS power save on
+/// or off. A repeat of the same state does not. (With a 60 s idle tick, a transition seen a
+/// tick later moved the knobs up to a minute late, after the scoreboard's 30 s window for
+/// changes driven by a device state.)
 #[derive(Debug, Default)]
 pub struct UrgentSamples {
     thermal: AtomicU8,
     memory: AtomicU8,
     heap: AtomicU8,
     battery: AtomicU8,
+    /// 0 unknown, then 1 + the state: the transitions tracked (foreground, charging, power save).
+    foreground: AtomicU8,
+    charging: AtomicU8,
+    power_save: AtomicU8,
 }
 
 impl UrgentSamples {
@@ -91,7 +101,15 @@ impl UrgentSamples {
             }
             now > prev
         };
+        // A transition: a known state that differs from the last one.
+        let transition = |slot: &AtomicU8, on: bool| {
+            let now = 1 + u8::from(on);
+            let prev = slot.swap(now, Ordering::Relaxed);
+            prev != 0 && prev != now
+        };
         match sample {
+            MetricSample::AppState { foreground } => transition(&self.foreground, *foreground),
+            MetricSample::PowerSaveMode { enabled } => transition(&self.power_save, *enabled),
             MetricSample::Thermal { state } => band(&self.thermal, &|_| match state {
                 ThermalState::Nominal | ThermalState::Fair => 0,
                 ThermalState::Serious => 1,
@@ -108,20 +126,27 @@ impl UrgentSamples {
                 let held = u8::from(prev >= 1 && *used_mb >= enter * config.hysteresis_ratio);
                 entered.max(held)
             }),
-            MetricSample::Battery { level_percent, charging } => band(&self.battery, &|prev| {
-                if *charging {
-                    return 0;
-                }
-                let (low, critical, h) =
-                    (config.battery_low_percent, config.battery_critical_percent, config.battery_hysteresis_percent);
-                let entered = if *level_percent <= critical { 2 } else { u8::from(*level_percent <= low) };
-                let held = if prev >= 2 && *level_percent <= critical + h {
-                    2
-                } else {
-                    u8::from(prev >= 1 && *level_percent <= low + h)
-                };
-                entered.max(held)
-            }),
+            MetricSample::Battery { level_percent, charging } => {
+                let plugged = transition(&self.charging, *charging);
+                plugged
+                    | band(&self.battery, &|prev| {
+                        if *charging {
+                            return 0;
+                        }
+                        let (low, critical, h) = (
+                            config.battery_low_percent,
+                            config.battery_critical_percent,
+                            config.battery_hysteresis_percent,
+                        );
+                        let entered = if *level_percent <= critical { 2 } else { u8::from(*level_percent <= low) };
+                        let held = if prev >= 2 && *level_percent <= critical + h {
+                            2
+                        } else {
+                            u8::from(prev >= 1 && *level_percent <= low + h)
+                        };
+                        entered.max(held)
+                    })
+            }
             _ => false,
         }
     }
@@ -978,6 +1003,33 @@ mod tests {
     }
 
     #[test]
+    fn power_save_turned_on_after_a_quiet_minute_is_acted_on_within_the_minimum_interval() {
+        use crate::clock::Clock;
+        let listener = Arc::new(Collects::default());
+        let (rt, clock, config) = calm_at_the_longest_interval(listener.clone());
+        let before = listener.actions.lock().unwrap().len();
+        // The first state seen is no transition; turning it on is.
+        rt.record(MetricSample::PowerSaveMode { enabled: false }).unwrap();
+        clock.advance(config.min_tick_interval_ms);
+        let at = clock.now_ms();
+        rt.record(MetricSample::PowerSaveMode { enabled: true }).unwrap();
+        clock.advance(config.min_tick_interval_ms);
+        let saves = |a: &crate::ActionEvent| {
+            matches!(a.action, crate::OptimizationAction::SetScanMode { mode: crate::ScanMode::LowPower, .. })
+                && a.reason.contains("power save")
+        };
+        eventually("the power strategy saves power", || {
+            rt.wake_loop();
+            std::thread::sleep(Duration::from_millis(2));
+            listener.actions.lock().unwrap()[before..].iter().any(saves)
+        });
+        let actions = listener.actions.lock().unwrap().clone();
+        let first = actions[before..].iter().find(|a| saves(a)).unwrap();
+        assert!(first.at_ms <= at + config.min_tick_interval_ms, "acted at {} ms, power save at {at} ms", first.at_ms);
+        rt.stop();
+    }
+
+    #[test]
     fn only_a_sample_that_raises_the_device_state_is_urgent() {
         use crate::{MemoryPressureLevel as M, ThermalState as T};
         let c = OptimizerConfig::default();
@@ -1009,7 +1061,7 @@ mod tests {
             (battery(10.0, false), false),
             (battery(16.0, false), false),
             (battery(10.0, false), true),
-            (battery(10.0, true), false),
+            (battery(10.0, true), true),  // plugged in: a transition
             (battery(10.0, false), true), // unplugged at a critical level
             (battery(30.0, false), false),
             (battery(20.0, false), true),
@@ -1034,8 +1086,27 @@ mod tests {
             (pressure(M::Normal), false),
             (pressure(M::Critical), true),
         ];
-        for (i, (sample, urgent)) in
-            steps.iter().chain(&battery_steps).chain(&heap_steps).chain(&pressure_steps).enumerate()
+        // Transitions, either way; the first state seen and repeats are not.
+        let app = |foreground| MetricSample::AppState { foreground };
+        let save = |enabled| MetricSample::PowerSaveMode { enabled };
+        let transition_steps = [
+            (app(true), false),
+            (app(true), false),
+            (app(false), true),
+            (app(false), false),
+            (app(true), true),
+            (save(false), false),
+            (save(true), true),
+            (save(true), false),
+            (save(false), true),
+        ];
+        for (i, (sample, urgent)) in steps
+            .iter()
+            .chain(&battery_steps)
+            .chain(&heap_steps)
+            .chain(&pressure_steps)
+            .chain(&transition_steps)
+            .enumerate()
         {
             assert_eq!(u.raises(sample, &c), *urgent, "step {i}: {sample:?}");
         }
@@ -1043,8 +1114,6 @@ mod tests {
         for sample in [
             MetricSample::MessageDelivered { latency_ms: 10_000.0, hops: 9, bytes: 10 },
             MetricSample::MessageLost { hops: 1 },
-            MetricSample::PowerSaveMode { enabled: true },
-            MetricSample::AppState { foreground: false },
             MetricSample::ProcessUsage { cpu_percent: 100.0, resident_mb: 4_000.0 },
         ] {
             assert!(!u.raises(&sample, &c), "{sample:?}");
