@@ -1,6 +1,7 @@
 package com.example.meshapp;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -71,7 +72,11 @@ class JavaExampleTest {
             long id = MeshTuneJava.actionId(event);
             Map<String, Object> fields = MeshTuneJava.actionFields(event.getAction());
             assertTrue(fields.containsKey("kind"), fields.toString());
+            // Still awaiting its acknowledgement (10 s by default): apply it, then acknowledge.
+            assertTrue(MeshTuneJava.isActionCurrent(optimizer, id), "a fresh action is not current");
             MeshTuneJava.acknowledge(optimizer, id, true, null);
+            assertFalse(MeshTuneJava.isActionCurrent(optimizer, id), "an answered action is still current");
+            assertFalse(MeshTuneJava.isActionCurrent(optimizer, -1L));
 
             Map<String, Long> counters = MeshTuneJava.counters(optimizer.snapshot());
             assertEquals(54L, counters.get("samplesAccepted"), counters.toString());
