@@ -6,7 +6,7 @@
 //! cargo bench --bench core -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! Groups (see docs/benchmarks.md for exactly what each one times):
+//! Groups (see BENCHMARKS.md for exactly what each one times):
 //! * `record/one`: `Engine::record` of one `MessageDelivered`, +1 ms per call.
 //! * `record/batch100`: `Engine::record_batch` of 100 samples (throughput per sample).
 //! * `query/p95`: `WindowedQuantiles::quantile(950)` on a full 60 s window; `query/snapshot`:

@@ -1,6 +1,6 @@
 //! The cost of one `BleCoordinator::scan_result` in Rust, for 16, 256 and 4096 peers present and
 //! re-seen in turn (a busy continuous scan): `cargo run --release --example ble_scan_results`.
-//! docs/benchmarks.md ("BLE coordinator") has the figures. On the JVM each call also pays the
+//! BENCHMARKS.md ("BLE coordinator") has the figures. On the JVM each call also pays the
 //! generated binding's overhead.
 use meshtune::{BleCoordinator, BleRules, OptimizationAction, ScanMode};
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per operation of the quantile sketch and of hdrhistogram (ADR 6; docs/benchmarks.md,
+# Instructions per operation of the quantile sketch and of hdrhistogram (ADR 6; BENCHMARKS.md,
 # "Sketch against hdrhistogram"). Each figure is the difference of callgrind's instruction totals
 # between two runs of `examples/sketch_vs_hdr.rs ops OP IMPL N` with different N, divided by the
 # difference of N, so that start-up and set-up cancel out. Repeatable under load (instructions,

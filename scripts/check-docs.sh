@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the Markdown docs (README.md, docs/**/*.md), with
+# Checks the Markdown docs (README.md, BENCHMARKS.md, docs/**/*.md), with
 # nothing but bash and awk, in well under a second:
 #
 #   1. Every relative link resolves: the file exists and, for `file.md#anchor`, the file has a
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-files=(README.md docs/*.md docs/adr/*.md)
+files=(README.md BENCHMARKS.md docs/*.md docs/adr/*.md)
 
 awk '
 function norm(s) { gsub(/[ \t]+/, " ", s); sub(/^ /, "", s); sub(/ $/, "", s); return s }

@@ -8,7 +8,7 @@
 #
 #   scripts/test-android.sh                   # generate the bindings + test
 #   SKIP_GENERATE=1 scripts/test-android.sh   # test against the bindings already generated
-#   scripts/test-android.sh bench             # the facade's per-sample benchmark instead (docs/benchmarks.md)
+#   scripts/test-android.sh bench             # the facade's per-sample benchmark instead (BENCHMARKS.md)
 #
 # Needs cargo (for the generation), Java 17+ and Maven. When Java or Maven is missing it installs
 # them from Debian's packages if run as root, and otherwise stops with an error. Robolectric's
