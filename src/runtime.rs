@@ -44,7 +44,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct LoopSignal {
     stop: bool,
     drain: bool,
-    /// Enough late or lost messages since the last tick, or a sample that raised the
+    /// Enough late samples since the last tick ([`LATE_WAKE`]), or a sample that raised the
     /// safety-relevant device state ([`UrgentSamples`]): tick now (at most every
     /// `min_tick_interval_ms`), whatever the tick interval has grown to.
     urgent: bool,

@@ -41,8 +41,8 @@ pub const TOPOLOGY_EVERY_S: u64 = 5;
 pub const EVALUATE_EVERY_S: u64 = 5;
 /// A knob change within this long after a device-state change (foreground, charger, battery
 /// band, thermal state, OS power save, an OS memory-pressure signal, and the app's start, when
-/// the device state is first known) counts as driven by it, ms (a policy ticking every 30 s at
-/// most still answers within it).
+/// the device state is first known) counts as driven by it, ms (the baselines evaluate every
+/// 5 s; MeshTune's engine is woken by these transitions, as the runtime wakes it).
 pub const STATE_CHANGE_WINDOW_MS: u64 = 30_000;
 /// Battery bands of the scoreboard's device state, percent: the thresholds BitChat's policies
 /// use (10, 20, 50). A band is entered going down at its threshold and left going up only
@@ -157,8 +157,9 @@ struct Phone {
     /// came, whatever the tick interval; the simulator drives the engine the same way.
     last_tick_ms: u64,
     late_since_tick: u32,
-    /// The same for heat, memory pressure and a low battery: a sample that raises the device
-    /// state (`meshtune::UrgentSamples`, as the runtime keeps it) makes the engine tick at once.
+    /// The same for heat, memory pressure, a low battery and the device-state transitions: a
+    /// sample that raises the device state (`meshtune::UrgentSamples`, as the runtime keeps it)
+    /// makes the engine tick at once.
     urgent_samples: meshtune::UrgentSamples,
     urgent: bool,
     /// What `threshold` reads: the engine's statistics without its strategies.

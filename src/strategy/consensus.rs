@@ -85,9 +85,9 @@ impl OptimizationStrategy for ConsensusStrategy {
         if self.ceiling.is_some_and(|(_, at)| ctx.now_ms.saturating_sub(at) >= c.repair_hold_max_ms) {
             self.ceiling = None;
         }
-        self.track_size(ctx);
-        // Whether the window holds only rounds run at the current batch size: a change is
-        // judged on those, not on the rounds of the size before it.
+        // Whether the window holds only rounds run at the current batch size (`should_apply`
+        // noted when it changed): a change is judged on those, not on the rounds of the size
+        // before it.
         let settled = self.size_since.is_some_and(|(_, since)| ctx.now_ms.saturating_sub(since) >= c.window_ms);
         let hold = |reason: String| {
             let p = |action| Proposal {
