@@ -28,11 +28,17 @@
 //! reconcile with. Time is passed in, never read, so the same scenario gives the same answers in
 //! Rust, Kotlin and Swift (`tests/ble_scenarios/`); the platforms pass [`boot_time_ms`], the
 //! clock that counts suspend. A time earlier than one seen before is taken as the later one.
+//!
+//! On the JVM, scan results can also come through the fast path (`FastScanResults` in Kotlin,
+//! over JNI: [`BleCoordinator::fast_scan_result`]), which returns a status rather than a
+//! `BleUpdate`: a re-sighting that changes nothing then costs one JNI call, and the samples of
+//! the others wait, in order, for the next generated call, which returns them first.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use crate::fastpath::{FAST_INVALID_SAMPLE, FAST_NOT_CARRIED, FAST_OK, FAST_PANIC, FAST_UPDATE_PENDING};
 use crate::{MetricSample, OptimizationAction, OptimizerError, ScanMode};
 
 /// Time between the quota's opening and the start the coordinator then asks for: timers fire a
@@ -48,6 +54,10 @@ pub const OS_LIMIT_MARGIN_MS: u64 = 5_000;
 
 /// Longest peer id taken (a Bluetooth address is 17 characters, a CoreBluetooth UUID 36).
 pub const MAX_PEER_ID_BYTES: usize = 128;
+
+/// Most samples the JVM fast path's scan results keep for the next generated call
+/// ([`BleCoordinator::fast_scan_result`]); past it, a scan result goes through `scan_result`.
+pub const MAX_PENDING_SAMPLES: usize = 256;
 
 /// The rules of [`BleCoordinator`]. Every field has a default.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -246,6 +256,14 @@ struct State {
     last_count: Option<(u32, u32)>,
     /// The last counts, valid while listening stays below the first value (see `count`).
     count_cache: Option<(u64, (u32, u32))>,
+    /// Samples of fast-path scan results, returned first by the next generated call.
+    pending: Vec<MetricSample>,
+    /// The scanner state a fast-path scan result decided and did not return (`take_update`
+    /// returns it: stepping again at the same time could decide differently, for example start
+    /// at once the scan that a restart before the OS limit just stopped).
+    pending_scan: Option<ScanStep>,
+    /// The scanner mode and timer last returned to the app (by a generated call).
+    delivered: Option<(Option<ScanMode>, Option<u64>)>,
     stats: BleStats,
 }
 
@@ -270,6 +288,9 @@ impl State {
             connecting: HashMap::new(),
             last_count: None,
             count_cache: None,
+            pending: Vec::new(),
+            pending_scan: None,
+            delivered: None,
             stats: BleStats::default(),
         }
     }
@@ -626,6 +647,16 @@ fn peer_id(field: &str, id: &str) -> Result<(), OptimizerError> {
 #[derive(Debug, uniffi::Object)]
 pub struct BleCoordinator {
     state: Mutex<State>,
+    /// This coordinator's id in the fast-path registry, once `fast_handle` was called.
+    fast_handle: OnceLock<u64>,
+}
+
+impl Drop for BleCoordinator {
+    fn drop(&mut self) {
+        if let Some(&handle) = self.fast_handle.get() {
+            crate::fastpath::unregister_coordinator(handle);
+        }
+    }
 }
 
 impl BleCoordinator {
@@ -648,11 +679,62 @@ impl BleCoordinator {
             let r = f(&mut st, now, &mut samples)?;
             let scan = st.step(now);
             st.count_sample(now, &mut samples);
-            Ok((r, BleUpdate { samples, scan }))
+            // The fast path's samples came first: they are returned first, and once; its scanner
+            // state is superseded by this one.
+            let mut all = std::mem::take(&mut st.pending);
+            all.append(&mut samples);
+            st.pending_scan = None;
+            st.delivered = Some((scan.mode, scan.next_step_at_ms));
+            Ok((r, BleUpdate { samples: all, scan }))
         }));
         result.unwrap_or_else(|_| {
             st.stats.internal_panics += 1;
             Err(OptimizerError::Internal { reason: format!("BleCoordinator.{site} failed inside MeshTune (a bug)") })
+        })
+    }
+
+    /// A scan result through the JVM fast path (`MeshTuneJni.scanResult`, src/fastpath/jni.rs),
+    /// which returns a status instead of a [`BleUpdate`]: building one through the generated
+    /// Kotlin costs about a hundred microseconds, and most scan results are re-sightings that
+    /// change nothing. Same validation and state change as [`BleCoordinator::scan_result`]; then:
+    ///
+    /// - [`FAST_OK`]: nothing for the app to do (no sample, and the scanner mode and timer are
+    ///   those the last generated call returned);
+    /// - [`FAST_UPDATE_PENDING`]: the event was taken and there is something to follow: call
+    ///   `take_update` now, which returns this call's samples (kept in order, at most
+    ///   [`MAX_PENDING_SAMPLES`]) and the scanner state it decided;
+    /// - [`FAST_INVALID_SAMPLE`]: the id is empty or too long, nothing changed: call
+    ///   `scan_result` for the typed error;
+    /// - [`FAST_NOT_CARRIED`]: [`MAX_PENDING_SAMPLES`] are waiting, nothing changed: call
+    ///   `scan_result`, which returns them all;
+    /// - [`FAST_PANIC`]: a failure inside (a bug), counted in `internal_panics`.
+    pub(crate) fn fast_scan_result(&self, peer_id: &str, now_ms: u64) -> i32 {
+        if self::peer_id("scan_result.peer_id", peer_id).is_err() {
+            return FAST_INVALID_SAMPLE;
+        }
+        let mut st = self.lock();
+        if st.pending.len() >= MAX_PENDING_SAMPLES {
+            return FAST_NOT_CARRIED;
+        }
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            test_hook!("ble");
+            let now = st.now(now_ms);
+            let mut samples = Vec::new();
+            st.scan_result(peer_id, now, &mut samples);
+            let scan = st.step(now);
+            st.count_sample(now, &mut samples);
+            let unchanged = st.delivered == Some((scan.mode, scan.next_step_at_ms));
+            if samples.is_empty() && st.pending.is_empty() && unchanged {
+                FAST_OK
+            } else {
+                st.pending.append(&mut samples);
+                st.pending_scan = Some(scan);
+                FAST_UPDATE_PENDING
+            }
+        }));
+        result.unwrap_or_else(|_| {
+            st.stats.internal_panics += 1;
+            FAST_PANIC
         })
     }
 
@@ -673,7 +755,27 @@ impl BleCoordinator {
     #[uniffi::constructor]
     pub fn new(rules: BleRules) -> Result<Arc<BleCoordinator>, OptimizerError> {
         rules.validate()?;
-        Ok(Arc::new(BleCoordinator { state: Mutex::new(State::new(rules)) }))
+        Ok(Arc::new(BleCoordinator { state: Mutex::new(State::new(rules)), fast_handle: OnceLock::new() }))
+    }
+
+    /// This coordinator's handle for the JVM fast path (`FastScanResults`, which calls it):
+    /// the same number on every call, never reused, and it does not keep the coordinator
+    /// alive. 0 (never a handle) if registering failed inside MeshTune (a bug, counted in
+    /// `internal_panics`); the fast path then refuses it and the generated calls are used.
+    pub fn fast_handle(self: Arc<Self>) -> u64 {
+        let this = Arc::clone(&self);
+        match catch_unwind(AssertUnwindSafe(move || {
+            *this.fast_handle.get_or_init(|| {
+                test_hook!("ble_fast_handle");
+                crate::fastpath::register_coordinator(&this)
+            })
+        })) {
+            Ok(handle) => handle,
+            Err(_) => {
+                self.lock().stats.internal_panics += 1;
+                0
+            }
+        }
     }
 
     /// Runs the schedule of a `SetScanMode` action (call it when applying one). Any other
@@ -704,6 +806,34 @@ impl BleCoordinator {
     /// Moves the schedule on: call it at the time the last answer's `next_step_at_ms` gave.
     pub fn step(&self, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
         self.update("step", now_ms, |_, _, _| Ok(()))
+    }
+
+    /// What a fast-path scan result left for the app (it answered `FAST_UPDATE_PENDING`): its
+    /// samples and the scanner state it decided, without moving the schedule again. With
+    /// nothing left, the same as `step`. Apps do not call it: `FastScanResults` does.
+    pub fn take_update(&self, now_ms: u64) -> Result<BleUpdate, OptimizerError> {
+        let taken = {
+            let mut st = self.lock();
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                test_hook!("ble");
+                let scan = st.pending_scan.take()?;
+                st.now(now_ms);
+                let samples = std::mem::take(&mut st.pending);
+                st.delivered = Some((scan.mode, scan.next_step_at_ms));
+                Some(BleUpdate { samples, scan })
+            }));
+            if result.is_err() {
+                st.stats.internal_panics += 1;
+            }
+            result
+        };
+        match taken {
+            Ok(Some(update)) => Ok(update),
+            Ok(None) => self.step(now_ms),
+            Err(_) => Err(OptimizerError::Internal {
+                reason: "BleCoordinator.take_update failed inside MeshTune (a bug)".to_owned(),
+            }),
+        }
     }
 
     /// The scanner started scanning in `mode` (`startScan` returned without error), asked for or
@@ -1151,5 +1281,160 @@ mod tests {
         let u = c.scan_result("A".into(), 50).unwrap();
         assert_eq!(discovered(&u), vec![500.0]);
         assert_eq!(c.stats(500).clock_regressions, 1);
+    }
+
+    /// Ten steps of a model app: the events a scan result arrives among.
+    #[derive(Debug, Clone)]
+    enum Event {
+        Plan(u8),
+        Step,
+        Started(u8),
+        Stopped,
+        Seen(u8),
+        Connected(u8, bool),
+    }
+
+    fn event() -> impl proptest::strategy::Strategy<Value = (Event, u64)> {
+        use proptest::prelude::*;
+        let e = prop_oneof![
+            (0u8..4).prop_map(Event::Plan),
+            Just(Event::Step),
+            (0u8..4).prop_map(Event::Started),
+            Just(Event::Stopped),
+            (0u8..12).prop_map(Event::Seen),
+            (0u8..12).prop_map(Event::Seen),
+            (0u8..12).prop_map(Event::Seen),
+            (0u8..12, any::<bool>()).prop_map(|(p, c)| Event::Connected(p, c)),
+        ];
+        (e, prop_oneof![0u64..50, 0u64..40_000])
+    }
+
+    fn plan(k: u8) -> OptimizationAction {
+        match k {
+            0 => scan(ScanMode::LowPower, 2_000, 28_000),
+            1 => scan(ScanMode::Balanced, 5_000, 5_000),
+            2 => scan(ScanMode::LowLatency, 1_000, 0),
+            _ => scan(ScanMode::LowPower, 8_000, 2_000),
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path gives the app exactly what the generated calls give: the same samples,
+        /// in the same order, once; and FAST_OK only where the generated answer had no sample
+        /// and the scanner mode and timer the app already had.
+        #[test]
+        fn the_fast_scan_result_delivers_what_scan_result_does(events in proptest::collection::vec(event(), 1..120)) {
+            // A short OS limit, so that restarts before it happen in the runs.
+            let rules = BleRules { os_scan_limit_ms: 2 * OS_LIMIT_MARGIN_MS, ..BleRules::default() };
+            let slow = BleCoordinator::new(rules.clone()).unwrap();
+            let fast = BleCoordinator::new(rules).unwrap();
+            let (mut got_slow, mut got_fast) = (Vec::new(), Vec::new());
+            let mut had: Option<(Option<ScanMode>, Option<u64>)> = None;
+            let mut t = 0;
+            for (e, dt) in events {
+                t += dt;
+                let run = |c: &BleCoordinator| match &e {
+                    Event::Plan(k) => c.set_plan(plan(*k), t),
+                    Event::Step => c.step(t),
+                    Event::Started(k) => match plan(*k) {
+                        OptimizationAction::SetScanMode { mode, .. } => c.scan_started(mode, t),
+                        _ => unreachable!(),
+                    },
+                    Event::Stopped => c.scan_stopped(t),
+                    Event::Seen(p) => c.scan_result(format!("peer-{p}"), t),
+                    Event::Connected(p, up) => c.connection_changed(format!("peer-{p}"), *up, t),
+                };
+                let u = run(&slow).unwrap();
+                let now = (u.scan.mode, u.scan.next_step_at_ms);
+                got_slow.extend(u.samples.clone());
+                if let Event::Seen(p) = &e {
+                    match fast.fast_scan_result(&format!("peer-{p}"), t) {
+                        FAST_OK => {
+                            proptest::prop_assert!(u.samples.is_empty(), "{:?}", u.samples);
+                            proptest::prop_assert_eq!(Some(now), had);
+                            continue;
+                        }
+                        FAST_UPDATE_PENDING => {
+                            let f = fast.take_update(t).unwrap();
+                            proptest::prop_assert_eq!(f.scan, u.scan);
+                            got_fast.extend(f.samples);
+                        }
+                        other => proptest::prop_assert!(false, "status {}", other),
+                    }
+                } else {
+                    let f = run(&fast).unwrap();
+                    proptest::prop_assert_eq!(f.scan, u.scan);
+                    got_fast.extend(f.samples);
+                }
+                had = Some(now);
+                proptest::prop_assert_eq!(&got_fast, &got_slow);
+            }
+            proptest::prop_assert_eq!(&got_fast, &got_slow);
+            proptest::prop_assert_eq!(fast.stats(t), slow.stats(t));
+        }
+    }
+
+    #[test]
+    fn a_fast_scan_result_that_cannot_be_taken_changes_nothing_and_says_why() {
+        let c = BleCoordinator::new(BleRules::default()).unwrap();
+        c.set_plan(scan(ScanMode::LowLatency, 1_000, 0), 0).unwrap();
+        c.scan_started(ScanMode::LowLatency, 0).unwrap();
+        let before = c.stats(10);
+        assert_eq!(c.fast_scan_result("", 10), FAST_INVALID_SAMPLE);
+        assert_eq!(c.fast_scan_result(&"x".repeat(MAX_PEER_ID_BYTES + 1), 10), FAST_INVALID_SAMPLE);
+        assert_eq!(c.stats(10), before);
+        // A new peer: its samples wait for the next generated call, which returns them once.
+        assert_eq!(c.fast_scan_result("A", 20), FAST_UPDATE_PENDING);
+        assert_eq!(discovered(&c.take_update(20).unwrap()), vec![20.0]);
+        assert!(c.take_update(20).unwrap().samples.is_empty());
+        // A re-sighting: nothing to do.
+        assert_eq!(c.fast_scan_result("A", 30), FAST_OK);
+        // An app that never follows FAST_UPDATE_PENDING: at most MAX_PENDING_SAMPLES wait, then
+        // the fast path refuses (nothing changes) and scan_result returns every one, in order.
+        let mut peers = 0;
+        while c.fast_scan_result(&format!("p{peers}"), 40) == FAST_UPDATE_PENDING {
+            peers += 1;
+        }
+        assert_eq!(c.fast_scan_result(&format!("p{peers}"), 40), FAST_NOT_CARRIED);
+        let u = c.scan_result(format!("p{peers}"), 40).unwrap();
+        assert_eq!(discovered(&u).len(), peers + 1);
+        assert!(u.samples.len() >= MAX_PENDING_SAMPLES);
+        assert_eq!(c.stats(40).discoveries, peers as u64 + 2);
+    }
+
+    #[test]
+    fn a_restart_decided_in_a_fast_scan_result_reaches_the_app() {
+        let rules = BleRules { os_scan_limit_ms: 60_000, ..BleRules::default() };
+        let c = BleCoordinator::new(rules).unwrap();
+        c.set_plan(scan(ScanMode::LowLatency, 1_000, 0), 0).unwrap();
+        c.scan_started(ScanMode::LowLatency, 0).unwrap();
+        assert_eq!(c.fast_scan_result("A", 100), FAST_UPDATE_PENDING);
+        assert_eq!(c.take_update(100).unwrap().scan.mode, Some(ScanMode::LowLatency));
+        assert_eq!(c.fast_scan_result("A", 200), FAST_OK);
+        // Past the restart time: the scan result's step asks for the restart (off now, on
+        // again when the app reports the stop), and take_update returns that, not a new step
+        // (which would start the scan at once, so the app would never restart it).
+        assert_eq!(c.fast_scan_result("A", 56_000), FAST_UPDATE_PENDING);
+        let u = c.take_update(56_000).unwrap();
+        assert_eq!(u.scan.mode, None);
+        assert_eq!(c.stats(56_000).scan_starts, 1);
+        assert_eq!(c.scan_stopped(56_000).unwrap().scan.mode, Some(ScanMode::LowLatency));
+        let s = c.stats(56_000);
+        assert_eq!((s.scan_starts, s.os_limit_restarts), (2, 1));
+    }
+
+    #[test]
+    fn a_fast_handle_names_one_live_coordinator() {
+        let c = BleCoordinator::new(BleRules::default()).unwrap();
+        let h = Arc::clone(&c).fast_handle();
+        assert_ne!(h, 0);
+        assert_eq!(Arc::clone(&c).fast_handle(), h);
+        let other = BleCoordinator::new(BleRules::default()).unwrap();
+        assert_ne!(Arc::clone(&other).fast_handle(), h);
+        c.set_plan(scan(ScanMode::LowLatency, 1_000, 0), 0).unwrap();
+        assert_eq!(crate::fastpath::scan_result(h, "A", 5), FAST_UPDATE_PENDING);
+        assert_eq!(c.stats(5).discoveries, 1);
+        drop(c);
+        assert_eq!(crate::fastpath::scan_result(h, "A", 6), crate::fastpath::FAST_UNKNOWN_HANDLE);
     }
 }

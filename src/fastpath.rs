@@ -52,6 +52,16 @@
 //!
 //! A batch is `len` codes, `3 * len` doubles and `2 * len` longs, sample `k` at `codes[k]`,
 //! `doubles[3k..3k+3]`, `ints[2k..2k+2]`. It is all or nothing, like `record_batch`.
+//!
+//! # Scan results (JNI only)
+//!
+//! `MeshTuneJni.scanResult(handle, peerId, nowMs)` gives a scan result to the
+//! [`BleCoordinator`] whose `fast_handle` is `handle` (the handles of optimizers and
+//! coordinators are drawn from one sequence, each kind in its own registry). It answers with a
+//! status instead of the generated call's `BleUpdate`: [`FAST_OK`] when there is nothing to do
+//! (most scan results are re-sightings), [`FAST_UPDATE_PENDING`] when there is an update, which
+//! the Kotlin `FastScanResults` then fetches with one generated `take_update`. The rules are
+//! `BleCoordinator::fast_scan_result`'s (src/ble.rs).
 
 // The one module of the crate with unsafe code: exporting unmangled symbols and reading the
 // batch arrays that the caller passes by pointer.
@@ -64,13 +74,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, RwLock, Weak};
 
 use crate::runtime::Refusals;
-use crate::{MemoryPressureLevel, MetricSample, OptimizerError, PerformanceOptimizer, ThermalState};
+use crate::{BleCoordinator, MemoryPressureLevel, MetricSample, OptimizerError, PerformanceOptimizer, ThermalState};
 
 #[cfg(feature = "jni-fastpath")]
 mod jni;
 
 /// Version of the encoding and of the functions below; the Kotlin side checks it once.
-pub const FAST_ABI_VERSION: i32 = 1;
+/// 2: `MeshTuneJni.scanResult` and [`FAST_UPDATE_PENDING`].
+pub const FAST_ABI_VERSION: i32 = 2;
 
 /// Recorded.
 pub const FAST_OK: i32 = 0;
@@ -98,6 +109,9 @@ pub const FAST_NOT_CARRIED: i32 = 8;
 pub const FAST_BAD_ARGUMENT: i32 = 9;
 /// MeshTune panicked inside the call (a bug); the panic was caught.
 pub const FAST_PANIC: i32 = 10;
+/// A scan result was taken and the app has an update to follow (samples to record, or a
+/// scanner change): call `BleCoordinator.take_update` now ([`crate::BleCoordinator`]'s fast path).
+pub const FAST_UPDATE_PENDING: i32 = 11;
 
 /// Longest batch read from the caller's arrays: the largest `sample_queue_capacity` the
 /// configuration accepts, so a longer batch could never be recorded anyway.
@@ -115,6 +129,39 @@ pub(crate) fn register(optimizer: &Arc<PerformanceOptimizer>) -> u64 {
     let mut map = REGISTRY.write().unwrap_or_else(|p| p.into_inner());
     map.insert(handle, Arc::downgrade(optimizer));
     handle
+}
+
+static COORDINATORS: LazyLock<RwLock<HashMap<u64, Weak<BleCoordinator>>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
+
+/// Gives `coordinator` a fresh handle (from the optimizers' sequence: a handle names one object
+/// of either kind) and registers a weak reference.
+pub(crate) fn register_coordinator(coordinator: &Arc<BleCoordinator>) -> u64 {
+    let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+    let mut map = COORDINATORS.write().unwrap_or_else(|p| p.into_inner());
+    map.insert(handle, Arc::downgrade(coordinator));
+    handle
+}
+
+/// Forgets `handle` (called when its coordinator is dropped).
+pub(crate) fn unregister_coordinator(handle: u64) {
+    COORDINATORS.write().unwrap_or_else(|p| p.into_inner()).remove(&handle);
+}
+
+/// A scan result for the coordinator registered under `handle`
+/// ([`BleCoordinator::fast_scan_result`]'s statuses, and [`FAST_UNKNOWN_HANDLE`]).
+#[cfg_attr(not(feature = "jni-fastpath"), allow(dead_code))] // called by the JNI entry only
+pub(crate) fn scan_result(handle: u64, peer_id: &str, now_ms: u64) -> i32 {
+    guarded(|| {
+        let coordinator = {
+            let map = COORDINATORS.read().unwrap_or_else(|p| p.into_inner());
+            map.get(&handle).and_then(Weak::upgrade)
+        };
+        match coordinator {
+            Some(c) => c.fast_scan_result(peer_id, now_ms),
+            None => FAST_UNKNOWN_HANDLE,
+        }
+    })
 }
 
 /// Forgets `handle` (called when its optimizer is dropped).

@@ -18,12 +18,13 @@
 use std::ffi::c_void;
 use std::ptr;
 
-use jni_sys::{jarray, jclass, jdoubleArray, jint, jintArray, jlong, jlongArray, JNIEnv, JNI_ABORT};
+use jni_sys::{jarray, jclass, jdoubleArray, jint, jintArray, jlong, jlongArray, jstring, JNIEnv, JNI_ABORT};
 
 use super::{
     decode_batch, guarded, lookup, record_encoded, status, Refusals, FAST_ABI_VERSION, FAST_BAD_ARGUMENT,
-    FAST_BATCH_TOO_LARGE, FAST_UNKNOWN_HANDLE, MAX_FAST_BATCH,
+    FAST_BATCH_TOO_LARGE, FAST_INVALID_SAMPLE, FAST_UNKNOWN_HANDLE, MAX_FAST_BATCH,
 };
+use crate::ble::MAX_PEER_ID_BYTES;
 
 /// `MeshTuneJni.abiVersion()`: [`FAST_ABI_VERSION`], and nothing else (the floor of a JNI call).
 #[unsafe(no_mangle)]
@@ -124,6 +125,54 @@ unsafe fn record_batch(
         Ok(samples) => status(optimizer.runtime().ingest_batch(samples, Refusals::Uncounted)),
         Err(st) => st,
     }
+}
+
+/// `MeshTuneJni.scanResult(handle, peerId, nowMs)`: a scan result for the `BleCoordinator`
+/// whose `fast_handle` is `handle`, with the statuses of `BleCoordinator::fast_scan_result`
+/// (src/ble.rs); [`FAST_BAD_ARGUMENT`] for a null string, [`FAST_UNKNOWN_HANDLE`] for a freed
+/// coordinator. The id is read as UTF-16 into a stack buffer (two JNI calls, no allocation
+/// unless the peer is new); one that is not valid UTF-16 (an unpaired surrogate) or longer than
+/// [`MAX_PEER_ID_BYTES`] UTF-16 units is [`FAST_INVALID_SAMPLE`] without a change, so that the
+/// generated `scan_result`, which the caller then uses, decides what it means. `now_ms` is the
+/// `u64` of the generated call, bit for bit.
+///
+/// # Safety
+///
+/// Called by the JVM only: `env` is the calling thread's JNI environment and `peer` a local
+/// reference (or null) to a Java `String`, as the native method's signature declares.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn Java_dev_meshtune_MeshTuneJni_scanResult(
+    env: *mut JNIEnv,
+    _class: jclass,
+    handle: jlong,
+    peer: jstring,
+    now_ms: jlong,
+) -> jint {
+    guarded(|| {
+        if peer.is_null() {
+            return FAST_BAD_ARGUMENT;
+        }
+        // SAFETY: `env` is this thread's JNI environment and `peer` a non-null local reference
+        // to a String (the caller's contract); GetStringLength is in every JNI version's table.
+        let units = unsafe { ((**env).v1_1.GetStringLength)(env, peer) };
+        let Ok(n) = usize::try_from(units) else { return FAST_BAD_ARGUMENT };
+        if n > MAX_PEER_ID_BYTES {
+            // At least one UTF-8 byte per UTF-16 unit: too long either way.
+            return FAST_INVALID_SAMPLE;
+        }
+        let mut buf = [0u16; MAX_PEER_ID_BYTES];
+        // SAFETY: as above; the region 0..n is within the string (its length is n) and `buf`
+        // holds at least n units. GetStringRegion is in the JNI 1.2 table.
+        unsafe { ((**env).v1_2.GetStringRegion)(env, peer, 0, units, buf.as_mut_ptr()) };
+        let mut utf8 = [0u8; 3 * MAX_PEER_ID_BYTES];
+        let mut len = 0;
+        for c in char::decode_utf16(buf[..n].iter().copied()) {
+            let Ok(c) = c else { return FAST_INVALID_SAMPLE };
+            len += c.encode_utf8(&mut utf8[len..]).len();
+        }
+        let Ok(id) = std::str::from_utf8(&utf8[..len]) else { return FAST_INVALID_SAMPLE };
+        super::scan_result(u64::from_ne_bytes(handle.to_ne_bytes()), id, u64::from_ne_bytes(now_ms.to_ne_bytes()))
+    })
 }
 
 /// The length of `array`, or `None` for a null reference.

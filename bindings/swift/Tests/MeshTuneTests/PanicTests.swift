@@ -52,5 +52,10 @@ final class PanicTests: XCTestCase {
         // stats() is called without try: a panic inside returns the counts, not a crash.
         meshtuneTestArmPanic(site: "ble")
         XCTAssertEqual(c.stats(nowMs: 40).internalPanics, 2)
+        // fastHandle() is called without try too: a panic inside returns 0 (no handle), counted.
+        meshtuneTestArmPanic(site: "ble_fast_handle")
+        XCTAssertEqual(c.fastHandle(), 0)
+        XCTAssertEqual(c.stats(nowMs: 50).internalPanics, 3)
+        XCTAssertNotEqual(c.fastHandle(), 0)
     }
 }

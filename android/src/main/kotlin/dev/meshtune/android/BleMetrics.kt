@@ -83,7 +83,7 @@ class BleMetrics @JvmOverloads constructor(
     }
 
     /** [peerId] was seen in a scan; the core decides whether that is a discovery, and its time. */
-    fun peerSeen(peerId: String) = driver.report("peerSeen") { c, now -> c.scanResult(peerId, now) }
+    fun peerSeen(peerId: String) = driver.scanResult(peerId)
 
     /**
      * From `ScanCallback.onScanFailed`: the scan is not running (the core retries on its

@@ -7,6 +7,7 @@ import dev.meshtune.BleCoordinator
 import dev.meshtune.BleRules
 import dev.meshtune.BleStats
 import dev.meshtune.BleUpdate
+import dev.meshtune.FastScanResults
 import dev.meshtune.OptimizationAction
 import dev.meshtune.OptimizerException
 import dev.meshtune.ScanMode
@@ -31,6 +32,12 @@ class ScanDriver @JvmOverloads constructor(
 ) : AutoCloseable {
     /** The core's coordinator (its `stats` count discoveries, arrivals, starts held back by the quota). */
     val coordinator: BleCoordinator = BleCoordinator(rules)
+
+    /** Scan results go to [coordinator] through the fast path (JNI where the library has it). */
+    private val fastScanResults = FastScanResults(coordinator)
+
+    /** Whether scan results go over JNI (false: the generated call, for a library without `jni-fastpath`). */
+    val scanResultsOverJni: Boolean get() = fastScanResults.jni
 
     /** Where the samples the core returns go (the facade points it at the optimizer). */
     @Volatile
@@ -87,6 +94,14 @@ class ScanDriver @JvmOverloads constructor(
     /** An event for the core (from [BleMetrics]): records its samples and follows its answer. */
     internal fun report(what: String, event: (BleCoordinator, ULong) -> BleUpdate) = diagnostics.guard(what) {
         synchronized(lock) { follow(event(coordinator, now())) }
+    }
+
+    /**
+     * A scan result (from [BleMetrics]), through [FastScanResults]: a re-sighting that changes
+     * nothing costs one JNI call, and anything else is followed as any other answer.
+     */
+    internal fun scanResult(peerId: String) = diagnostics.guard("peerSeen") {
+        synchronized(lock) { fastScanResults.scanResult(peerId, now())?.let { follow(it) } }
     }
 
     /** The OS stopped the scan (Bluetooth turned off): the core retries on its schedule. */

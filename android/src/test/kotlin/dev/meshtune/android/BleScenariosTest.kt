@@ -72,6 +72,8 @@ class BleScenariosTest {
         val sink = RecordingSink()
         val applier = DefaultActionApplier(object : MeshController {}, control, null, Looper.getMainLooper())
         val ble = BleMetrics(sink, Diagnostics(), driver = applier.scanDriver)
+        // Scan results take the fast path (JNI), as in an app: the scenarios check it too.
+        assertTrue(applier.scanDriver.scanResultsOverJni, "$name: ScanDriver's scan results over JNI")
         val events = scenario.getJSONArray("events")
         for (i in 0 until events.length()) {
             val e = events.getJSONObject(i)

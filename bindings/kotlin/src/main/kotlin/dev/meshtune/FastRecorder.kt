@@ -168,7 +168,7 @@ fun PerformanceOptimizer.fastRecorder(): FastRecorder = FastRecorder(this)
  */
 @Suppress("ktlint:standard:function-naming") // the C symbols' names: JNA direct mapping binds by name
 internal object MeshTuneFastPath {
-    const val ABI_VERSION = 1
+    const val ABI_VERSION = 2
 
     // Statuses, as in src/fastpath.rs.
     const val OK = 0
@@ -182,6 +182,7 @@ internal object MeshTuneFastPath {
     const val NOT_CARRIED = 8
     const val BAD_ARGUMENT = 9
     const val PANIC = 10
+    const val UPDATE_PENDING = 11
 
     init {
         Native.register(

@@ -14,7 +14,7 @@ import com.sun.jna.NativeLibrary
  * optimizer in. Where JNA resolved no file (Android: the app's native libraries), it is
  * `System.loadLibrary("meshtune")`, the same file.
  *
- * @suppress Internal to MeshTune; apps use [FastRecorder].
+ * @suppress Internal to MeshTune; apps use [FastRecorder] and [FastScanResults].
  */
 internal object MeshTuneJni {
     /**
@@ -37,4 +37,7 @@ internal object MeshTuneJni {
     @JvmStatic external fun record(handle: Long, code: Int, d0: Double, d1: Double, d2: Double, i0: Long, i1: Long): Int
 
     @JvmStatic external fun recordBatch(handle: Long, len: Int, codes: IntArray, doubles: DoubleArray, ints: LongArray): Int
+
+    /** A scan result for the [BleCoordinator] with this `fastHandle` ([FastScanResults]). */
+    @JvmStatic external fun scanResult(handle: Long, peerId: String, nowMs: Long): Int
 }

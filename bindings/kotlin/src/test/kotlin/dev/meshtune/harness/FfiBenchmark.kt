@@ -161,7 +161,8 @@ class FfiBenchmark {
     /**
      * What the BLE coordinator costs per raw event through the generated calls (the Android and
      * iOS ScanDriver call these on every scan result): a re-sighting of one of 64 present
-     * peers, a re-sighting at 4 096 peers, and a `step` of the schedule. Time advances by 1 ms a
+     * peers, a re-sighting at 4 096 peers (each also through [dev.meshtune.FastScanResults],
+     * the Android ScanDriver's path), and a `step` of the schedule. Time advances by 1 ms a
      * call, so a million calls span about 17 minutes of coordinator time.
      */
     @Test
@@ -182,6 +183,17 @@ class FfiBenchmark {
                 i = if (i + 1 == peers) 0 else i + 1
             }
             check(c.stats(now).discoveries == peers.toULong()) { "re-sightings counted as discoveries" }
+            // The same through FastScanResults (JNI; ScanDriver's path): a re-sighting is one call.
+            val fast = dev.meshtune.FastScanResults(c)
+            check(fast.jni) { "the benchmark's library has the JNI entry points" }
+            var updates = 0L
+            measure("FastScanResults, re-sighting of $peers") {
+                now += 1uL
+                if (fast.scanResult(ids[i], now) != null) updates++
+                i = if (i + 1 == peers) 0 else i + 1
+            }
+            check(c.stats(now).discoveries == peers.toULong()) { "re-sightings counted as discoveries" }
+            println("  ($updates of the fast calls had an update to follow)")
         }
         val c = dev.meshtune.BleCoordinator(dev.meshtune.BleRules())
         var now = 0uL

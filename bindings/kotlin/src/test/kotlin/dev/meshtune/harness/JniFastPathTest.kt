@@ -1,11 +1,17 @@
 package dev.meshtune.harness
 
+import dev.meshtune.BleCoordinator
+import dev.meshtune.BleRules
+import dev.meshtune.BleUpdate
 import dev.meshtune.FastRecorder
+import dev.meshtune.FastScanResults
 import dev.meshtune.MeshTuneFastPath
 import dev.meshtune.MeshTuneJni
 import dev.meshtune.MetricSample
+import dev.meshtune.OptimizationAction
 import dev.meshtune.OptimizerConfig
 import dev.meshtune.OptimizerException
+import dev.meshtune.ScanMode
 import dev.meshtune.ThermalState
 import dev.meshtune.startOptimizer
 import dev.meshtune.use
@@ -13,6 +19,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertNull
 import kotlin.test.assertTrue
 
 /**
@@ -136,5 +143,55 @@ class JniFastPathTest {
             assertCountersBalance(c)
             optimizer.stop()
         }
+    }
+
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    fun `FastScanResults gives the app what the generated scanResult gives, and refuses what it refuses`() {
+        val slow = BleCoordinator(BleRules())
+        val fast = FastScanResults(BleCoordinator(BleRules()))
+        assertTrue(fast.jni, "the test command's library has the JNI entry points")
+        val got = mutableListOf<BleUpdate>()
+        val want = mutableListOf<BleUpdate>()
+        val plan = OptimizationAction.SetScanMode(mode = ScanMode.LOW_POWER, dutyOnMs = 2_000u, dutyOffMs = 28_000u)
+        want += slow.setPlan(plan, 0u)
+        got += fast.coordinator.setPlan(plan, 0u)
+        want += slow.scanStarted(ScanMode.LOW_POWER, 0u)
+        got += fast.coordinator.scanStarted(ScanMode.LOW_POWER, 0u)
+        // New peers, re-sightings and an id with an embedded NUL, through the end of the
+        // on-phase (a timer change) and into the next.
+        val ids = listOf("A", "B", "A", "A\u0000x", "B", "C", "A", "A\u0000x")
+        var skipped = 0
+        for ((k, id) in (ids + ids).withIndex()) {
+            val now = (k * 150).toULong()
+            val w = slow.scanResult(id, now)
+            val g = fast.scanResult(id, now)
+            if (g == null) {
+                skipped++
+                assertTrue(w.samples.isEmpty(), "nothing to do at $now, but $w")
+                assertEquals(want.last().scan.mode, w.scan.mode)
+                assertEquals(want.last().scan.nextStepAtMs, w.scan.nextStepAtMs)
+            } else {
+                got += g
+            }
+            want += w
+        }
+        assertTrue(skipped >= 8, "re-sightings need no update: $skipped of ${2 * ids.size}")
+        // An unpaired surrogate is not valid UTF-16: the fast path leaves it to the generated
+        // call, whose string conversion refuses it (not an OptimizerException: uniffi's own).
+        assertFailsWith<java.nio.charset.CharacterCodingException> { slow.scanResult("\uD800", 2_500u) }
+        assertFailsWith<java.nio.charset.CharacterCodingException> { fast.scanResult("\uD800", 2_500u) }
+        val samples = { u: List<BleUpdate> -> u.flatMap { it.samples } }
+        assertEquals(samples(want), samples(got))
+        assertEquals(want.last().scan.mode, got.last().scan.mode)
+        assertEquals(slow.stats(3_000u), fast.coordinator.stats(3_000u))
+        // Refusals are the generated call's, by name, and change nothing.
+        for (bad in listOf("", "x".repeat(129))) {
+            val e = assertFailsWith<OptimizerException.InvalidSample> { fast.scanResult(bad, 3_000u) }
+            assertEquals("scan_result.peer_id", e.field)
+        }
+        assertEquals(slow.stats(3_000u), fast.coordinator.stats(3_000u))
+        assertEquals(MeshTuneFastPath.UNKNOWN_HANDLE, MeshTuneJni.scanResult(0, "A", 0))
+        assertNull(fast.scanResult("C", 3_000u), "a present peer, seen again")
     }
 }

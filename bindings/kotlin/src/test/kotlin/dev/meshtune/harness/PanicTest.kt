@@ -3,6 +3,7 @@ package dev.meshtune.harness
 import dev.meshtune.BleCoordinator
 import dev.meshtune.BleRules
 import dev.meshtune.FastRecorder
+import dev.meshtune.FastScanResults
 import dev.meshtune.MetricSample
 import dev.meshtune.OptimizerException
 import dev.meshtune.ScanMode
@@ -13,6 +14,7 @@ import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.Timeout
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
 import kotlin.test.assertTrue
 
 /**
@@ -77,6 +79,26 @@ class PanicTest {
         assertEquals(MetricSample.PeerDiscovered(30.0), c.scanResult("A", 30uL).samples.first())
         meshtuneTestArmPanic("ble")
         assertEquals(2uL, c.stats(40uL).internalPanics, "stats() answers with the panic counted")
+        c.close()
+    }
+
+    @Test
+    fun `a panic in the fast scan path falls back to the generated call and loses nothing`() {
+        val c = BleCoordinator(BleRules())
+        c.scanStarted(ScanMode.LOW_LATENCY, 0uL)
+        // In the registration: no handle, so every scan result takes the generated call.
+        meshtuneTestArmPanic("ble_fast_handle")
+        assertFalse(FastScanResults(c).jni)
+        assertEquals(1uL, c.stats(1uL).internalPanics)
+        // Inside the JNI call: the status says so, and the generated call takes the event.
+        val fast = FastScanResults(c)
+        assertTrue(fast.jni)
+        meshtuneTestArmPanic("ble")
+        val update = fast.scanResult("A", 10uL)
+        assertEquals(MetricSample.PeerDiscovered(10.0), update?.samples?.first())
+        val s = c.stats(20uL)
+        assertEquals(2uL, s.internalPanics)
+        assertEquals(1uL, s.discoveries, "the event counted once")
         c.close()
     }
 }
