@@ -109,6 +109,13 @@ optimizer_config! {
     /// the fixed balanced setting (scan balanced 8 s on / 2 s off, balanced advertising).
     /// Default true.
     discovery_planner: bool = true,
+    /// The OS lowers this app's scans to `LOW_POWER` while it is in the background (Android,
+    /// for an app without a foreground service: `ScanManager` caps a background app's scan
+    /// mode, without telling it). Then, in the background, the engine's estimates of the
+    /// radio's current (the thermal judgement) use the mode the OS runs, and the snapshot
+    /// reports it (`os_scan_mode`); what the engine asks for, and believes the app applied, is
+    /// unchanged. Default false: mesh apps scan from a foreground service, which the cap spares.
+    os_caps_background_scans: bool = false,
     /// Heap budget of the app, in MB. Memory acts above `heap_pressure_ratio` of it. Default 512.
     max_heap_mb: f64 = 512.0,
     /// Consensus SLO: operations finalized per second. Default 100.

@@ -200,6 +200,9 @@ pub struct OptimizerSnapshot {
     pub metrics: PerformanceMetrics,
     /// The value of every knob as the engine believes the app has it, in `Knob::ALL` order.
     pub profile: Vec<OptimizationAction>,
+    /// The scan mode the OS runs while it lowers the one in `profile` (in the background, with
+    /// `os_caps_background_scans`); None when the OS runs what the app applied.
+    pub os_scan_mode: Option<crate::ScanMode>,
     /// Knobs whose value the engine does not know (an acknowledgement never came; their
     /// `profile` entry is the value the app last confirmed): any proposal for them is asked
     /// for again, and `report_state` settles them.

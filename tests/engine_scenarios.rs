@@ -287,6 +287,44 @@ fn thermal_serious_sheds_radio_work_only_when_it_is_a_material_part_of_the_heat(
 }
 
 #[test]
+fn in_the_background_a_scan_the_os_caps_is_judged_at_the_mode_the_os_runs() {
+    // A phone drawing 40 mA (1 %/h of 4 000 mAh) heats up to Serious in the background. At the
+    // baseline scan (balanced, 8 s on / 2 s off) shedding to the saver profile would save about
+    // 2.3 mA (5.8 %, over the 4 % set here); but where the OS lowers a background app's scans
+    // to LOW_POWER, the radio already runs at about 0.8 mA for the scan, and shedding saves
+    // about 1.1 mA (2.8 %): not material.
+    let run_with = |caps: bool, foreground: bool| {
+        let config = OptimizerConfig {
+            thermal_material_share: 0.04,
+            os_caps_background_scans: caps,
+            ..OptimizerConfig::default()
+        };
+        let mut e = Engine::new(config).unwrap();
+        let mut log = Log::default();
+        run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
+            let mut v = vec![
+                MetricSample::Battery { level_percent: 90.0 - t as f64 / 3_600_000.0, charging: false },
+                delivered(30.0),
+            ];
+            if t == 0 {
+                v.push(MetricSample::AppState { foreground });
+            }
+            if t == 600_000 {
+                v.push(MetricSample::Thermal { state: ThermalState::Serious });
+            }
+            v
+        });
+        let shed = log.actions.iter().any(|a| a.priority == Priority::Safety);
+        (shed, e.snapshot().os_scan_mode)
+    };
+    // The cap, in the background: judged at LOW_POWER, not shed; the snapshot says what runs.
+    assert_eq!(run_with(true, false), (false, Some(ScanMode::LowPower)));
+    // No cap (a foreground service), or in the foreground: the app's mode runs, and is shed.
+    assert_eq!(run_with(false, false), (true, None));
+    assert_eq!(run_with(true, true), (true, None));
+}
+
+#[test]
 fn a_thermal_state_flickering_at_a_band_edge_moves_the_knobs_once() {
     let mut e = engine();
     let mut log = Log::default();

@@ -326,11 +326,13 @@ impl<'a> World<'a> {
         radio: RadioModel,
     ) -> Result<World<'a>, String> {
         scenario.validate().map_err(|e| e.to_string())?;
-        // The app configures MeshTune with its deadline and its real heap limit (every policy
-        // faces the same heap).
+        // The app configures MeshTune with its deadline, its real heap limit (every policy
+        // faces the same heap) and whether it scans without a foreground service (the OS then
+        // caps its background scans).
         let config = OptimizerConfig {
             target_p95_latency_ms: scenario.slo_p95_latency_ms,
             max_heap_mb: scenario.heap_limit_mb,
+            os_caps_background_scans: !radio.os.foreground_service,
             ..OptimizerConfig::default()
         };
         let mut initial = Settings::default();

@@ -188,6 +188,20 @@ pub struct Engine {
     last_on_time_repair_ms: Option<u64>,
 }
 
+/// `action` as the OS runs it: a scan above `LOW_POWER` is lowered to it while the app is in the
+/// background and `config.os_caps_background_scans` says the OS caps background scans (Android
+/// without a foreground service); any other action, or in the foreground, unchanged.
+pub fn os_capped(action: OptimizationAction, config: &OptimizerConfig, foreground: bool) -> OptimizationAction {
+    match action {
+        OptimizationAction::SetScanMode { mode, duty_on_ms, duty_off_ms }
+            if config.os_caps_background_scans && !foreground && mode > crate::ScanMode::LowPower =>
+        {
+            OptimizationAction::SetScanMode { mode: crate::ScanMode::LowPower, duty_on_ms, duty_off_ms }
+        }
+        other => other,
+    }
+}
+
 /// The `format` of a learned-state document.
 pub const LEARNED_STATE_FORMAT: &str = "meshtune-learned-state";
 /// The version of the learned-state document this library writes and reads.
@@ -690,12 +704,19 @@ impl Engine {
         self.engaged.clear();
         {
             let profile: Vec<OptimizationAction> = self.knobs.iter().map(|k| k.value.clone()).collect();
+            let os_profile = self.os_profile();
             let held_back: Vec<OptimizationAction> = self
                 .knobs
                 .iter()
                 .filter_map(|k| k.backoff.as_ref().filter(|b| now < b.until_ms).map(|b| b.value.clone()))
                 .collect();
-            let ctx = StrategyContext { config: &self.config, now_ms: now, profile: &profile, held_back: &held_back };
+            let ctx = StrategyContext {
+                config: &self.config,
+                now_ms: now,
+                profile: &profile,
+                os_profile: &os_profile,
+                held_back: &held_back,
+            };
             for (order, strategy) in self.strategies.iter_mut().enumerate() {
                 if !strategy.should_apply(&self.metrics, &ctx) {
                     continue;
@@ -793,6 +814,9 @@ impl Engine {
 
     /// The engine's view: metrics from every sample recorded so far, profile, counters.
     pub fn snapshot(&self) -> OptimizerSnapshot {
+        // Built now, so that a sample recorded just before shows (windows expire at ticks).
+        let metrics = self.collector.metrics();
+        let foreground = metrics.device.foreground;
         OptimizerSnapshot {
             now_ms: self.now_ms,
             backing_off: self
@@ -802,15 +826,31 @@ impl Engine {
                 .filter(|b| self.now_ms < b.until_ms)
                 .map(|b| BackingOff { action: b.value.clone(), until_ms: b.until_ms, refused_by_app: b.refused })
                 .collect(),
-            // Built now, so that a sample recorded just before shows (windows expire at ticks).
-            metrics: self.collector.metrics(),
+            metrics,
             profile: self.knobs.iter().map(|k| k.value.clone()).collect(),
+            os_scan_mode: match (
+                self.knob(Knob::ScanMode),
+                os_capped(self.knob(Knob::ScanMode).clone(), &self.config, foreground),
+            ) {
+                (
+                    OptimizationAction::SetScanMode { mode: asked, .. },
+                    OptimizationAction::SetScanMode { mode: runs, .. },
+                ) if *asked != runs => Some(runs),
+                _ => None,
+            },
             unknown_knobs: Knob::ALL.iter().copied().filter(|&k| self.knobs[k.index()].unknown).collect(),
             pending_actions: self.pending.iter().map(|p| p.event.clone()).collect(),
             engaged_strategies: self.engaged.clone(),
             tick_interval_ms: self.tick.interval_ms(),
             counters: self.counters.clone(),
         }
+    }
+
+    /// What the radio runs as far as the engine knows: every knob's value, with the scan mode
+    /// lowered by the OS's background cap ([`os_capped`]).
+    fn os_profile(&self) -> Vec<OptimizationAction> {
+        let foreground = self.metrics.device.foreground;
+        self.knobs.iter().map(|k| os_capped(k.value.clone(), &self.config, foreground)).collect()
     }
 
     /// The current value of one knob.

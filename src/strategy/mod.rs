@@ -71,8 +71,13 @@ pub struct StrategyContext<'a> {
     pub config: &'a OptimizerConfig,
     /// Engine time, ms.
     pub now_ms: u64,
-    /// The current value of every knob, indexed by `Knob::index()`.
+    /// The current value of every knob, indexed by `Knob::index()`, as the app applied it.
+    /// Compare proposals with this.
     pub profile: &'a [OptimizationAction],
+    /// What the radio runs as far as the engine knows: `profile` with the scan mode lowered by
+    /// the OS (`os_caps_background_scans`, in the background); else the same as `profile`.
+    /// Estimate currents with this.
+    pub os_profile: &'a [OptimizationAction],
     /// Values backing off now (reverted after a measurement, or refused by the app): proposing
     /// one changes nothing until its back-off ends.
     pub held_back: &'a [OptimizationAction],

@@ -242,11 +242,12 @@ fn shed_share(m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Option<(f64,
     let phone_ma = drain / 100.0 * ctx.config.battery_capacity_mah;
     let links = m.mesh_performance.connected_peers;
     let scan_ma = ctx.config.repair_cost_continuous_scan_ma;
-    let now = super::costs::profile_ma(ctx.profile, links, scan_ma);
-    let mut shed = ctx.profile.to_vec();
+    // What the radio runs (the OS's background cap applied), and would run once shed.
+    let now = super::costs::profile_ma(ctx.os_profile, links, scan_ma);
+    let mut shed = ctx.os_profile.to_vec();
     for a in PowerMode::PowerSaver.actions() {
         if let Some(slot) = shed.get_mut(a.knob().index()) {
-            *slot = a;
+            *slot = crate::engine::os_capped(a, ctx.config, m.device.foreground);
         }
     }
     let saved = (now - super::costs::profile_ma(&shed, links, scan_ma)).max(0.0);
