@@ -331,5 +331,13 @@ fn bench_parts(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_record, bench_query, bench_tick, bench_ancestor, bench_parts);
+/// What the loop pays once per tick to sample the process (`sample_process`, on by default).
+fn bench_process(c: &mut Criterion) {
+    let mut group = c.benchmark_group("process");
+    let mut sampler = meshtune::platform::process::ProcessSampler::new();
+    group.bench_function("sample", |b| b.iter(|| black_box(sampler.sample())));
+    group.finish();
+}
+
+criterion_group!(benches, bench_record, bench_query, bench_tick, bench_ancestor, bench_parts, bench_process);
 criterion_main!(benches);

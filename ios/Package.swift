@@ -35,8 +35,9 @@ import PackageDescription
 #else
     let ffiTarget: Target = .binaryTarget(name: "MeshTuneFFI", path: "MeshTuneFFI.xcframework")
     // What the Rust static library needs from the system besides libSystem (the Rust standard
-    // library and sysinfo); scripts/build-xcframework.sh checks this list against
-    // `rustc --print native-static-libs` and stops if a framework is missing here.
+    // library; CoreFoundation was sysinfo's, which is gone, and stays until a macOS build shows
+    // that `native-static-libs` no longer asks for it); scripts/build-xcframework.sh checks this
+    // list against `rustc --print native-static-libs` and stops if a framework is missing here.
     let meshTuneLinkerSettings: [LinkerSetting] = [
         .linkedFramework("CoreFoundation"),
         .linkedLibrary("iconv"),

@@ -58,7 +58,7 @@ pub struct MemoryUsage {
     pub heap_used_mb: Option<f64>,
     /// Latest heap limit.
     pub heap_limit_mb: Option<f64>,
-    /// Latest resident memory of the process (sysinfo).
+    /// Latest resident memory of the process (procfs on Linux and Android; None on Apple platforms).
     pub process_resident_mb: Option<f64>,
     /// Current platform memory pressure (decays to Normal after `memory_pressure_hold_ms`).
     pub pressure: MemoryPressureLevel,
@@ -67,7 +67,7 @@ pub struct MemoryUsage {
 /// CPU use of the process.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CpuUsage {
-    /// Latest process CPU use, percent of one core (sysinfo).
+    /// Latest process CPU use, percent of one core (procfs on Linux and Android; None on Apple platforms).
     pub process_cpu_percent: Option<f64>,
 }
 

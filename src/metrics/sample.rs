@@ -64,7 +64,7 @@ pub enum MetricSample {
     /// The app moved to the foreground or the background.
     AppState { foreground: bool },
     /// This process's CPU use (percent of one core, may exceed 100 on several cores) and
-    /// resident memory; the runtime samples it itself with sysinfo.
+    /// resident memory; the runtime samples it itself (procfs on Linux and Android).
     ProcessUsage { cpu_percent: f64, resident_mb: f64 },
 }
 

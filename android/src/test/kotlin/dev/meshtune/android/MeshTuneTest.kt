@@ -49,7 +49,7 @@ class MeshTuneTest {
     }
     private var meshTune: MeshTune? = null
 
-    /** Ticks every 10–50 ms instead of 1–30 s, no sysinfo sampling: decisions come fast. */
+    /** Ticks every 10–50 ms instead of 1–30 s, no process sampling: decisions come fast. */
     private val fastConfig = OptimizerConfig(minTickIntervalMs = 10uL, maxTickIntervalMs = 50uL, sampleProcess = false)
 
     @Before

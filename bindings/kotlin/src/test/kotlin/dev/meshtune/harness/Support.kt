@@ -11,7 +11,7 @@ import java.util.concurrent.LinkedBlockingQueue
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.test.fail
 
-/** Ticks every 10–50 ms instead of 1–30 s, and no sysinfo sampling: tests see decisions fast. */
+/** Ticks every 10–50 ms instead of 1–30 s, and no process sampling: tests see decisions fast. */
 fun fastConfig(verificationWindowMs: ULong = 30_000uL, ackTimeoutMs: ULong = 10_000uL, sampleQueueCapacity: UInt = 16_384u, windowMs: ULong = 60_000uL) =
     OptimizerConfig(
         windowMs = windowMs,
