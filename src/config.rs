@@ -174,6 +174,11 @@ optimizer_config! {
     /// on-time ratio is then watched until it has the samples its comparison needs, at most
     /// `verification_max_ms`). Default 30 000.
     verification_window_ms: u64 = 30_000,
+    /// The resolution of the battery level the platform reports, percent: Android's
+    /// `BatteryManager.EXTRA_LEVEL` is whole percent (1). A battery drain measured over a span is
+    /// uncertain by ± one step over that span, and power actions are judged on those bounds
+    /// (`judge_drain`). 0 for a level reported exactly. Default 1.
+    battery_level_step_percent: f64 = 1.0,
     /// Verification window for power actions (battery drain needs longer). Default 600 000.
     power_verification_window_ms: u64 = 600_000,
     /// Longest measurement of an on-time ratio: when the samples its comparison needs have not
@@ -261,6 +266,10 @@ impl OptimizerConfig {
         positive("target_p95_latency_ms", self.target_p95_latency_ms)?;
         ratio("target_on_time_ratio", self.target_on_time_ratio)?;
         ratio("thermal_material_share", self.thermal_material_share)?;
+        let step = self.battery_level_step_percent;
+        if !step.is_finite() || !(0.0..=10.0).contains(&step) {
+            return Err(OptimizerError::config("battery_level_step_percent", format!("{step} is outside 0..=10")));
+        }
         for (field, v) in [
             ("repair_cost_compression_ma", self.repair_cost_compression_ma),
             ("repair_cost_fast_advertising_ma", self.repair_cost_fast_advertising_ma),

@@ -325,6 +325,34 @@ fn in_the_background_a_scan_the_os_caps_is_judged_at_the_mode_the_os_runs() {
 }
 
 #[test]
+fn a_power_action_measured_on_whole_percent_levels_claims_no_effect_it_cannot_see() {
+    // A phone draining 30 %/h, reported in whole percent (a reading every 2 minutes), goes to
+    // the background at 38 % after 15 minutes: the saver comes, as a savings action judged by the battery drain.
+    // Over the 10-minute measurement each drain is known only to within about ± 7.5 %/h, so the
+    // outcome is Inconclusive (a point estimate would call the unchanged drain NoEffect, or a
+    // quantization step Improved or Worse).
+    let level = |t: u64| (45.0 - (t as f64 / 120_000.0).floor()).max(1.0);
+    let mut e = engine();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 2_400_000, 1_000, |t| {
+        let mut v = vec![delivered(30.0)];
+        if t % 120_000 == 0 {
+            v.push(MetricSample::Battery { level_percent: level(t), charging: false });
+        }
+        if t == 900_000 {
+            v.push(MetricSample::AppState { foreground: false });
+        }
+        v
+    });
+    let saver = log.actions.iter().find(|a| a.strategy == "power").expect("a power action");
+    let outcomes = log.outcome_for(saver.id);
+    assert!(
+        matches!(outcomes.as_slice(), [OutcomeEvent::Inconclusive { reason, .. }] if reason.contains("battery drain")),
+        "{outcomes:?}"
+    );
+}
+
+#[test]
 fn a_thermal_state_flickering_at_a_band_edge_moves_the_knobs_once() {
     let mut e = engine();
     let mut log = Log::default();

@@ -1193,8 +1193,10 @@ impl<'a> World<'a> {
             if p.reported.battery_percent != Some(pct) || p.reported.charging != Some(p.charging) {
                 p.reported.battery_percent = Some(pct);
                 p.reported.charging = Some(p.charging);
+                // In whole percent, as Android's BatteryManager.EXTRA_LEVEL (an int) gives it: an
+                // exact level would tell the engine more than a phone can.
                 p.record(
-                    MetricSample::Battery { level_percent: level.clamp(0.0, 100.0), charging: p.charging },
+                    MetricSample::Battery { level_percent: pct.clamp(0, 100) as f64, charging: p.charging },
                     now_ms,
                 );
             }

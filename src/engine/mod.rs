@@ -48,7 +48,8 @@ use crate::{
 use arbitration::{arbitrate, Candidate};
 use stats::{judge_slo, Blocks, SloJudgement};
 use verification::{
-    judge_on_time, judge_percent, judge_quantile, metric_value, Accumulator, Measured, QuantileSide, Verdict,
+    judge_drain, judge_on_time, judge_percent, judge_quantile, metric_value, Accumulator, Measured, QuantileSide,
+    Verdict,
 };
 
 /// Longest `detail` kept from an acknowledgement, in bytes (longer text is cut at a char
@@ -148,7 +149,9 @@ enum Before {
     OnTime { breach: Blocks, settled: Option<Blocks>, delta: f64 },
     /// A p95 with its order-statistic interval.
     Quantile(Option<QuantileSide>),
-    /// A mean, a rate or a battery drain.
+    /// A battery drain with the bounds of the level's resolution.
+    Drain(Option<QuantileSide>),
+    /// A mean or a rate.
     Value(Option<f64>),
 }
 
@@ -462,9 +465,14 @@ impl Engine {
             self.config.verification_window_ms
         };
         let (before, need) = match p.metric {
-            TargetMetric::BatteryDrainPercentPerHour => {
-                (Before::Value(self.collector.battery_drain_between(now.saturating_sub(window), now)), 0)
-            }
+            TargetMetric::BatteryDrainPercentPerHour => (
+                Before::Drain(self.collector.battery_drain_bounds(
+                    now.saturating_sub(window),
+                    now,
+                    self.config.battery_level_step_percent,
+                )),
+                0,
+            ),
             TargetMetric::OnTimeRatio => {
                 let breach = self.blocks_before(now);
                 let settled = self.on_time_breach_since_ms.map(|since| {
@@ -937,8 +945,16 @@ impl Engine {
                     judge_on_time(breach, settled.as_ref(), &after, *delta)
                 }
                 Before::Quantile(before) => judge_quantile(*before, v.acc.p95_with_interval(), tolerance),
+                Before::Drain(before) => {
+                    let after = self.collector.battery_drain_bounds(
+                        v.started_ms,
+                        now.saturating_add(1),
+                        self.config.battery_level_step_percent,
+                    );
+                    judge_drain(*before, after, tolerance)
+                }
                 Before::Value(None) => Verdict::Inconclusive("not enough data before the change".to_owned()),
-                Before::Value(Some(b)) => match v.acc.result(min, v.started_ms, elapsed, &self.collector) {
+                Before::Value(Some(b)) => match v.acc.result(min, elapsed) {
                     Ok(a) => judge_percent(v.metric, *b, a, tolerance, v.acc.samples()),
                     Err(reason) => Verdict::Inconclusive(reason),
                 },

@@ -9,7 +9,6 @@
 //! gives `Inconclusive`: no effect is ever claimed without data.
 
 use super::stats::{quantile_rank_interval, Blocks};
-use crate::metrics::collector::MetricsCollector;
 use crate::metrics::sketch::LogHistogram;
 use crate::{MetricSample, PerformanceMetrics, TargetMetric};
 
@@ -115,14 +114,8 @@ impl Accumulator {
     }
 
     /// The measured value after the change, if there were enough samples. `elapsed_ms` is the
-    /// verification window; `started_ms` is when the action was applied.
-    pub fn result(
-        &self,
-        min_samples: u64,
-        started_ms: u64,
-        elapsed_ms: u64,
-        collector: &MetricsCollector,
-    ) -> Result<f64, String> {
+    /// verification window.
+    pub fn result(&self, min_samples: u64, elapsed_ms: u64) -> Result<f64, String> {
         match self {
             Accumulator::P95(h) => {
                 if h.count() < min_samples {
@@ -142,9 +135,7 @@ impl Accumulator {
                 }
                 Ok(sum / (elapsed_ms.max(1) as f64 / 1000.0))
             }
-            Accumulator::Battery => collector.battery_drain_since(started_ms).ok_or_else(|| {
-                "battery drain not measurable: charging, or unplugged readings span under a minute".to_owned()
-            }),
+            Accumulator::Battery => Err("a battery drain is judged by `judge_drain` on its bounds".to_owned()),
             Accumulator::OnTime => Err("an on-time ratio is judged by `judge_on_time` on blocks".to_owned()),
         }
     }
@@ -253,6 +244,29 @@ pub fn judge_quantile(before: Option<QuantileSide>, after: Option<QuantileSide>,
             "too few samples for an interval of the p95 on both sides (110 each are needed)".to_owned(),
         );
     };
+    judge_bounds("p95", b, a, tolerance_percent)
+}
+
+/// The rule for a battery drain (lower is better), on the bounds the level's resolution allows
+/// (`MetricsCollector::battery_drain_bounds`: a level reported in whole percent leaves each
+/// drain uncertain by ± one step over the span), compared as [`judge_quantile`] compares: the
+/// change's interval `[after.low - before.high, after.high - before.low]`. Over the default
+/// 10-minute measurement, whole-percent levels leave ± 6 %/h on each side, more than any radio
+/// setting changes a phone's drain: such a measurement is `Inconclusive`, and says so, rather
+/// than `Improved` or `Worse` on a quantization step. Either side not measurable (charging, a
+/// span under a minute) → `Inconclusive`.
+pub fn judge_drain(before: Option<QuantileSide>, after: Option<QuantileSide>, tolerance_percent: f64) -> Verdict {
+    let (Some(b), Some(a)) = (before, after) else {
+        return Verdict::Inconclusive(
+            "battery drain not measurable on both sides: charging, or unplugged readings span under a minute"
+                .to_owned(),
+        );
+    };
+    judge_bounds("battery drain", b, a, tolerance_percent)
+}
+
+/// [`judge_quantile`]'s rule on two sides with bounds, lower is better; `what` names the figure.
+fn judge_bounds(what: &str, b: QuantileSide, a: QuantileSide, tolerance_percent: f64) -> Verdict {
     let lo = a.1 - b.2;
     let hi = a.2 - b.1;
     let m = Measured { before: b.0, after: a.0, interval: Some((lo, hi)), samples_before: b.3, samples_after: a.3 };
@@ -265,13 +279,13 @@ pub fn judge_quantile(before: Option<QuantileSide>, after: Option<QuantileSide>,
         Verdict::NoEffect(m)
     } else {
         Verdict::Inconclusive(format!(
-            "p95 {:.1} before, {:.1} after: the change's interval [{lo:+.1}, {hi:+.1}] is too wide to conclude",
+            "{what} {:.1} before, {:.1} after: the change's interval [{lo:+.1}, {hi:+.1}] is too wide to conclude",
             b.0, a.0
         ))
     }
 }
 
-/// The rule for the other metrics (means, rates, battery drain), which carry no interval yet:
+/// The rule for the other metrics (the heap's mean, the consensus rate), which carry no interval yet:
 /// a relative change beyond `tolerance_percent` either way is `Improved` or `Worse`; within it,
 /// `NoEffect`.
 pub fn judge_percent(
@@ -318,17 +332,16 @@ mod tests {
 
     #[test]
     fn accumulator_ignores_other_metrics_and_needs_samples() {
-        let c = MetricsCollector::new(60_000, 60_000);
         let mut a = Accumulator::for_metric(TargetMetric::P95LatencyMs, 5);
         a.feed(TargetMetric::P95LatencyMs, &MetricSample::Heap { used_mb: 1.0, limit_mb: 2.0 });
-        assert!(a.result(1, 0, 1_000, &c).is_err());
+        assert!(a.result(1, 1_000).is_err());
         for i in 1..=20 {
             a.feed(
                 TargetMetric::P95LatencyMs,
                 &MetricSample::MessageDelivered { latency_ms: f64::from(i), hops: 1, bytes: 1 },
             );
         }
-        let p95 = a.result(5, 0, 1_000, &c).unwrap();
+        let p95 = a.result(5, 1_000).unwrap();
         assert!((p95 - 19.0).abs() / 19.0 < 0.01, "{p95}");
         let mut r = Accumulator::for_metric(TargetMetric::ConsensusOpsPerSec, 5);
         for _ in 0..10 {
@@ -337,7 +350,7 @@ mod tests {
                 &MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 1.0, operations: 30 },
             );
         }
-        assert_eq!(r.result(5, 0, 10_000, &c).unwrap(), 30.0);
+        assert_eq!(r.result(5, 10_000).unwrap(), 30.0);
     }
 
     fn blocks(k: u64, n: u64, count: usize) -> Blocks {
@@ -386,5 +399,22 @@ mod tests {
         assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 80.0, 10.0, 1), Verdict::Improved(_)));
         assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 105.0, 10.0, 1), Verdict::NoEffect(_)));
         assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 120.0, 10.0, 1), Verdict::Worse(_)));
+    }
+
+    #[test]
+    fn a_drain_is_judged_on_the_bounds_of_the_levels_resolution() {
+        // 10 minutes of whole-percent readings: each drain is known to within ± 6 %/h, so a
+        // drop of 1 point against 2 points (6 against 12 %/h) concludes nothing...
+        let side = |drain: f64| Some((drain, drain - 6.0, drain + 6.0, 3));
+        assert!(matches!(judge_drain(side(12.0), side(6.0), 5.0), Verdict::Inconclusive(_)));
+        // ...while a drop of 1 against 4 points (6 against 24 %/h) is an improvement even at
+        // the bounds, and the reverse a worsening.
+        assert!(matches!(judge_drain(side(24.0), side(6.0), 5.0), Verdict::Improved(_)));
+        assert!(matches!(judge_drain(side(6.0), side(24.0), 5.0), Verdict::Worse(_)));
+        // Exact levels (bounds of zero width): the same drain is no effect, a rise is worse.
+        let exact = |drain: f64| Some((drain, drain, drain, 3));
+        assert!(matches!(judge_drain(exact(10.0), exact(10.0), 5.0), Verdict::NoEffect(_)));
+        assert!(matches!(judge_drain(exact(10.0), exact(10.2), 5.0), Verdict::Worse(_)));
+        assert!(matches!(judge_drain(None, exact(10.0), 5.0), Verdict::Inconclusive(_)));
     }
 }

@@ -248,6 +248,21 @@ impl MetricsCollector {
         drain_of(self.battery_history.iter().filter(|r| r.at_ms >= since_ms).copied())
     }
 
+    /// Battery drain over the readings in `[from_ms, to_ms)` with the bounds the level's
+    /// resolution allows: (drain, low, high, readings), %/h. A platform reports the level in steps
+    /// (`step_percent`: Android's `EXTRA_LEVEL` is whole percent), so each reading stands for a
+    /// true level within one step of it, however it was rounded, and the drop between the first
+    /// and the last reading is known to within ± one step: `(drop ± step) / hours`. None as for
+    /// `battery_drain_between` (charging, fewer than two readings, or a span under a minute).
+    pub fn battery_drain_bounds(&self, from_ms: u64, to_ms: u64, step_percent: f64) -> Option<(f64, f64, f64, u64)> {
+        let readings = || self.battery_history.iter().filter(|r| r.at_ms >= from_ms && r.at_ms < to_ms);
+        let drain = drain_of(readings().copied())?;
+        let (first, last) = (readings().next()?, readings().next_back()?);
+        let hours = last.at_ms.saturating_sub(first.at_ms) as f64 / 3_600_000.0;
+        let slack = step_percent / hours;
+        Some((drain, drain - slack, drain + slack, readings().count() as u64))
+    }
+
     /// Battery drain over readings in `[from_ms, to_ms)` (see `battery_drain_since`).
     pub fn battery_drain_between(&self, from_ms: u64, to_ms: u64) -> Option<f64> {
         drain_of(self.battery_history.iter().filter(|r| r.at_ms >= from_ms && r.at_ms < to_ms).copied())
@@ -404,6 +419,19 @@ mod tests {
         assert_eq!(c.metrics().device.memory_pressure, MemoryPressureLevel::Critical);
         c.advance(11_000);
         assert_eq!(c.metrics().device.memory_pressure, MemoryPressureLevel::Normal);
+    }
+
+    #[test]
+    fn a_drain_has_the_bounds_of_one_level_step_over_its_span() {
+        let mut c = MetricsCollector::new(60_000, 10_000);
+        // 80 → 78 % in 30 minutes: 4 %/h, within ± 1 point over half an hour, ± 2 %/h.
+        for (level, at) in [(80.0, 0), (79.0, 900_000), (78.0, 1_800_000)] {
+            c.record(&MetricSample::Battery { level_percent: level, charging: false }, at);
+        }
+        let (drain, lo, hi, n) = c.battery_drain_bounds(0, 1_800_001, 1.0).unwrap();
+        assert_eq!((drain, lo, hi, n), (4.0, 2.0, 6.0, 3));
+        assert_eq!(c.battery_drain_bounds(0, 1_800_001, 0.0), Some((4.0, 4.0, 4.0, 3)));
+        assert_eq!(c.battery_drain_bounds(0, 1_000, 1.0), None, "one reading");
     }
 
     #[test]
