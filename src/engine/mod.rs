@@ -48,8 +48,8 @@ use crate::{
 use arbitration::{arbitrate, Candidate};
 use stats::{judge_slo, Blocks, SloJudgement};
 use verification::{
-    judge_drain, judge_on_time, judge_percent, judge_quantile, metric_value, Accumulator, Measured, QuantileSide,
-    Verdict,
+    judge_drain, judge_on_time, judge_percent, judge_quantile, judge_rate, metric_value, Accumulator, Measured,
+    QuantileSide, Verdict,
 };
 
 /// Longest `detail` kept from an acknowledgement, in bytes (longer text is cut at a char
@@ -151,7 +151,9 @@ enum Before {
     Quantile(Option<QuantileSide>),
     /// A battery drain with the bounds of the level's resolution.
     Drain(Option<QuantileSide>),
-    /// A mean or a rate.
+    /// A rate with its variance and its rounds.
+    Rate(Option<(f64, f64, u64)>),
+    /// A mean (the heap's level).
     Value(Option<f64>),
 }
 
@@ -492,6 +494,7 @@ impl Engine {
             TargetMetric::P95LatencyMs | TargetMetric::P95FinalizationMs | TargetMetric::P95DiscoveryMs => {
                 (Before::Quantile(self.collector.window_p95_with_interval(p.metric)), 0)
             }
+            TargetMetric::ConsensusOpsPerSec => (Before::Rate(self.collector.consensus_rate_with_variance()), 0),
             m => (Before::Value(metric_value(&metrics, m, min)), 0),
         };
         if p.metric == TargetMetric::OnTimeRatio && p.event.priority == Priority::SloRepair {
@@ -945,6 +948,7 @@ impl Engine {
                     judge_on_time(breach, settled.as_ref(), &after, *delta)
                 }
                 Before::Quantile(before) => judge_quantile(*before, v.acc.p95_with_interval(), tolerance),
+                Before::Rate(before) => judge_rate(*before, v.acc.rate_with_variance(elapsed), tolerance, min),
                 Before::Drain(before) => {
                     let after = self.collector.battery_drain_bounds(
                         v.started_ms,

@@ -46,8 +46,9 @@ pub enum Accumulator {
     /// Mean of values (hops, heap); `need` samples make a result (heap samples are sparse:
     /// one is enough).
     Mean { sum: f64, count: u64, need: u64 },
-    /// Sum of operations, turned into a rate over the elapsed time.
-    Rate { sum: f64, count: u64 },
+    /// Sum of operations (and of their squares, for the variance), turned into a rate over the
+    /// elapsed time.
+    Rate { sum: f64, squares: f64, count: u64 },
     /// Battery drain, read from the collector's history at the end.
     Battery,
     /// An on-time ratio, read from the collector's blocks of history at the end.
@@ -64,7 +65,7 @@ impl Accumulator {
             }
             TargetMetric::MeanHopCount => Accumulator::Mean { sum: 0.0, count: 0, need: min_samples.max(1) },
             TargetMetric::HeapUsedMb => Accumulator::Mean { sum: 0.0, count: 0, need: 1 },
-            TargetMetric::ConsensusOpsPerSec => Accumulator::Rate { sum: 0.0, count: 0 },
+            TargetMetric::ConsensusOpsPerSec => Accumulator::Rate { sum: 0.0, squares: 0.0, count: 0 },
             TargetMetric::BatteryDrainPercentPerHour => Accumulator::Battery,
         }
     }
@@ -84,8 +85,13 @@ impl Accumulator {
         };
         match self {
             Accumulator::P95(h) => h.record(value),
-            Accumulator::Mean { sum, count, .. } | Accumulator::Rate { sum, count } => {
+            Accumulator::Mean { sum, count, .. } => {
                 *sum += value;
+                *count += 1;
+            }
+            Accumulator::Rate { sum, squares, count } => {
+                *sum += value;
+                *squares += value * value;
                 *count += 1;
             }
             Accumulator::Battery | Accumulator::OnTime => {}
@@ -113,6 +119,19 @@ impl Accumulator {
         }
     }
 
+    /// The rate after the change with its variance and the rounds it counts (as
+    /// `MetricsCollector::consensus_rate_with_variance`), over `elapsed_ms`; None for another
+    /// accumulator or no round.
+    pub fn rate_with_variance(&self, elapsed_ms: u64) -> Option<(f64, f64, u64)> {
+        match self {
+            Accumulator::Rate { sum, squares, count } if *count > 0 => {
+                let t = elapsed_ms.max(1) as f64 / 1000.0;
+                Some((sum / t, squares / (t * t), *count))
+            }
+            _ => None,
+        }
+    }
+
     /// The measured value after the change, if there were enough samples. `elapsed_ms` is the
     /// verification window.
     pub fn result(&self, min_samples: u64, elapsed_ms: u64) -> Result<f64, String> {
@@ -129,7 +148,7 @@ impl Accumulator {
                 }
                 Ok(sum / *count as f64)
             }
-            Accumulator::Rate { sum, count } => {
+            Accumulator::Rate { sum, count, .. } => {
                 if *count < min_samples {
                     return Err(format!("{count} round(s) after the change, {min_samples} needed"));
                 }
@@ -285,7 +304,46 @@ fn judge_bounds(what: &str, b: QuantileSide, a: QuantileSide, tolerance_percent:
     }
 }
 
-/// The rule for the other metrics (the heap's mean, the consensus rate), which carry no interval yet:
+/// The rule for a rate (higher is better), from each side's rate, its variance and its rounds
+/// (`consensus_rate_with_variance`): the change `after − before` with a normal 95 % interval,
+/// `± 1.96 √(var_before + var_after)`. Above zero → `Improved`; below → `Worse`; within
+/// `± tolerance_percent` of the level before → `NoEffect`; else `Inconclusive`. Fewer than
+/// `min_samples` rounds on a side (or none) → `Inconclusive`.
+pub fn judge_rate(
+    before: Option<(f64, f64, u64)>,
+    after: Option<(f64, f64, u64)>,
+    tolerance_percent: f64,
+    min_samples: u64,
+) -> Verdict {
+    let (Some(b), Some(a)) = (before, after) else {
+        return Verdict::Inconclusive("no consensus round on one side of the change".to_owned());
+    };
+    if b.2 < min_samples || a.2 < min_samples {
+        return Verdict::Inconclusive(format!(
+            "{} and {} round(s) before and after the change, {min_samples} needed on each side",
+            b.2, a.2
+        ));
+    }
+    let half = 1.96 * (b.1 + a.1).sqrt();
+    let change = a.0 - b.0;
+    let (lo, hi) = (change - half, change + half);
+    let m = Measured { before: b.0, after: a.0, interval: Some((lo, hi)), samples_before: b.2, samples_after: a.2 };
+    let margin = b.0.abs() * tolerance_percent / 100.0;
+    if lo > 0.0 {
+        Verdict::Improved(m)
+    } else if hi < 0.0 {
+        Verdict::Worse(m)
+    } else if lo >= -margin && hi <= margin {
+        Verdict::NoEffect(m)
+    } else {
+        Verdict::Inconclusive(format!(
+            "{:.1} ops/s before, {:.1} after: the change's interval [{lo:+.1}, {hi:+.1}] is too wide to conclude",
+            b.0, a.0
+        ))
+    }
+}
+
+/// The rule for the other metric (the heap's level), which carries no interval:
 /// a relative change beyond `tolerance_percent` either way is `Improved` or `Worse`; within it,
 /// `NoEffect`.
 pub fn judge_percent(
@@ -321,6 +379,7 @@ pub fn improvement_percent(metric: TargetMetric, before: f64, after: f64) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::collector::MetricsCollector;
 
     #[test]
     fn improvement_sign_follows_direction() {
@@ -399,6 +458,71 @@ mod tests {
         assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 80.0, 10.0, 1), Verdict::Improved(_)));
         assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 105.0, 10.0, 1), Verdict::NoEffect(_)));
         assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 120.0, 10.0, 1), Verdict::Worse(_)));
+    }
+
+    #[test]
+    fn a_rate_is_judged_on_its_interval() {
+        let b = Some((100.0, 25.0, 50));
+        // +50 ops/s, ± 1.96·√50 ≈ ± 13.9: improved; the reverse: worse.
+        assert!(matches!(judge_rate(b, Some((150.0, 25.0, 50)), 10.0, 5), Verdict::Improved(_)));
+        assert!(matches!(judge_rate(b, Some((50.0, 25.0, 50)), 10.0, 5), Verdict::Worse(_)));
+        // The same level, ± 41: too wide for the ± 10 of the tolerance.
+        assert!(matches!(judge_rate(b, Some((100.0, 400.0, 50)), 10.0, 5), Verdict::Inconclusive(_)));
+        // The same level, ± 2.8 at most: no effect.
+        assert!(matches!(judge_rate(Some((100.0, 1.0, 50)), Some((101.0, 1.0, 50)), 10.0, 5), Verdict::NoEffect(_)));
+        // Too few rounds on a side, or none.
+        assert!(matches!(judge_rate(b, Some((150.0, 25.0, 4)), 10.0, 5), Verdict::Inconclusive(_)));
+        assert!(matches!(judge_rate(None, Some((150.0, 25.0, 50)), 10.0, 5), Verdict::Inconclusive(_)));
+    }
+
+    #[test]
+    fn the_rates_variance_matches_the_spread_of_rates_over_runs() {
+        // Rounds at random times (Poisson, 2 a second) with 1..=20 operations each, over 30 s:
+        // the variance each run estimates, on average, is the variance of the rates the runs
+        // measure (a formula off by a factor of T or of the mean would be far off).
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut uniform = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut rates, mut estimates) = (Vec::new(), Vec::new());
+        for _ in 0..400 {
+            let mut acc = Accumulator::for_metric(TargetMetric::ConsensusOpsPerSec, 5);
+            let mut t = 0.0;
+            loop {
+                t += -(1.0 - uniform()).ln() / 2.0;
+                if t >= 30.0 {
+                    break;
+                }
+                let operations = 1 + (uniform() * 20.0) as u32;
+                let round =
+                    MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 1.0, operations };
+                acc.feed(TargetMetric::ConsensusOpsPerSec, &round);
+            }
+            let (rate, var, _) = acc.rate_with_variance(30_000).unwrap();
+            rates.push(rate);
+            estimates.push(var);
+        }
+        let n = rates.len() as f64;
+        let mean = rates.iter().sum::<f64>() / n;
+        let spread = rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let estimated = estimates.iter().sum::<f64>() / n;
+        assert!((estimated / spread - 1.0).abs() < 0.2, "estimated {estimated:.2}, measured {spread:.2}");
+        // And the collector's window gives the same figures for the same rounds.
+        let mut c = MetricsCollector::new(60_000, 60_000);
+        let mut acc = Accumulator::for_metric(TargetMetric::ConsensusOpsPerSec, 5);
+        for k in 1..=30u64 {
+            let round =
+                MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 1.0, operations: 3 };
+            c.record(&round, k * 1_000);
+            acc.feed(TargetMetric::ConsensusOpsPerSec, &round);
+        }
+        let (rate, var, rounds) = c.consensus_rate_with_variance().unwrap();
+        let (r2, v2, n2) = acc.rate_with_variance(c.consensus_covered_ms()).unwrap();
+        assert_eq!(rounds, n2);
+        assert!((rate - r2).abs() < 1e-9 && (var - v2).abs() < 1e-9, "{rate} {var} vs {r2} {v2}");
     }
 
     #[test]

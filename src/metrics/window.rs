@@ -147,9 +147,17 @@ impl SlotClock {
         if sum == 0.0 {
             return 0.0;
         }
-        let start = self.first_ms.max(oldest.saturating_mul(self.slot_ms));
-        let covered_ms = now.saturating_sub(start).max(1);
-        sum * 1000.0 / covered_ms as f64
+        sum * 1000.0 / self.covered_ms(now_ms) as f64
+    }
+
+    /// The span `rate_per_sec` divides by as of `now_ms`, ms (at least 1; 0 before any time).
+    fn covered_ms(&self, now_ms: u64) -> u64 {
+        if !self.started {
+            return 0;
+        }
+        let now = now_ms.max(self.latest_ms);
+        let start = self.first_ms.max(self.oldest_live_at(now).saturating_mul(self.slot_ms));
+        now.saturating_sub(start).max(1)
     }
 }
 
@@ -513,6 +521,12 @@ impl<const N: usize> WindowedQuantiles<N> {
                 .filter_map(|s| s.sums.get(i))
                 .sum()
         })
+    }
+
+    /// The span, ms, that [`Self::attached_rate_per_sec`] divides by as of `now_ms` (0 before
+    /// any sample): a rate's sum of squares over it gives the rate's variance.
+    pub fn covered_ms(&self, now_ms: u64) -> u64 {
+        self.clock.covered_ms(now_ms)
     }
 
     /// Every live slot, the open one first (test helper).
