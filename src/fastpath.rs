@@ -118,62 +118,72 @@ pub const FAST_UPDATE_PENDING: i32 = 11;
 pub const MAX_FAST_BATCH: usize = 16_777_216;
 
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
-static REGISTRY: LazyLock<RwLock<HashMap<u64, Weak<PerformanceOptimizer>>>> =
-    LazyLock::new(|| RwLock::new(HashMap::new()));
 
-/// Gives `optimizer` a fresh handle (ids are never reused) and registers a weak reference.
-pub(crate) fn register(optimizer: &Arc<PerformanceOptimizer>) -> u64 {
-    let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
-    // A poisoned lock still holds a consistent map: every critical section is one insert,
-    // remove or lookup.
-    let mut map = REGISTRY.write().unwrap_or_else(|p| p.into_inner());
-    map.insert(handle, Arc::downgrade(optimizer));
-    handle
+/// Weak references to the objects the fast path may be handed by handle, one registry per kind;
+/// the handles of both kinds are drawn from one sequence and never reused.
+struct Registry<T>(LazyLock<RwLock<HashMap<u64, Weak<T>>>>);
+
+impl<T> Registry<T> {
+    const fn new() -> Self {
+        Registry(LazyLock::new(|| RwLock::new(HashMap::new())))
+    }
+
+    /// Gives `object` a fresh handle and registers a weak reference to it.
+    fn register(&self, object: &Arc<T>) -> u64 {
+        let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+        // A poisoned lock still holds a consistent map: every critical section is one insert,
+        // remove or lookup.
+        self.0.write().unwrap_or_else(|p| p.into_inner()).insert(handle, Arc::downgrade(object));
+        handle
+    }
+
+    fn unregister(&self, handle: u64) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).remove(&handle);
+    }
+
+    /// The live object registered under `handle`. The lock is released before this returns, so
+    /// dropping the returned `Arc` (possibly the last one) may unregister.
+    fn lookup(&self, handle: u64) -> Option<Arc<T>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).get(&handle).and_then(Weak::upgrade)
+    }
 }
 
-static COORDINATORS: LazyLock<RwLock<HashMap<u64, Weak<BleCoordinator>>>> =
-    LazyLock::new(|| RwLock::new(HashMap::new()));
+static OPTIMIZERS: Registry<PerformanceOptimizer> = Registry::new();
+static COORDINATORS: Registry<BleCoordinator> = Registry::new();
 
-/// Gives `coordinator` a fresh handle (from the optimizers' sequence: a handle names one object
-/// of either kind) and registers a weak reference.
+/// Gives `optimizer` a fresh handle and registers a weak reference.
+pub(crate) fn register(optimizer: &Arc<PerformanceOptimizer>) -> u64 {
+    OPTIMIZERS.register(optimizer)
+}
+
+/// Forgets `handle` (called when its optimizer is dropped).
+pub(crate) fn unregister(handle: u64) {
+    OPTIMIZERS.unregister(handle);
+}
+
+/// The live optimizer registered under `handle`.
+fn lookup(handle: u64) -> Option<Arc<PerformanceOptimizer>> {
+    OPTIMIZERS.lookup(handle)
+}
+
+/// Gives `coordinator` a fresh handle and registers a weak reference.
 pub(crate) fn register_coordinator(coordinator: &Arc<BleCoordinator>) -> u64 {
-    let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
-    let mut map = COORDINATORS.write().unwrap_or_else(|p| p.into_inner());
-    map.insert(handle, Arc::downgrade(coordinator));
-    handle
+    COORDINATORS.register(coordinator)
 }
 
 /// Forgets `handle` (called when its coordinator is dropped).
 pub(crate) fn unregister_coordinator(handle: u64) {
-    COORDINATORS.write().unwrap_or_else(|p| p.into_inner()).remove(&handle);
+    COORDINATORS.unregister(handle);
 }
 
 /// A scan result for the coordinator registered under `handle`
 /// ([`BleCoordinator::fast_scan_result`]'s statuses, and [`FAST_UNKNOWN_HANDLE`]).
 #[cfg_attr(not(feature = "jni-fastpath"), allow(dead_code))] // called by the JNI entry only
 pub(crate) fn scan_result(handle: u64, peer_id: &str, now_ms: u64) -> i32 {
-    guarded(|| {
-        let coordinator = {
-            let map = COORDINATORS.read().unwrap_or_else(|p| p.into_inner());
-            map.get(&handle).and_then(Weak::upgrade)
-        };
-        match coordinator {
-            Some(c) => c.fast_scan_result(peer_id, now_ms),
-            None => FAST_UNKNOWN_HANDLE,
-        }
+    guarded(|| match COORDINATORS.lookup(handle) {
+        Some(c) => c.fast_scan_result(peer_id, now_ms),
+        None => FAST_UNKNOWN_HANDLE,
     })
-}
-
-/// Forgets `handle` (called when its optimizer is dropped).
-pub(crate) fn unregister(handle: u64) {
-    REGISTRY.write().unwrap_or_else(|p| p.into_inner()).remove(&handle);
-}
-
-/// The live optimizer registered under `handle`. The registry lock is released before this
-/// returns, so dropping the returned `Arc` (possibly the last one) may unregister.
-fn lookup(handle: u64) -> Option<Arc<PerformanceOptimizer>> {
-    let map = REGISTRY.read().unwrap_or_else(|p| p.into_inner());
-    map.get(&handle).and_then(Weak::upgrade)
 }
 
 fn u32_field(v: i64) -> Result<u32, i32> {
@@ -630,7 +640,7 @@ mod tests {
         assert_eq!(record_delivery(h, 20.0), FAST_OK);
         drop(o); // the last reference: the optimizer stops, is freed and unregistered
         assert_eq!(record_delivery(h, 20.0), FAST_UNKNOWN_HANDLE);
-        assert!(!REGISTRY.read().unwrap().contains_key(&h), "the registry forgets a freed optimizer");
+        assert!(!OPTIMIZERS.0.read().unwrap().contains_key(&h), "the registry forgets a freed optimizer");
     }
 
     #[test]

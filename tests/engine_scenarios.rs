@@ -244,6 +244,27 @@ fn thermal_critical_overrides_the_radio_repair_but_compression_is_used() {
     assert!(log.find(is_compression_on).is_some(), "{:?}", log.actions);
 }
 
+/// 15 minutes of a phone drawing 40 mA (1 %/h of 4 000 mAh) that turns thermal Serious at 10
+/// minutes, with `at_start` recorded first.
+fn serious_after_ten_minutes_at_40_ma(config: OptimizerConfig, at_start: Option<MetricSample>) -> (Engine, Log) {
+    let mut e = Engine::new(config).unwrap();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
+        let mut v = vec![
+            MetricSample::Battery { level_percent: 90.0 - t as f64 / 3_600_000.0, charging: false },
+            delivered(30.0),
+        ];
+        if t == 0 {
+            v.extend(at_start.clone());
+        }
+        if t == 600_000 {
+            v.push(MetricSample::Thermal { state: ThermalState::Serious });
+        }
+        v
+    });
+    (e, log)
+}
+
 #[test]
 fn thermal_serious_sheds_radio_work_only_when_it_is_a_material_part_of_the_heat() {
     // The phone drains 10 %/h of 4 000 mAh (400 mA); balanced radio work is about 0.8 mA of it.
@@ -264,18 +285,7 @@ fn thermal_serious_sheds_radio_work_only_when_it_is_a_material_part_of_the_heat(
     // not material at the 10 % default, but it is at a 1 % threshold: the saver mode comes as
     // safety.
     let config = OptimizerConfig { thermal_material_share: 0.01, ..OptimizerConfig::default() };
-    let mut e = Engine::new(config).unwrap();
-    let mut log = Log::default();
-    run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
-        let mut v = vec![
-            MetricSample::Battery { level_percent: 90.0 - t as f64 / 3_600_000.0, charging: false },
-            delivered(30.0),
-        ];
-        if t == 600_000 {
-            v.push(MetricSample::Thermal { state: ThermalState::Serious });
-        }
-        v
-    });
+    let log = serious_after_ten_minutes_at_40_ma(config, None).1;
     let shed =
         log.find(|a| matches!(a, OptimizationAction::SetScanMode { mode: ScanMode::LowPower, .. })).expect("shed");
     assert_eq!(shed.priority, Priority::Safety);
@@ -299,21 +309,7 @@ fn in_the_background_a_scan_the_os_caps_is_judged_at_the_mode_the_os_runs() {
             os_caps_background_scans: caps,
             ..OptimizerConfig::default()
         };
-        let mut e = Engine::new(config).unwrap();
-        let mut log = Log::default();
-        run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
-            let mut v = vec![
-                MetricSample::Battery { level_percent: 90.0 - t as f64 / 3_600_000.0, charging: false },
-                delivered(30.0),
-            ];
-            if t == 0 {
-                v.push(MetricSample::AppState { foreground });
-            }
-            if t == 600_000 {
-                v.push(MetricSample::Thermal { state: ThermalState::Serious });
-            }
-            v
-        });
+        let (e, log) = serious_after_ten_minutes_at_40_ma(config, Some(MetricSample::AppState { foreground }));
         let shed = log.actions.iter().any(|a| a.priority == Priority::Safety);
         (shed, e.snapshot().os_scan_mode)
     };
