@@ -7,6 +7,7 @@
 //! target/release/examples/footprint engine                          # the engine's own structures
 //! target/release/examples/footprint run --minutes 15 --rate 0       # an idle optimizer
 //! target/release/examples/footprint run --minutes 15 --rate 50      # fed 50 samples/s
+//! target/release/examples/footprint run --minutes 15 --rate 50 --late-percent 3   # 3 % late
 //! target/release/examples/footprint record-cost --samples 180000    # record's CPU on the app's thread
 //! ```
 //!
@@ -18,7 +19,8 @@
 //! with a listener that acknowledges every action at once, and, with `--rate R > 0`, a producer
 //! thread (the app's, not MeshTune's) that records R healthy deliveries a second (log-normal
 //! latency, median 40 ms, p95 about 65 ms, under the default 100 ms deadline; 2 hops, 200 bytes),
-//! so that nothing calls for a change. Every minute, and at the end, it reads for each thread of
+//! so that nothing calls for a change (with `--late-percent P`, that share of them is late instead,
+//! 500 ms: 3 % is a mesh within its 95 % SLO but near it). Every minute, and at the end, it reads for each thread of
 //! the process `voluntary_ctxt_switches` (each one is the thread going to sleep, so one wake-up)
 //! and `nonvoluntary_ctxt_switches` from `/proc/self/task/<tid>/status`, its CPU time on the
 //! scheduler's nanosecond clock (`/proc/self/task/<tid>/schedstat`, first field), VmRSS from
@@ -260,7 +262,7 @@ fn per_hour(from: &Point, to: &Point) -> Vec<(String, f64, f64, f64)> {
     rows
 }
 
-fn run(minutes: f64, rate: u64, warmup_s: f64) {
+fn run(minutes: f64, rate: u64, warmup_s: f64, late_percent: f64) {
     let start = Instant::now();
     let before = point(start);
     let listener = Arc::new(Acknowledges::default());
@@ -280,7 +282,12 @@ fn run(minutes: f64, rate: u64, warmup_s: f64) {
                 let period = Duration::from_nanos(1_000_000_000 / rate);
                 let mut next = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
-                    if let Err(e) = opt.record(rng.delivery()) {
+                    let mut sample = rng.delivery();
+                    if rng.unit() * 100.0 < late_percent {
+                        // Past the default 100 ms deadline: late, as a slow mesh's messages are.
+                        sample = MetricSample::MessageDelivered { latency_ms: 500.0, hops: 2, bytes: 200 };
+                    }
+                    if let Err(e) = opt.record(sample) {
                         eprintln!("record: {e}");
                     }
                     next += period;
@@ -422,10 +429,15 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("engine") => engine(),
         Some("record-cost") => record_cost(value("--samples", 180_000.0) as u64),
-        Some("run") => run(value("--minutes", 10.0), value("--rate", 50.0) as u64, value("--warmup-s", 120.0)),
+        Some("run") => run(
+            value("--minutes", 10.0),
+            value("--rate", 50.0) as u64,
+            value("--warmup-s", 120.0),
+            value("--late-percent", 0.0),
+        ),
         _ => {
             eprintln!(
-                "usage: footprint engine | footprint run [--minutes M] [--rate SAMPLES_PER_S] [--warmup-s S] | footprint record-cost [--samples N]"
+                "usage: footprint engine | footprint run [--minutes M] [--rate SAMPLES_PER_S] [--warmup-s S] [--late-percent P] | footprint record-cost [--samples N]"
             );
             std::process::exit(2);
         }

@@ -149,7 +149,7 @@ optimizer_config! {
     /// back). Default 1 000.
     min_tick_interval_ms: u64 = 1_000,
     /// Longest tick interval (reached after a quiet period, by doubling). Default 60 000: an
-    /// idle optimizer wakes once a minute. Late messages (`LATE_WAKE`) and samples that raise
+    /// idle optimizer wakes once a minute. Late samples (`LateWatch`) and samples that raise
     /// the thermal, memory or battery state (`UrgentSamples`) make it tick at once (at most
     /// every `min_tick_interval_ms`), whatever the interval has grown to; other breaches are
     /// seen at the next tick.

@@ -74,13 +74,13 @@ pub use ffi::{
     default_optimizer_config, optimizer_config_from_json, start_optimizer, ActionListener, PerformanceOptimizer,
 };
 pub use metrics::sample::{MemoryPressureLevel, MetricSample, ThermalState};
-/// Whether a sample counts towards [`LATE_WAKE`] (a lost or late message, a slow consensus
-/// round, a slow discovery).
+/// Whether a sample is late: a lost or late message, a slow consensus round, a slow discovery
+/// ([`LateWatch`] counts them).
 pub use runtime::is_late;
 /// The samples that make the runtime tick at once: heat, memory pressure, a low battery (see
 /// the runtime module; the simulator drives the engine the same way).
 pub use runtime::UrgentSamples;
-/// Late samples since the last tick that make the runtime tick at once (see the runtime
+/// The late samples since the last tick that make the runtime tick at once (see the runtime
 /// module; the simulator drives the engine the same way).
-pub use runtime::LATE_WAKE;
+pub use runtime::{LateWatch, LATE_MIN, LATE_WAKE};
 pub use snapshot::{BackingOff, OptimizerCounters, OptimizerSnapshot, PerformanceMetrics};

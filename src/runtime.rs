@@ -44,21 +44,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct LoopSignal {
     stop: bool,
     drain: bool,
-    /// Enough late samples since the last tick ([`LATE_WAKE`]), or a sample that raised the
+    /// Enough late samples since the last tick ([`LateWatch`]), or a sample that raised the
     /// safety-relevant device state ([`UrgentSamples`]): tick now (at most every
     /// `min_tick_interval_ms`), whatever the tick interval has grown to.
     urgent: bool,
 }
 
-/// Late samples since the last tick ([`is_late`]: lost or late messages, slow consensus
-/// rounds, slow discoveries) that wake the loop for a tick at once: with most messages late,
-/// about what the on-time judgement needs to see a breach beyond doubt (a Wilson interval of
-/// 16 late out of 16 reaches 0.81 at most).
+/// Slow consensus rounds or slow discoveries since the last tick ([`is_late`]) that wake the
+/// loop for a tick at once ([`LateWatch`]; late and lost messages wake it by their share).
 pub const LATE_WAKE: u32 = 16;
 
 /// The device state that the engine's safety-relevant strategies react to, as the samples last
 /// showed it: a sample that raises it makes the runtime tick at once (at most every
-/// `min_tick_interval_ms`), as [`LATE_WAKE`] late messages do, so a long tick interval
+/// `min_tick_interval_ms`), as late messages do ([`LateWatch`]), so a long tick interval
 /// (`max_tick_interval_ms`) does not delay the reaction to heat, memory pressure or a low
 /// battery. The simulator drives the engine the same way.
 ///
@@ -152,11 +150,11 @@ impl UrgentSamples {
     }
 }
 
-/// Whether a sample counts towards [`LATE_WAKE`]: a lost message, a delivery after the
-/// deadline (`target_p95_latency_ms`), a consensus round finalized after
-/// `max_finalization_ms`, a discovery slower than `target_discovery_p95_ms`. So a breach of any
-/// of these targets is acted on within `min_tick_interval_ms` of its 16th sample, however long
-/// the tick interval has grown (60 s when calm). The simulator counts with this function too.
+/// Whether a sample is late for [`LateWatch`]: a lost message, a delivery after the deadline
+/// (`target_p95_latency_ms`), a consensus round finalized after `max_finalization_ms`, a
+/// discovery slower than `target_discovery_p95_ms`. So a breach of any of these targets wakes
+/// the loop within `min_tick_interval_ms` of the sample that shows it, however long the tick
+/// interval has grown (60 s when calm). The simulator counts with this function too.
 #[inline]
 pub fn is_late(sample: &MetricSample, config: &OptimizerConfig) -> bool {
     match sample {
@@ -166,6 +164,82 @@ pub fn is_late(sample: &MetricSample, config: &OptimizerConfig) -> bool {
         MetricSample::PeerDiscovered { duration_ms } => *duration_ms > config.target_discovery_p95_ms,
         _ => false,
     }
+}
+
+/// Late or lost messages since the last tick, at least, before their share alone can wake the
+/// loop ([`LateWatch`]).
+pub const LATE_MIN: u32 = 4;
+
+/// The one-sided normal quantile of [`LateWatch`]'s test: 99.9 %, so that a mesh within its SLO
+/// wakes the loop early about once in a thousand tick periods at most, per message kind checked.
+const LATE_WAKE_Z: f64 = 3.09;
+
+/// What the samples since the last tick say about ticking early. The runtime keeps one (inside
+/// its ingestion lock) and the simulator one per phone, each reset at every tick, so both wake
+/// the engine on the same rule:
+///
+/// - **Messages** (deliveries and losses): when at least [`LATE_MIN`] of them were late or lost
+///   and their share, alone, shows beyond chance (the lower bound of a one-sided 99.9 % Wilson
+///   interval) more late messages than the SLO allows (`1 − target_on_time_ratio`). All late
+///   (an outage): the 4th wakes the loop. A slow rise at 1 message a second, a fifth of them
+///   late: about 30 messages. A mesh near its SLO but within it (3 % late at 50 a second) never
+///   does, where a fixed count would wake it every few seconds.
+/// - **Slow consensus rounds and slow discoveries** (finalized after `max_finalization_ms`,
+///   found after `target_discovery_p95_ms`): the [`LATE_WAKE`]th.
+///
+/// `observe` answers true once per tick period, for the sample that crosses a rule.
+#[derive(Debug, Clone, Default)]
+pub struct LateWatch {
+    messages: u32,
+    late_messages: u32,
+    other_late: u32,
+    woke: bool,
+}
+
+impl LateWatch {
+    /// Takes in a sample (valid, as recorded); true when the loop should tick now (at most
+    /// every `min_tick_interval_ms`).
+    pub fn observe(&mut self, sample: &MetricSample, config: &OptimizerConfig) -> bool {
+        let crossed = match sample {
+            MetricSample::MessageDelivered { .. } | MetricSample::MessageLost { .. } => {
+                self.messages = self.messages.saturating_add(1);
+                if !is_late(sample, config) {
+                    return false;
+                }
+                self.late_messages = self.late_messages.saturating_add(1);
+                self.late_messages >= LATE_MIN
+                    && wilson_lower(self.late_messages, self.messages, LATE_WAKE_Z) > 1.0 - config.target_on_time_ratio
+            }
+            MetricSample::ConsensusRound { .. } | MetricSample::PeerDiscovered { .. } if is_late(sample, config) => {
+                self.other_late = self.other_late.saturating_add(1);
+                self.other_late >= LATE_WAKE
+            }
+            _ => false,
+        };
+        if crossed && !self.woke {
+            self.woke = true;
+            return true;
+        }
+        false
+    }
+
+    /// A tick ran: count from zero again.
+    pub fn reset(&mut self) {
+        *self = LateWatch::default();
+    }
+}
+
+/// Lower bound of the Wilson score interval for `k` of `n` at normal quantile `z`.
+fn wilson_lower(k: u32, n: u32, z: f64) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    let (k, n) = (f64::from(k), f64::from(n));
+    let p = k / n;
+    let z2 = z * z;
+    let centre = p + z2 / (2.0 * n);
+    let spread = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    (centre - spread) / (1.0 + z2 / n)
 }
 
 /// The engine and the buffer that samples are swapped into when they leave the ingestion
@@ -180,20 +254,25 @@ struct Core {
 impl Core {
     /// Moves buffered samples into the engine (swap under the ingestion lock, record outside
     /// it, so producers wait at most for a swap).
-    fn drain(&mut self, ingress: &Mutex<Vec<(u64, MetricSample)>>) {
-        std::mem::swap(&mut *lock(ingress), &mut self.spare);
+    fn drain(&mut self, ingress: &Mutex<Ingress>) {
+        std::mem::swap(&mut lock(ingress).samples, &mut self.spare);
         for (at, sample) in self.spare.drain(..) {
             self.engine.record_prevalidated(&sample, at);
         }
     }
 }
 
+/// Samples waiting for the engine, and what those since the last tick say about ticking early
+/// (under the one lock every `record` takes anyway).
+struct Ingress {
+    samples: Vec<(u64, MetricSample)>,
+    watch: LateWatch,
+}
+
 struct Shared {
     config: OptimizerConfig,
     core: Mutex<Core>,
-    ingress: Mutex<Vec<(u64, MetricSample)>>,
-    /// Late or lost messages recorded since the last tick (see [`LATE_WAKE`]).
-    late_since_tick: std::sync::atomic::AtomicU32,
+    ingress: Mutex<Ingress>,
     /// The safety-relevant device state the samples showed (see [`UrgentSamples`]).
     urgent_samples: UrgentSamples,
     signal: Mutex<LoopSignal>,
@@ -306,8 +385,10 @@ impl Runtime {
         let cap = config.sample_queue_capacity as usize;
         let shared = Arc::new(Shared {
             core: Mutex::new(Core { engine, spare: Vec::with_capacity(cap.min(INITIAL_BUFFER)) }),
-            ingress: Mutex::new(Vec::with_capacity(cap.min(INITIAL_BUFFER))),
-            late_since_tick: std::sync::atomic::AtomicU32::new(0),
+            ingress: Mutex::new(Ingress {
+                samples: Vec::with_capacity(cap.min(INITIAL_BUFFER)),
+                watch: LateWatch::default(),
+            }),
             urgent_samples: UrgentSamples::default(),
             signal: Mutex::new(LoopSignal::default()),
             signal_cv: Condvar::new(),
@@ -376,20 +457,20 @@ impl Runtime {
         let at = s.now_ms();
         let cap = s.config.sample_queue_capacity as usize;
         let mut ingress = lock(&s.ingress);
-        if ingress.len() >= cap {
+        if ingress.samples.len() >= cap {
             drop(ingress);
             s.dropped.fetch_add(1, Ordering::Relaxed);
             return Err(OptimizerError::Overloaded { capacity: s.config.sample_queue_capacity, dropped: 1 });
         }
-        let late = is_late(&sample, &s.config);
+        let late = ingress.watch.observe(&sample, &s.config);
         let urgent = s.urgent_samples.raises(&sample, &s.config);
-        ingress.push((at, sample));
-        let wake = ingress.len() == cap / 2;
+        ingress.samples.push((at, sample));
+        let wake = ingress.samples.len() == cap / 2;
         drop(ingress);
         if wake {
             self.wake_loop();
         }
-        if urgent || (late && s.late_since_tick.fetch_add(1, Ordering::Relaxed) + 1 == LATE_WAKE) {
+        if urgent || late {
             self.wake_urgent();
         }
         Ok(())
@@ -422,7 +503,7 @@ impl Runtime {
         }
         let at = s.now_ms();
         let mut ingress = lock(&s.ingress);
-        if ingress.len().saturating_add(samples.len()) > cap {
+        if ingress.samples.len().saturating_add(samples.len()) > cap {
             drop(ingress);
             s.dropped.fetch_add(n, Ordering::Relaxed);
             self.wake_loop();
@@ -431,24 +512,19 @@ impl Runtime {
                 dropped: u32::try_from(n).unwrap_or(u32::MAX),
             });
         }
-        let late = samples.iter().filter(|x| is_late(x, &s.config)).count() as u32;
         // Every sample is taken in (no short cut): each one moves the state it belongs to.
+        let watch = &mut ingress.watch;
+        let late = samples.iter().fold(false, |l, x| watch.observe(x, &s.config) | l);
         let urgent = samples.iter().fold(false, |u, x| s.urgent_samples.raises(x, &s.config) | u);
-        let before = ingress.len();
-        ingress.extend(samples.into_iter().map(|x| (at, x)));
-        let wake = before < cap / 2 && ingress.len() >= cap / 2;
+        let before = ingress.samples.len();
+        ingress.samples.extend(samples.into_iter().map(|x| (at, x)));
+        let wake = before < cap / 2 && ingress.samples.len() >= cap / 2;
         drop(ingress);
         if wake {
             self.wake_loop();
         }
-        if urgent {
+        if urgent || late {
             self.wake_urgent();
-        }
-        if late > 0 {
-            let was = s.late_since_tick.fetch_add(late, Ordering::Relaxed);
-            if was < LATE_WAKE && was.saturating_add(late) >= LATE_WAKE {
-                self.wake_urgent();
-            }
         }
         Ok(())
     }
@@ -711,7 +787,7 @@ fn engine_loop(s: &Shared) {
                 engine.record_own(&sample, now);
             }
             test_hook!("tick");
-            s.late_since_tick.store(0, Ordering::Relaxed);
+            lock(&s.ingress).watch.reset();
             let events = engine.tick(now);
             Some((events, now.saturating_add(engine.next_tick_interval_ms())))
         }));
@@ -785,6 +861,65 @@ mod tests {
         start_optimizer, ActionEvent, ActionListener, ListenerError, MetricSample, OptimizerConfig, OutcomeEvent,
         PerformanceOptimizer,
     };
+
+    use super::{LateWatch, LATE_MIN, LATE_WAKE};
+
+    fn watch_messages(watch: &mut LateWatch, n: u32, late_every: u32) -> Option<u32> {
+        let config = OptimizerConfig::default();
+        let mut first = None;
+        for k in 1..=n {
+            let latency_ms = if late_every > 0 && k % late_every == 0 { 500.0 } else { 20.0 };
+            let s = MetricSample::MessageDelivered { latency_ms, hops: 2, bytes: 100 };
+            if watch.observe(&s, &config) {
+                assert!(first.is_none(), "woke twice in one tick period");
+                first = Some(k);
+            }
+        }
+        first
+    }
+
+    #[test]
+    fn late_messages_wake_the_loop_by_their_share_not_their_number() {
+        // An outage (every message late): the 4th.
+        assert_eq!(watch_messages(&mut LateWatch::default(), 100, 1), Some(LATE_MIN));
+        // Within the SLO but near it (3 % late, 95 % on time wanted), a minute at 50 messages a
+        // second: never, where 16 late messages used to wake it about every 11 s.
+        assert_eq!(watch_messages(&mut LateWatch::default(), 3_000, 33), None);
+        // Just over it, 1 in 10 late (on-time 0.90 < 0.95): it wakes, once enough is seen.
+        let at = watch_messages(&mut LateWatch::default(), 3_000, 10).expect("a breach wakes it");
+        assert!(at > 40, "{at}");
+        // A slow rise at a low rate, a fifth late: within about 30 messages (30 s at 1 a second),
+        // not at the 4th late one.
+        let at = watch_messages(&mut LateWatch::default(), 200, 5).expect("wakes");
+        assert!((21..=45).contains(&at), "{at}");
+        // Lost messages are late.
+        let config = OptimizerConfig::default();
+        let mut w = LateWatch::default();
+        let woke: Vec<bool> = (0..4).map(|_| w.observe(&MetricSample::MessageLost { hops: 1 }, &config)).collect();
+        assert_eq!(woke, [false, false, false, true]);
+        // A tick starts the count again.
+        w.reset();
+        assert!(!w.observe(&MetricSample::MessageLost { hops: 1 }, &config));
+    }
+
+    #[test]
+    fn slow_rounds_and_discoveries_wake_the_loop_at_the_sixteenth() {
+        let config = OptimizerConfig::default();
+        let mut w = LateWatch::default();
+        let slow =
+            MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 900.0, operations: 1 };
+        let fast =
+            MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 100.0, operations: 1 };
+        for _ in 0..100 {
+            assert!(!w.observe(&fast, &config));
+        }
+        for _ in 1..LATE_WAKE - 1 {
+            assert!(!w.observe(&slow, &config));
+        }
+        assert!(!w.observe(&MetricSample::PeerDiscovered { duration_ms: 1.0 }, &config));
+        assert!(!w.observe(&MetricSample::PeerDiscovered { duration_ms: 60_000.0 }, &config), "the 15th");
+        assert!(w.observe(&slow, &config), "the 16th");
+    }
 
     /// Actions that have had their one outcome: every outcome counter, the refusals (their
     /// `NotApplied` is not counted among the outcomes) and the actions never delivered.

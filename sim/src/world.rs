@@ -152,11 +152,12 @@ struct Phone {
     settings: Settings,
     engine: Option<Engine>,
     next_tick_ms: u64,
-    /// When the engine last ticked, and the late or lost messages recorded since: the runtime
-    /// ticks at once (at most every `min_tick_interval_ms`) once `meshtune::LATE_WAKE` of them
-    /// came, whatever the tick interval; the simulator drives the engine the same way.
+    /// When the engine last ticked, and what the samples since say about ticking early: the
+    /// runtime ticks at once (at most every `min_tick_interval_ms`) when `meshtune::LateWatch`
+    /// says so, whatever the tick interval; the simulator drives the engine the same way.
     last_tick_ms: u64,
-    late_since_tick: u32,
+    late_watch: meshtune::LateWatch,
+    late: bool,
     /// The same for heat, memory pressure, a low battery and the device-state transitions: a
     /// sample that raises the device state (`meshtune::UrgentSamples`, as the runtime keeps it)
     /// makes the engine tick at once.
@@ -220,7 +221,7 @@ impl Phone {
 
     fn record(&mut self, sample: MetricSample, at_ms: u64) {
         if let Some(e) = self.engine.as_ref() {
-            self.late_since_tick += u32::from(meshtune::is_late(&sample, e.config()));
+            self.late |= self.late_watch.observe(&sample, e.config());
             self.urgent |= self.urgent_samples.raises(&sample, e.config());
         }
         // Samples the simulator builds are valid by construction; a rejection would be a bug
@@ -395,7 +396,8 @@ impl<'a> World<'a> {
                 engine,
                 next_tick_ms: 0,
                 last_tick_ms: 0,
-                late_since_tick: 0,
+                late_watch: meshtune::LateWatch::default(),
+                late: false,
                 urgent_samples: meshtune::UrgentSamples::default(),
                 urgent: false,
                 monitor: if policy == Policy::Threshold {
@@ -1285,11 +1287,12 @@ impl<'a> World<'a> {
                     match p.engine.as_mut() {
                         Some(engine)
                             if now_ms >= p.next_tick_ms
-                                || ((p.late_since_tick >= meshtune::LATE_WAKE || p.urgent)
+                                || ((p.late || p.urgent)
                                     && now_ms >= p.last_tick_ms + engine.config().min_tick_interval_ms) =>
                         {
                             p.last_tick_ms = now_ms;
-                            p.late_since_tick = 0;
+                            p.late_watch.reset();
+                            p.late = false;
                             p.urgent = false;
                             let events = engine.tick(now_ms);
                             p.next_tick_ms = now_ms + engine.next_tick_interval_ms();
@@ -1489,6 +1492,8 @@ fn restart(p: &mut Phone, initial: &Settings, config: &OptimizerConfig, at_ms: u
         p.next_tick_ms = at_ms;
         p.urgent_samples = meshtune::UrgentSamples::default();
         p.urgent = false;
+        p.late_watch.reset();
+        p.late = false;
     }
 }
 
