@@ -50,8 +50,8 @@ struct LoopSignal {
     urgent: bool,
 }
 
-/// Slow consensus rounds or slow discoveries since the last tick ([`is_late`]) that wake the
-/// loop for a tick at once ([`LateWatch`]; late and lost messages wake it by their share).
+/// Deliveries (consensus rounds) since the last tick, at least, before their mean hop count
+/// (their rate) can wake the loop ([`LateWatch`]).
 pub const LATE_WAKE: u32 = 16;
 
 /// The device state that the engine's safety-relevant strategies react to, as the samples last
@@ -184,38 +184,83 @@ const LATE_WAKE_Z: f64 = 3.09;
 ///   (an outage): the 4th wakes the loop. A slow rise at 1 message a second, a fifth of them
 ///   late: about 30 messages. A mesh near its SLO but within it (3 % late at 50 a second) never
 ///   does, where a fixed count would wake it every few seconds.
+/// - **Hops:** when at least [`LATE_WAKE`] deliveries came and the lower bound of a one-sided
+///   99.9 % normal interval of their mean hop count is above `max_avg_hop_count`.
+/// - **Consensus throughput:** when at least [`LATE_WAKE`] rounds came over 2 s or more since the
+///   last tick and the upper bound of a one-sided 99.9 % interval of their rate (operations per
+///   second; a compound Poisson variance, Σ ops²) is below `target_consensus_ops_per_sec`.
 /// - **Slow consensus rounds and slow discoveries** (finalized after `max_finalization_ms`,
-///   found after `target_discovery_p95_ms`): the [`LATE_WAKE`]th.
+///   found after `target_discovery_p95_ms`): by their share among the rounds (discoveries)
+///   since the last tick, as for messages, against the 5 % a p95 target allows.
 ///
 /// `observe` answers true once per tick period, for the sample that crosses a rule.
 #[derive(Debug, Clone, Default)]
 pub struct LateWatch {
+    since_ms: u64,
     messages: u32,
     late_messages: u32,
-    other_late: u32,
+    deliveries: u32,
+    hops: f64,
+    hops_squared: f64,
+    rounds: u32,
+    slow_rounds: u32,
+    operations: f64,
+    operations_squared: f64,
+    discoveries: u32,
+    slow_discoveries: u32,
     woke: bool,
 }
 
 impl LateWatch {
-    /// Takes in a sample (valid, as recorded); true when the loop should tick now (at most
-    /// every `min_tick_interval_ms`).
-    pub fn observe(&mut self, sample: &MetricSample, config: &OptimizerConfig) -> bool {
-        let crossed = match sample {
+    /// Takes in a sample (valid, as recorded at `at_ms`); true when the loop should tick now (at
+    /// most every `min_tick_interval_ms`).
+    pub fn observe(&mut self, sample: &MetricSample, at_ms: u64, config: &OptimizerConfig) -> bool {
+        let late = is_late(sample, config);
+        let mut crossed = false;
+        if let MetricSample::MessageDelivered { hops, .. } = sample {
+            let h = f64::from(*hops);
+            self.deliveries = self.deliveries.saturating_add(1);
+            self.hops += h;
+            self.hops_squared += h * h;
+            let n = f64::from(self.deliveries);
+            if self.deliveries >= LATE_WAKE {
+                let mean = self.hops / n;
+                let var = ((self.hops_squared - n * mean * mean) / (n - 1.0)).max(0.0);
+                crossed |= mean - LATE_WAKE_Z * (var / n).sqrt() > config.max_avg_hop_count;
+            }
+        }
+        match sample {
             MetricSample::MessageDelivered { .. } | MetricSample::MessageLost { .. } => {
                 self.messages = self.messages.saturating_add(1);
-                if !is_late(sample, config) {
-                    return false;
+                if late {
+                    self.late_messages = self.late_messages.saturating_add(1);
+                    crossed |= share_shows_breach(self.late_messages, self.messages, 1.0 - config.target_on_time_ratio);
                 }
-                self.late_messages = self.late_messages.saturating_add(1);
-                self.late_messages >= LATE_MIN
-                    && wilson_lower(self.late_messages, self.messages, LATE_WAKE_Z) > 1.0 - config.target_on_time_ratio
             }
-            MetricSample::ConsensusRound { .. } | MetricSample::PeerDiscovered { .. } if is_late(sample, config) => {
-                self.other_late = self.other_late.saturating_add(1);
-                self.other_late >= LATE_WAKE
+            MetricSample::ConsensusRound { operations, .. } => {
+                let x = f64::from(*operations);
+                self.rounds = self.rounds.saturating_add(1);
+                if late {
+                    self.slow_rounds = self.slow_rounds.saturating_add(1);
+                    crossed |= share_shows_breach(self.slow_rounds, self.rounds, P95_SLOW_SHARE);
+                }
+                self.operations += x;
+                self.operations_squared += x * x;
+                let seconds = at_ms.saturating_sub(self.since_ms) as f64 / 1000.0;
+                if self.rounds >= LATE_WAKE && seconds >= 2.0 {
+                    let upper = (self.operations + LATE_WAKE_Z * self.operations_squared.sqrt()) / seconds;
+                    crossed |= upper < config.target_consensus_ops_per_sec;
+                }
             }
-            _ => false,
-        };
+            MetricSample::PeerDiscovered { .. } => {
+                self.discoveries = self.discoveries.saturating_add(1);
+                if late {
+                    self.slow_discoveries = self.slow_discoveries.saturating_add(1);
+                    crossed |= share_shows_breach(self.slow_discoveries, self.discoveries, P95_SLOW_SHARE);
+                }
+            }
+            _ => {}
+        }
         if crossed && !self.woke {
             self.woke = true;
             return true;
@@ -223,10 +268,19 @@ impl LateWatch {
         false
     }
 
-    /// A tick ran: count from zero again.
-    pub fn reset(&mut self) {
-        *self = LateWatch::default();
+    /// A tick ran at `at_ms`: count from zero again.
+    pub fn reset(&mut self, at_ms: u64) {
+        *self = LateWatch { since_ms: at_ms, ..LateWatch::default() };
     }
+}
+
+/// The share of slow samples a p95 target allows (finalization, discovery).
+const P95_SLOW_SHARE: f64 = 0.05;
+
+/// Whether `slow` of `all` samples show, beyond chance, a larger share than `allowed`: at least
+/// [`LATE_MIN`] of them, and the lower bound of a one-sided 99.9 % Wilson interval above it.
+fn share_shows_breach(slow: u32, all: u32, allowed: f64) -> bool {
+    slow >= LATE_MIN && wilson_lower(slow, all, LATE_WAKE_Z) > allowed
 }
 
 /// Lower bound of the Wilson score interval for `k` of `n` at normal quantile `z`.
@@ -408,6 +462,8 @@ impl Runtime {
             last_snapshot: Mutex::new(initial_snapshot),
             config,
         });
+        // The rates the watch measures run from the start, not from time zero.
+        lock(&shared.ingress).watch.reset(shared.now_ms());
         let spawn_err = |e: std::io::Error| OptimizerError::ThreadSpawn { reason: e.to_string() };
         let s = Arc::clone(&shared);
         let dispatch = std::thread::Builder::new()
@@ -462,7 +518,7 @@ impl Runtime {
             s.dropped.fetch_add(1, Ordering::Relaxed);
             return Err(OptimizerError::Overloaded { capacity: s.config.sample_queue_capacity, dropped: 1 });
         }
-        let late = ingress.watch.observe(&sample, &s.config);
+        let late = ingress.watch.observe(&sample, at, &s.config);
         let urgent = s.urgent_samples.raises(&sample, &s.config);
         ingress.samples.push((at, sample));
         let wake = ingress.samples.len() == cap / 2;
@@ -514,7 +570,7 @@ impl Runtime {
         }
         // Every sample is taken in (no short cut): each one moves the state it belongs to.
         let watch = &mut ingress.watch;
-        let late = samples.iter().fold(false, |l, x| watch.observe(x, &s.config) | l);
+        let late = samples.iter().fold(false, |l, x| watch.observe(x, at, &s.config) | l);
         let urgent = samples.iter().fold(false, |u, x| s.urgent_samples.raises(x, &s.config) | u);
         let before = ingress.samples.len();
         ingress.samples.extend(samples.into_iter().map(|x| (at, x)));
@@ -787,7 +843,7 @@ fn engine_loop(s: &Shared) {
                 engine.record_own(&sample, now);
             }
             test_hook!("tick");
-            lock(&s.ingress).watch.reset();
+            lock(&s.ingress).watch.reset(now);
             let events = engine.tick(now);
             Some((events, now.saturating_add(engine.next_tick_interval_ms())))
         }));
@@ -870,7 +926,7 @@ mod tests {
         for k in 1..=n {
             let latency_ms = if late_every > 0 && k % late_every == 0 { 500.0 } else { 20.0 };
             let s = MetricSample::MessageDelivered { latency_ms, hops: 2, bytes: 100 };
-            if watch.observe(&s, &config) {
+            if watch.observe(&s, u64::from(k) * 20, &config) {
                 assert!(first.is_none(), "woke twice in one tick period");
                 first = Some(k);
             }
@@ -895,30 +951,71 @@ mod tests {
         // Lost messages are late.
         let config = OptimizerConfig::default();
         let mut w = LateWatch::default();
-        let woke: Vec<bool> = (0..4).map(|_| w.observe(&MetricSample::MessageLost { hops: 1 }, &config)).collect();
+        let woke: Vec<bool> = (0..4).map(|_| w.observe(&MetricSample::MessageLost { hops: 1 }, 0, &config)).collect();
         assert_eq!(woke, [false, false, false, true]);
         // A tick starts the count again.
-        w.reset();
-        assert!(!w.observe(&MetricSample::MessageLost { hops: 1 }, &config));
+        w.reset(0);
+        assert!(!w.observe(&MetricSample::MessageLost { hops: 1 }, 0, &config));
     }
 
     #[test]
-    fn slow_rounds_and_discoveries_wake_the_loop_at_the_sixteenth() {
+    fn slow_rounds_and_discoveries_wake_the_loop_by_their_share() {
         let config = OptimizerConfig::default();
-        let mut w = LateWatch::default();
         let slow =
             MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 900.0, operations: 1 };
         let fast =
             MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 100.0, operations: 1 };
-        for _ in 0..100 {
-            assert!(!w.observe(&fast, &config));
+        // Rounds at once (a span under 2 s): no throughput judgement. 3 % slow: never; every
+        // round slow: the 4th.
+        let mut w = LateWatch::default();
+        for k in 0..3_000 {
+            assert!(!w.observe(if k % 33 == 0 { &slow } else { &fast }, 0, &config), "round {k}");
         }
-        for _ in 1..LATE_WAKE - 1 {
-            assert!(!w.observe(&slow, &config));
-        }
-        assert!(!w.observe(&MetricSample::PeerDiscovered { duration_ms: 1.0 }, &config));
-        assert!(!w.observe(&MetricSample::PeerDiscovered { duration_ms: 60_000.0 }, &config), "the 15th");
-        assert!(w.observe(&slow, &config), "the 16th");
+        let mut w = LateWatch::default();
+        let woke: Vec<bool> = (0..4).map(|_| w.observe(&slow, 0, &config)).collect();
+        assert_eq!(woke, [false, false, false, true]);
+        // Discoveries the same: slow ones among quick ones, a fifth of them, within about 25.
+        let mut w = LateWatch::default();
+        let at = (1..=200u32).find(|k| {
+            let d = MetricSample::PeerDiscovered { duration_ms: if k % 5 == 0 { 60_000.0 } else { 1_000.0 } };
+            w.observe(&d, 0, &config)
+        });
+        assert!(at.is_some_and(|k| (20..=45).contains(&k)), "{at:?}");
+    }
+
+    /// The round (1-based) at which rounds of `operations`, one every `every_ms`, wake the loop.
+    fn watch_rounds(operations: u32, every_ms: u64, n: u64) -> Option<u64> {
+        let config = OptimizerConfig::default(); // 100 operations a second wanted
+        let mut w = LateWatch::default();
+        let r = MetricSample::ConsensusRound { proposal_ms: 1.0, vote_ms: 1.0, finalization_ms: 100.0, operations };
+        (1..=n).find(|&k| w.observe(&r, k * every_ms, &config))
+    }
+
+    #[test]
+    fn a_low_consensus_throughput_and_long_routes_wake_the_loop() {
+        // 20 operations a second (10 every 500 ms): the 16th round, 8 s in.
+        assert_eq!(watch_rounds(10, 500, 200), Some(u64::from(LATE_WAKE)));
+        // At the target (10 every 100 ms) or over it: never.
+        assert_eq!(watch_rounds(10, 100, 2_000), None);
+        assert_eq!(watch_rounds(10, 50, 2_000), None);
+        // Just under it (80 a second): once the interval allows.
+        let at = watch_rounds(8, 100, 2_000).expect("wakes");
+        assert!(at > u64::from(LATE_WAKE), "{at}");
+        // Hops: 3 is the maximum mean. All at 3, or alternating 2 and 4: never; all at 4: the
+        // 16th delivery; three at 3 then one at 4 (3.25): once the interval allows.
+        let config = OptimizerConfig::default();
+        let hops = |pattern: &[u32], n: u32| {
+            let mut w = LateWatch::default();
+            (1..=n).find(|&k| {
+                let hops = pattern[k as usize % pattern.len()];
+                w.observe(&MetricSample::MessageDelivered { latency_ms: 20.0, hops, bytes: 1 }, u64::from(k), &config)
+            })
+        };
+        assert_eq!(hops(&[3], 5_000), None);
+        assert_eq!(hops(&[2, 4], 5_000), None);
+        assert_eq!(hops(&[4], 5_000), Some(LATE_WAKE));
+        let at = hops(&[3, 3, 3, 4], 5_000).expect("wakes");
+        assert!(at > LATE_WAKE, "{at}");
     }
 
     /// Actions that have had their one outcome: every outcome counter, the refusals (their
@@ -1017,7 +1114,8 @@ mod tests {
             rt.snapshot().tick_interval_ms == max
         });
         let burst_at = clock.now_ms();
-        // Late messages: the 16th wakes the loop, which ticks at once instead of in up to 60 s.
+        // Late messages (all of them: the 4th wakes the loop), which ticks at once instead of in
+        // up to 60 s.
         for _ in 0..super::LATE_WAKE {
             rt.record(MetricSample::MessageDelivered { latency_ms: 500.0, hops: 2, bytes: 100 }).unwrap();
         }
@@ -1040,8 +1138,9 @@ mod tests {
         let listener = Arc::new(Collects::default());
         let (rt, clock, config) = calm_at_the_longest_interval(listener.clone());
         let at = clock.now_ms();
-        // Sixteen rounds finalized in 900 ms (the maximum is 500 ms): the 16th wakes the loop,
-        // which ticks at once instead of in up to 60 s.
+        // Rounds finalized in 900 ms (the maximum is 500 ms), all of them: the 4th wakes the
+        // loop, which ticks at once instead of in up to 60 s (enough rounds come for the
+        // strategy to judge).
         for _ in 0..super::LATE_WAKE {
             rt.record(MetricSample::ConsensusRound {
                 proposal_ms: 20.0,

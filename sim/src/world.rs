@@ -221,7 +221,7 @@ impl Phone {
 
     fn record(&mut self, sample: MetricSample, at_ms: u64) {
         if let Some(e) = self.engine.as_ref() {
-            self.late |= self.late_watch.observe(&sample, e.config());
+            self.late |= self.late_watch.observe(&sample, at_ms, e.config());
             self.urgent |= self.urgent_samples.raises(&sample, e.config());
         }
         // Samples the simulator builds are valid by construction; a rejection would be a bug
@@ -1291,7 +1291,7 @@ impl<'a> World<'a> {
                                     && now_ms >= p.last_tick_ms + engine.config().min_tick_interval_ms) =>
                         {
                             p.last_tick_ms = now_ms;
-                            p.late_watch.reset();
+                            p.late_watch.reset(now_ms);
                             p.late = false;
                             p.urgent = false;
                             let events = engine.tick(now_ms);
@@ -1492,7 +1492,7 @@ fn restart(p: &mut Phone, initial: &Settings, config: &OptimizerConfig, at_ms: u
         p.next_tick_ms = at_ms;
         p.urgent_samples = meshtune::UrgentSamples::default();
         p.urgent = false;
-        p.late_watch.reset();
+        p.late_watch.reset(at_ms);
         p.late = false;
     }
 }
