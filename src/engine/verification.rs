@@ -182,7 +182,8 @@ pub struct Measured {
     pub after: f64,
     /// 95 % interval of `after - before`, when the metric has one.
     pub interval: Option<(f64, f64)>,
-    /// Samples on each side (0 where a side is not a sample count, as for battery drain).
+    /// Samples on each side (battery readings for a drain, rounds for a rate; 0 where a side
+    /// is not a sample count).
     pub samples_before: u64,
     /// Samples after.
     pub samples_after: u64,
@@ -289,17 +290,28 @@ fn judge_bounds(what: &str, b: QuantileSide, a: QuantileSide, tolerance_percent:
     let lo = a.1 - b.2;
     let hi = a.2 - b.1;
     let m = Measured { before: b.0, after: a.0, interval: Some((lo, hi)), samples_before: b.3, samples_after: a.3 };
-    let margin = b.0.abs() * tolerance_percent / 100.0;
-    if hi < 0.0 {
+    decide(what, m, false, tolerance_percent)
+}
+
+/// The one decision rule on the interval of a change (`m.interval`, after − before): wholly on
+/// the better side → `Improved`; wholly on the worse side → `Worse`; within ± `tolerance_percent`
+/// of the level before → `NoEffect`; else `Inconclusive`, naming `what`.
+fn decide(what: &str, m: Measured, higher_is_better: bool, tolerance_percent: f64) -> Verdict {
+    let Some((lo, hi)) = m.interval else {
+        return Verdict::Inconclusive(format!("{what}: no interval"));
+    };
+    let margin = m.before.abs() * tolerance_percent / 100.0;
+    let (better, worse) = if higher_is_better { (lo > 0.0, hi < 0.0) } else { (hi < 0.0, lo > 0.0) };
+    if better {
         Verdict::Improved(m)
-    } else if lo > 0.0 {
+    } else if worse {
         Verdict::Worse(m)
     } else if lo >= -margin && hi <= margin {
         Verdict::NoEffect(m)
     } else {
         Verdict::Inconclusive(format!(
             "{what} {:.1} before, {:.1} after: the change's interval [{lo:+.1}, {hi:+.1}] is too wide to conclude",
-            b.0, a.0
+            m.before, m.after
         ))
     }
 }
@@ -328,19 +340,7 @@ pub fn judge_rate(
     let change = a.0 - b.0;
     let (lo, hi) = (change - half, change + half);
     let m = Measured { before: b.0, after: a.0, interval: Some((lo, hi)), samples_before: b.2, samples_after: a.2 };
-    let margin = b.0.abs() * tolerance_percent / 100.0;
-    if lo > 0.0 {
-        Verdict::Improved(m)
-    } else if hi < 0.0 {
-        Verdict::Worse(m)
-    } else if lo >= -margin && hi <= margin {
-        Verdict::NoEffect(m)
-    } else {
-        Verdict::Inconclusive(format!(
-            "{:.1} ops/s before, {:.1} after: the change's interval [{lo:+.1}, {hi:+.1}] is too wide to conclude",
-            b.0, a.0
-        ))
-    }
+    decide("consensus throughput (ops/s)", m, true, tolerance_percent)
 }
 
 /// The rule for the other metric (the heap's level), which carries no interval:
