@@ -715,7 +715,10 @@ impl Engine {
         self.engaged.clear();
         {
             let profile: Vec<OptimizationAction> = self.knobs.iter().map(|k| k.value.clone()).collect();
-            let os_profile = self.os_profile();
+            // Only while the OS's cap can apply does what the radio runs differ from the profile.
+            let capped =
+                (self.config.os_caps_background_scans && !self.metrics.device.foreground).then(|| self.os_profile());
+            let os_profile = capped.as_deref().unwrap_or(&profile);
             let held_back: Vec<OptimizationAction> = self
                 .knobs
                 .iter()
@@ -725,7 +728,7 @@ impl Engine {
                 config: &self.config,
                 now_ms: now,
                 profile: &profile,
-                os_profile: &os_profile,
+                os_profile,
                 held_back: &held_back,
             };
             for (order, strategy) in self.strategies.iter_mut().enumerate() {
