@@ -41,8 +41,15 @@ pub struct LatencyStats {
 pub struct ConsensusPerformance {
     /// Rounds finished in the window.
     pub rounds: u64,
+    /// Of those, the rounds that finalized within `max_finalization_ms` (to the quantile
+    /// sketch's 1 % resolution): the finalization target is met when 95 % of rounds are.
+    pub rounds_in_time: u64,
     /// Operations finalized per second over the window.
     pub ops_per_sec: f64,
+    /// Half-width of a 95 % interval of `ops_per_sec`, rounds taken as a compound Poisson
+    /// process (variance Σ ops² / T²; wide for rounds that come more regularly). None without
+    /// a round.
+    pub ops_per_sec_half_width: Option<f64>,
     /// Finalization times.
     pub finalization: Option<LatencyStats>,
     /// Mean proposal phase.

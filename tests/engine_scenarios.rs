@@ -438,12 +438,13 @@ fn batch_sizes(log: &Log) -> Vec<u32> {
 fn low_consensus_throughput_grows_the_batch_within_bounds() {
     let mut e = engine();
     let mut log = Log::default();
-    // 2 rounds/s of 10 ops = 20 ops/s, far below 100: the batch doubles, bounded by 64 (a
-    // measured step that makes throughput worse is reverted and backs off).
+    // 2 rounds/s of 10 ops = 20 ops/s, far below 100: the batch grows to the size predicted to
+    // meet it (8 x 100 / 20 = 40), at most 4x in one step, bounded by 64 (a measured step that
+    // makes throughput worse is reverted and backs off).
     run(&mut e, &mut log, 0, 3_600_000, 1_000, |_| vec![round(100.0, 10), round(100.0, 10)]);
     let sizes = batch_sizes(&log);
-    assert!(sizes.len() >= 3, "{sizes:?}");
-    assert_eq!(&sizes[..3], &[16, 32, 64]);
+    assert!(sizes.len() >= 2, "{sizes:?}");
+    assert_eq!(&sizes[..2], &[32, 64]);
     assert!(sizes.iter().all(|&s| (1..=64).contains(&s)));
     assert_eq!(e.knob(Knob::ConsensusBatchSize), &OptimizationAction::SetConsensusBatchSize { size: 64 });
     assert!(log.find(|a| matches!(a, OptimizationAction::SetParallelValidation { enabled: true })).is_some());
@@ -454,7 +455,24 @@ fn low_consensus_throughput_grows_the_batch_within_bounds() {
 fn slow_finalization_shrinks_the_batch_multiplicatively() {
     let mut e = engine();
     let mut log = Log::default();
-    run(&mut e, &mut log, 0, 200_000, 1_000, |_| vec![round(900.0, 200), round(900.0, 200)]);
+    // Rounds take 130 ms per unit of batch (1040 ms at the starting 8), eight a second of 25
+    // operations per unit: 1600 ops/s, far above the target, so a halving is predicted to keep
+    // it. The first cut is measured to help (p95 1040 -> 520 ms), so the next one follows.
+    let mut t = 0;
+    while t < 300_000 {
+        let batch = match e.knob(Knob::ConsensusBatchSize) {
+            OptimizationAction::SetConsensusBatchSize { size } => *size,
+            _ => unreachable!(),
+        };
+        for i in 0..8 {
+            e.record(round(130.0 * f64::from(batch), 25 * batch), t + i * 125).unwrap();
+        }
+        t += 1_000;
+        let events = e.tick(t);
+        for a in log.take(t, events) {
+            e.report_action_result(a.id, true, None, t).unwrap();
+        }
+    }
     let sizes = batch_sizes(&log);
     assert!(sizes.len() >= 2, "{sizes:?}");
     assert_eq!(&sizes[..2], &[4, 2]);
@@ -465,8 +483,9 @@ fn slow_finalization_shrinks_the_batch_multiplicatively() {
 fn a_batch_too_slow_to_finalize_caps_the_growth_for_throughput_instead_of_a_swing() {
     // Two rounds a second of `batch` operations each: throughput is below its 100 ops/s target
     // up to a batch of 49, and rounds finalize in 8 ms per operation, too slowly (> 500 ms) from
-    // a batch of 63. Growth for throughput reaches 64, is cut back to 32, and must then settle
-    // between the two instead of swinging 32 -> 64 -> 32 every dwell.
+    // a batch of 63. The batch must settle between the two in a few changes, instead of
+    // swinging 32 -> 64 -> 32 every dwell (as doubling once did). If growth overshoots to a size
+    // too slow to finalize, it never goes back there after the cut.
     let mut e = engine();
     let mut log = Log::default();
     let mut t = 0;
@@ -485,12 +504,12 @@ fn a_batch_too_slow_to_finalize_caps_the_growth_for_throughput_instead_of_a_swin
         }
     }
     let sizes = batch_sizes(&log);
-    let reached = sizes.iter().position(|&s| s == 64).expect("grown to 64");
-    let first_cut = reached + sizes[reached..].iter().position(|&s| s == 32).expect("cut back after 64");
     let reasons: Vec<&str> = log.actions.iter().map(|a| a.reason.as_str()).collect();
-    assert!(sizes.len() > first_cut + 1, "no growth after the cut: {sizes:?} {reasons:#?}");
-    assert!(!sizes[first_cut..].contains(&64), "back to the size too slow to finalize: {sizes:?}");
-    assert!(sizes.len() <= 10, "{} batch changes in an hour: {sizes:?} {reasons:#?}", sizes.len());
+    if let Some(slow) = sizes.iter().position(|&s| s >= 63) {
+        let cut = slow + sizes[slow..].iter().position(|&s| s < 63).expect("cut back after a slow size");
+        assert!(sizes[cut..].iter().all(|&s| s < 63), "back to a size too slow to finalize: {sizes:?}");
+    }
+    assert!(sizes.len() <= 4, "{} batch changes in an hour: {sizes:?} {reasons:#?}", sizes.len());
     let last = *sizes.last().unwrap();
     assert!((50..63).contains(&last), "settled at {last}, where throughput or finalization misses: {sizes:?}");
 }
@@ -726,6 +745,55 @@ fn noise_around_the_threshold_for_ten_minutes_changes_no_knob_more_than_once() {
         for knob in Knob::ALL {
             let n = log.actions.iter().filter(|a| a.action.knob() == knob).count();
             assert!(n <= 1, "seed {seed}: {knob:?} changed {n} times: {:?}", log.actions);
+        }
+    }
+}
+
+#[test]
+fn consensus_noise_around_either_target_for_ten_minutes_changes_the_batch_at_most_once() {
+    // Four rounds a second. (a) Finalization: 5 % of the rounds take 600 ms, the rest 100 to 450
+    // ms, so the window's p95 straddles the 500 ms maximum; throughput (4 x 50 = 200 ops/s) is
+    // well above target. (b) Throughput: rounds of 20 to 30 operations, 100 ops/s on average, so
+    // the window's rate straddles the 100 ops/s target; every round is fast. With thresholds on
+    // the point estimates, (a) halved the batch window after window.
+    for seed in [3u64, 4, 5] {
+        for case in ["finalization", "throughput"] {
+            let mut e = engine();
+            let mut log = Log::default();
+            let mut rng = Rng(seed);
+            let mut below_target = 0;
+            let mut windows = 0;
+            let mut t = 0;
+            while t < 600_000 {
+                for i in 0..4 {
+                    let sample = if case == "finalization" {
+                        let slow = rng.uniform(0.0, 1.0) < 0.05;
+                        round(if slow { 600.0 } else { rng.uniform(100.0, 450.0) }, 50)
+                    } else {
+                        round(rng.uniform(50.0, 200.0), rng.uniform(20.0, 30.0).round() as u32)
+                    };
+                    e.record(sample, t + i * 250).unwrap();
+                }
+                t += 1_000;
+                let events = e.tick(t);
+                for a in log.take(t, events) {
+                    e.report_action_result(a.id, true, None, t).unwrap();
+                }
+                if t % 60_000 == 0 && t >= 120_000 {
+                    let cp = e.snapshot().metrics.consensus_performance;
+                    windows += 1;
+                    let off = if case == "finalization" {
+                        cp.finalization.unwrap().p95_ms > 500.0
+                    } else {
+                        cp.ops_per_sec < 100.0
+                    };
+                    below_target += usize::from(off);
+                }
+            }
+            // The input does straddle the target: some windows miss it, some do not.
+            assert!(below_target > 0 && below_target < windows, "seed {seed} {case}: {below_target} of {windows}");
+            let n = batch_sizes(&log).len();
+            assert!(n <= 1, "seed {seed} {case}: batch changed {n} times: {:?}", log.actions);
         }
     }
 }

@@ -236,7 +236,8 @@ impl Engine {
     ) -> Result<Engine, OptimizerError> {
         config.validate()?;
         let collector = MetricsCollector::new(config.window_ms, config.memory_pressure_hold_ms)
-            .with_deadline(config.target_p95_latency_ms);
+            .with_deadline(config.target_p95_latency_ms)
+            .with_finalization_max(config.max_finalization_ms);
         let metrics = collector.metrics();
         let knobs = Knob::ALL
             .iter()

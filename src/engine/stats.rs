@@ -216,6 +216,25 @@ pub fn judge_slo(on_time: u64, total: u64, target: f64) -> SloJudgement {
     }
 }
 
+/// Judges a level where more is better (a throughput) against `target`, from its estimate
+/// `value` and the half-width `half` of its 95 % interval, as [`judge_slo`] judges a share:
+/// `Breached` when the interval's upper bound is below the target and the level misses it by
+/// at least half of `slack`; `Met` when the level is at the target or above and its lower bound
+/// within `slack` of it; otherwise `Unclear` (the last judgement stands). A non-finite `half`
+/// (no interval) is never `Breached` or `Met`.
+pub fn judge_level(value: f64, half: f64, target: f64, slack: f64) -> SloJudgement {
+    if !value.is_finite() || !half.is_finite() {
+        return SloJudgement::Unclear;
+    }
+    if value + half < target && value <= target - slack / 2.0 {
+        SloJudgement::Breached
+    } else if value >= target && value - half >= target - slack {
+        SloJudgement::Met
+    } else {
+        SloJudgement::Unclear
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

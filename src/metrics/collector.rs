@@ -87,6 +87,8 @@ const OPERATIONS: usize = 2;
 pub struct MetricsCollector {
     delivered: WindowedQuantiles<2>,
     deadline_ms: f64,
+    /// A round is in time when it finalized within this (`max_finalization_ms`).
+    finalization_max_ms: f64,
     window_ms: u64,
     losses: LossHistory,
     lost: WindowedSum,
@@ -134,6 +136,7 @@ impl MetricsCollector {
         MetricsCollector {
             delivered,
             deadline_ms: f64::INFINITY,
+            finalization_max_ms: f64::INFINITY,
             window_ms,
             losses: LossHistory {
                 blocks: VecDeque::with_capacity(ON_TIME_HISTORY_BLOCKS),
@@ -165,6 +168,13 @@ impl MetricsCollector {
     pub fn with_deadline(mut self, deadline_ms: f64) -> Self {
         self.deadline_ms = deadline_ms;
         self.delivered.log_closed_slots(deadline_ms, ON_TIME_HISTORY_BLOCKS);
+        self
+    }
+
+    /// The same collector, counting a consensus round as in time when it finalized within
+    /// `max_ms` (without one, every round is).
+    pub fn with_finalization_max(mut self, max_ms: f64) -> Self {
+        self.finalization_max_ms = max_ms;
         self
     }
 
@@ -375,7 +385,11 @@ impl MetricsCollector {
             network_latency: stats(self.delivered.summary()),
             consensus_performance: ConsensusPerformance {
                 rounds: self.consensus.count(),
+                rounds_in_time: self.consensus.count_at_most(self.finalization_max_ms),
                 ops_per_sec: self.consensus.attached_rate_per_sec(OPERATIONS, now),
+                ops_per_sec_half_width: self
+                    .consensus_rate_with_variance()
+                    .map(|(_, var, _)| crate::engine::stats::Z95 * var.sqrt()),
                 finalization: stats(self.consensus.summary()),
                 mean_proposal_ms: self.consensus.attached_mean(PROPOSAL),
                 mean_vote_ms: self.consensus.attached_mean(VOTE),

@@ -441,6 +441,12 @@ impl<const N: usize> WindowedQuantiles<N> {
         self.closed.count().wrapping_add(self.open.hist.count())
     }
 
+    /// Samples in the window at or below `value_ms`, to the sketch's resolution (see
+    /// [`LogHistogram::count_at_most`]).
+    pub fn count_at_most(&self, value_ms: f64) -> u64 {
+        self.closed.count_at_most(value_ms).wrapping_add(self.open.hist.count_at_most(value_ms))
+    }
+
     /// Nearest-rank quantile (ms) over the window, < 1 % relative error
     /// inside the trackable range; `None` when empty. See
     /// [`LogHistogram::quantile`]: the answer is the same as that of one

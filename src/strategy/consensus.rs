@@ -2,15 +2,35 @@
 //! Consensus (BitCraps tables): the consensus batch size, grown fast and cut fast.
 //!
 //! Finalization p95 above the maximum → halve the batch (multiplicative decrease, bounded
-//! below), unless throughput is below target too (then the batch is held and validation made
-//! cheaper: halving would trade away throughput that is already missing); otherwise throughput
-//! below target → double it (at least `consensus_batch_step` more, bounded above: each step is
+//! below, and not below the batch predicted to keep the throughput target), unless throughput
+//! is below target too or no cut is predicted to keep it (then the batch is held and validation
+//! made cheaper: halving would trade away throughput that is missing or needed); otherwise throughput
+//! below target → grow it to the batch predicted to meet the target (throughput proportional
+//! to the batch; at most 4×, at least `consensus_batch_step` more, bounded above: each step is
 //! a knob change, so the search takes few of them) and switch on parallel validation and the
 //! vote cache. When both are fine, or when too few rounds came to judge (a table pausing), the
 //! current settings are held (proposed at `Savings`) so that a batch size that works is not
 //! undone.
 //! The engine changes a knob at most once per dwell and never during its verification, which
 //! paces the additive increase.
+//!
+//! Both conditions are judged with an interval, not on the window's point estimates (calm by
+//! construction: a knob moves on noise only when the statistics say the state changed):
+//! - finalization: the maximum is a p95, so it is met when 95 % of the window's rounds
+//!   finalized within it; that share is judged as the on-time SLO is (`judge_slo`);
+//! - throughput: the window's rate with its 95 % interval (compound Poisson) against the target,
+//!   with a slack of `1 - hysteresis_ratio` of it (`judge_level`).
+//!
+//! Between "breached" and "met" the last judgement stands. With thresholds on point estimates
+//! instead, the simulator's game-night tables, whose p95 hovered around the maximum whatever
+//! the batch, halved the batch from 32 to 1 in five dwells, and grew it again at 115 ops/s
+//! because 115 was not yet past the exit threshold of 125.
+//!
+//! A cut for slow rounds is followed by another only when it was measured to help (`Improved`
+//! on the p95 of finalization): otherwise the batch is not shown to be what makes the rounds
+//! slow (lossy links can be), and for `repair_hold_max_ms` the batch is held and validation made
+//! cheaper instead. Cutting on the strength of the breach alone took the batch from 8 to 1 under
+//! rounds whose slowness did not depend on it.
 //!
 //! A batch size whose rounds were too slow is remembered as a ceiling (for
 //! `repair_hold_max_ms`, or until a smaller one is found): growth for throughput then goes
@@ -19,7 +39,11 @@
 //! the two (16 → 32 → 64 → 32 → 16 → 32 ... every dwell in the simulator's game-night).
 
 use super::{Hysteresis, OptimizationStrategy, Proposal, StrategyContext};
+use crate::engine::stats::{judge_level, judge_slo};
 use crate::{Knob, OptimizationAction, PerformanceMetrics, Priority, TargetMetric};
+
+/// Share of rounds that must finalize within `max_finalization_ms` (it is a p95).
+const FINALIZATION_SHARE: f64 = 0.95;
 
 /// Tunes consensus batching.
 #[derive(Debug, Default)]
@@ -30,6 +54,12 @@ pub struct ConsensusStrategy {
     ceiling: Option<(u32, u64)>,
     /// The batch size last seen in force, and since when.
     size_since: Option<(u32, u64)>,
+    /// The size of the last cut for slow rounds, until its measurement comes.
+    cut_to: Option<u32>,
+    /// A cut for slow rounds was measured not to help (`NoEffect`, `Worse` or `Inconclusive`),
+    /// and since when (`Some(None)`: measured, time not yet noted): no further cut for
+    /// `repair_hold_max_ms`.
+    cut_unproven: Option<Option<u64>>,
 }
 
 impl ConsensusStrategy {
@@ -41,7 +71,18 @@ impl ConsensusStrategy {
         };
         if self.size_since.is_none_or(|(size, _)| size != current) {
             self.size_since = Some((current, ctx.now_ms));
+            // Judged afresh at the new size, on its own rounds (see `settled`): a judgement of
+            // the size before is no evidence about this one. Standing on it, noise around the
+            // finalization maximum cut the batch window after window (8 -> 4 -> 2 -> 1).
+            self.slow_finalization.reset();
+            self.low_throughput.reset();
         }
+    }
+
+    /// Whether the window holds only rounds run at the current batch size (`track_size` noted
+    /// when it changed): a change is judged on those, not on the rounds of the size before it.
+    fn settled(&self, ctx: &StrategyContext<'_>) -> bool {
+        self.size_since.is_some_and(|(_, since)| ctx.now_ms.saturating_sub(since) >= ctx.config.window_ms)
     }
 }
 
@@ -52,6 +93,13 @@ impl OptimizationStrategy for ConsensusStrategy {
 
     fn should_apply(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> bool {
         self.track_size(ctx);
+        match self.cut_unproven {
+            Some(None) => self.cut_unproven = Some(Some(ctx.now_ms)),
+            Some(Some(at)) if ctx.now_ms.saturating_sub(at) >= ctx.config.repair_hold_max_ms => {
+                self.cut_unproven = None
+            }
+            _ => {}
+        }
         let c = ctx.config;
         let cp = &m.consensus_performance;
         if cp.rounds < u64::from(c.min_samples) {
@@ -61,11 +109,12 @@ impl OptimizationStrategy for ConsensusStrategy {
                 .any(|&k| ctx.current(k).is_some_and(|v| *v != OptimizationAction::baseline(k)));
             return self.slow_finalization.engaged() || self.low_throughput.engaged() || tuned;
         }
-        if let Some(f) = cp.finalization {
-            self.slow_finalization.above(f.p95_ms, c.max_finalization_ms, c.max_finalization_ms * c.hysteresis_ratio);
+        if self.settled(ctx) {
+            self.slow_finalization.judged(judge_slo(cp.rounds_in_time, cp.rounds, FINALIZATION_SHARE));
+            let target = c.target_consensus_ops_per_sec;
+            let half = cp.ops_per_sec_half_width.unwrap_or(f64::INFINITY);
+            self.low_throughput.judged(judge_level(cp.ops_per_sec, half, target, target * (1.0 - c.hysteresis_ratio)));
         }
-        let target = c.target_consensus_ops_per_sec;
-        self.low_throughput.below(cp.ops_per_sec, target, target / c.hysteresis_ratio);
         true
     }
 
@@ -81,14 +130,23 @@ impl OptimizationStrategy for ConsensusStrategy {
             | Some(OptimizationAction::SetVoteCache { enabled }) => *enabled,
             _ => false,
         };
-        let fin = cp.finalization.map_or_else(|| "unknown".to_owned(), |f| format!("{:.1}", f.p95_ms));
+        let p95 = cp.finalization.map_or_else(|| "unknown".to_owned(), |f| format!("{:.1}", f.p95_ms));
+        let fin = format!(
+            "{} of {} rounds finalized within {} ms (p95 {p95} ms; target 95 %)",
+            cp.rounds_in_time.min(cp.rounds),
+            cp.rounds,
+            c.max_finalization_ms
+        );
+        let ops = format!(
+            "throughput {:.1} ± {} ops/s, target {}",
+            cp.ops_per_sec,
+            cp.ops_per_sec_half_width.map_or_else(|| "?".to_owned(), |h| format!("{h:.1}")),
+            c.target_consensus_ops_per_sec
+        );
         if self.ceiling.is_some_and(|(_, at)| ctx.now_ms.saturating_sub(at) >= c.repair_hold_max_ms) {
             self.ceiling = None;
         }
-        // Whether the window holds only rounds run at the current batch size (`should_apply`
-        // noted when it changed): a change is judged on those, not on the rounds of the size
-        // before it.
-        let settled = self.size_since.is_some_and(|(_, since)| ctx.now_ms.saturating_sub(since) >= c.window_ms);
+        let settled = self.settled(ctx);
         let hold = |reason: String| {
             let p = |action| Proposal {
                 action,
@@ -110,28 +168,29 @@ impl OptimizationStrategy for ConsensusStrategy {
                 cp.rounds, c.min_samples
             ));
         }
-        if self.slow_finalization.engaged() && self.low_throughput.engaged() {
-            // Slow rounds *and* too little throughput: a smaller batch would cut throughput
-            // further, and the batch is not what makes the rounds slow (in the simulator, lossy
-            // links were: halving there spiralled down to batches of 1). Hold the batch and
-            // make validation cheaper instead.
-            let reason = format!(
-                "p95 finalization {fin} ms > max {} ms but throughput {:.1} ops/s < target {}: holding batch {current}, cheaper validation",
-                c.max_finalization_ms, cp.ops_per_sec, c.target_consensus_ops_per_sec
-            );
+        let cheaper = |reason: String| {
             let p = |action| Proposal {
                 action,
                 priority: Priority::SloRepair,
                 metric: TargetMetric::P95FinalizationMs,
                 reason: reason.clone(),
             };
-            return vec![
+            vec![
                 p(OptimizationAction::SetConsensusBatchSize {
                     size: current.clamp(c.consensus_batch_min, c.consensus_batch_max),
                 }),
                 p(OptimizationAction::SetParallelValidation { enabled: true }),
                 p(OptimizationAction::SetVoteCache { enabled: true }),
-            ];
+            ]
+        };
+        if self.slow_finalization.engaged() && self.low_throughput.engaged() {
+            // Slow rounds *and* too little throughput: a smaller batch would cut throughput
+            // further, and the batch is not what makes the rounds slow (in the simulator, lossy
+            // links were: halving there spiralled down to batches of 1). Hold the batch and
+            // make validation cheaper instead.
+            return cheaper(format!(
+                "rounds too slow: {fin}; but {ops}, too low: holding batch {current}, cheaper validation"
+            ));
         }
         if (self.slow_finalization.engaged() || self.low_throughput.engaged()) && !settled {
             return hold(format!(
@@ -143,9 +202,33 @@ impl OptimizationStrategy for ConsensusStrategy {
             if self.ceiling.is_none_or(|(cap, _)| current <= cap) {
                 self.ceiling = Some((current, ctx.now_ms));
             }
-            let size = (current / 2).clamp(c.consensus_batch_min, c.consensus_batch_max);
-            let reason =
-                format!("p95 finalization {fin} ms > max {} ms: batch {current} -> {size}", c.max_finalization_ms);
+            // Halve, but not below the smallest batch predicted to keep the throughput target,
+            // throughput taken as proportional to the batch (the pessimistic case: rounds no
+            // faster for being smaller). A cut that would trade the throughput target for the
+            // finalization one is no repair (the two then swung in the simulator's game-night:
+            // cut, throughput too low, grown, cut again); nor is one smaller than
+            // `consensus_batch_step` or half the batch, whichever is less (as growth holds
+            // below a step). Validation is made cheaper instead.
+            let target = c.target_consensus_ops_per_sec;
+            let keeps = if cp.ops_per_sec > 0.0 {
+                (f64::from(current) * target / cp.ops_per_sec).ceil().min(f64::from(u32::MAX)) as u32
+            } else {
+                u32::MAX
+            };
+            let size = (current / 2).max(keeps).clamp(c.consensus_batch_min, c.consensus_batch_max);
+            if current.saturating_sub(size) < c.consensus_batch_step.max(1).min(current / 2).max(1) {
+                return cheaper(format!(
+                    "rounds too slow: {fin}; a smaller batch is predicted to cut {ops}: holding batch {current}, cheaper validation"
+                ));
+            }
+            if let Some(at) = self.cut_unproven {
+                let ago = at.map_or(0, |at| ctx.now_ms.saturating_sub(at) / 1000);
+                return cheaper(format!(
+                    "rounds too slow: {fin}; the last cut was not measured to help ({ago} s ago), so the batch is not shown to be the cause: holding batch {current}, cheaper validation"
+                ));
+            }
+            self.cut_to = Some(size);
+            let reason = format!("rounds too slow: {fin}: batch {current} -> {size}");
             // Validation settings stay as they are (a smaller batch is the repair here).
             let mut out = hold(reason.clone());
             out[0] = Proposal {
@@ -157,8 +240,19 @@ impl OptimizationStrategy for ConsensusStrategy {
             return out;
         }
         if self.low_throughput.engaged() {
-            let mut size = current
-                .saturating_mul(2)
+            // To the batch predicted to meet the target, throughput taken as proportional to
+            // the batch: one change where doubling took several (in the simulator's
+            // game-night, 8 -> 16 -> 32 at first). At most four times the batch in one step (a
+            // low rate is a noisy guide), at least `consensus_batch_step` more; doubling when
+            // no operation finalized to predict from.
+            let predicted = if cp.ops_per_sec > 0.0 {
+                (f64::from(current) * c.target_consensus_ops_per_sec / cp.ops_per_sec).ceil().min(f64::from(u32::MAX))
+                    as u32
+            } else {
+                current.saturating_mul(2)
+            };
+            let mut size = predicted
+                .min(current.saturating_mul(4))
                 .max(current.saturating_add(c.consensus_batch_step))
                 .clamp(c.consensus_batch_min, c.consensus_batch_max);
             let mut why = String::new();
@@ -175,10 +269,8 @@ impl OptimizationStrategy for ConsensusStrategy {
                     why = format!(" (halfway to batch {cap}, too slow to finalize {ago} s ago)");
                 }
             }
-            let reason = format!(
-                "consensus throughput {:.1} ops/s < target {} ops/s: batch {current} -> {size}{why}",
-                cp.ops_per_sec, c.target_consensus_ops_per_sec
-            );
+            let reason = format!("consensus {ops}, too low: batch {current} -> {size}{why}");
+            self.cut_to = None;
             let p = |action| Proposal {
                 action,
                 priority: Priority::SloRepair,
@@ -191,9 +283,24 @@ impl OptimizationStrategy for ConsensusStrategy {
                 p(OptimizationAction::SetVoteCache { enabled: true }),
             ];
         }
-        hold(format!(
-            "consensus healthy ({:.1} ops/s, target {}): holding batch {current}",
-            cp.ops_per_sec, c.target_consensus_ops_per_sec
-        ))
+        hold(format!("consensus healthy ({ops}): holding batch {current}"))
+    }
+
+    fn observe(&mut self, action: &OptimizationAction, outcome: &crate::OutcomeEvent) {
+        use crate::OutcomeEvent as O;
+        let OptimizationAction::SetConsensusBatchSize { size } = action else {
+            return;
+        };
+        if self.cut_to != Some(*size) {
+            return;
+        }
+        match outcome {
+            O::Improved { .. } => self.cut_to = None,
+            O::NoEffect { .. } | O::Worse { .. } | O::Inconclusive { .. } => {
+                self.cut_to = None;
+                self.cut_unproven = Some(None);
+            }
+            _ => {}
+        }
     }
 }

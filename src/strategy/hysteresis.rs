@@ -45,6 +45,18 @@ impl Hysteresis {
         self.engaged
     }
 
+    /// For conditions judged with an interval (`engine::stats`): on when `Breached`, off when
+    /// `Met`, unchanged when `Unclear`.
+    pub fn judged(&mut self, judgement: crate::engine::stats::SloJudgement) -> bool {
+        use crate::engine::stats::SloJudgement as J;
+        match judgement {
+            J::Breached => self.engaged = true,
+            J::Met => self.engaged = false,
+            J::Unclear => {}
+        }
+        self.engaged
+    }
+
     /// Switches the condition off.
     pub fn reset(&mut self) {
         self.engaged = false;
