@@ -282,7 +282,8 @@ pub struct World<'a> {
     slo_minutes: u64,
     slo_met_minutes: u64,
     series: Series,
-    /// `MESHTUNE_SIM_TRACE=<phone index>`: print that phone's engine events to stderr.
+    /// `MESHTUNE_SIM_TRACE=<phone index>`: print that phone's engine events to stderr, and each
+    /// knob change applied there, marked as the scoreboard counts it (state-driven or other).
     trace_phone: Option<usize>,
 }
 
@@ -1332,8 +1333,14 @@ impl<'a> World<'a> {
                     }
                     if p.settings.apply(&action) {
                         p.knob_changes += 1;
-                        if p.state_changed_ms.is_some_and(|s| now_ms.saturating_sub(s) <= STATE_CHANGE_WINDOW_MS) {
+                        let state =
+                            p.state_changed_ms.is_some_and(|s| now_ms.saturating_sub(s) <= STATE_CHANGE_WINDOW_MS);
+                        if state {
                             p.knob_changes_state += 1;
+                        }
+                        if self.trace_phone == Some(i) {
+                            let kind = if state { "state-driven" } else { "other" };
+                            eprintln!("t={} knob change ({kind}): {action:?}", now_ms / 1000);
                         }
                     }
                 } else {

@@ -95,6 +95,8 @@ pub struct PowerStrategy {
     cooled_since_ms: Option<u64>,
     /// The peer band the discovery planner plans for (see [`peer_band`]).
     peer_band: Option<u32>,
+    /// Since when the peers seen have fit a lower band (see [`PEER_BAND_EXIT_HOLD_MS`]).
+    band_down_since_ms: Option<u64>,
 }
 
 impl PowerStrategy {
@@ -114,9 +116,27 @@ impl PowerStrategy {
         }
         self.thermal_band
     }
-}
 
-impl PowerStrategy {
+    /// The band to plan for now: [`peer_band`], with a move down only once the peers seen have
+    /// fit the lower band for [`PEER_BAND_EXIT_HOLD_MS`] without a break.
+    fn next_band(&mut self, discovered: Option<u32>, now_ms: u64) -> u32 {
+        let wanted = peer_band(self.peer_band, discovered);
+        match self.peer_band {
+            Some(current) if wanted < current => {
+                let since = *self.band_down_since_ms.get_or_insert(now_ms);
+                if now_ms.saturating_sub(since) < PEER_BAND_EXIT_HOLD_MS {
+                    return current;
+                }
+                self.band_down_since_ms = None;
+                wanted
+            }
+            _ => {
+                self.band_down_since_ms = None;
+                wanted
+            }
+        }
+    }
+
     /// The mode, its priority and why, for the current device state (updates hysteresis).
     pub fn decide(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> (PowerMode, Priority, String) {
         let c = ctx.config;
@@ -214,6 +234,16 @@ impl PowerStrategy {
 /// The peer bands the planner plans for (the peers seen, rounded up).
 const PEER_BANDS: [u32; 4] = [4, 16, 64, 256];
 
+/// How long the peers seen must fit a lower band before the planner plans for it. The count is
+/// of the peers this phone has discovered, so it falls with the scanning the plan itself
+/// chooses, and with every walk out of range and back. In the simulator's stadium, with the
+/// engine's network strategy left out (so that nothing else moved these knobs), phone 0's count
+/// swung across the edges so that its plan flipped five times in the hour (two knobs each time),
+/// twice within 80 s. A crowd that has really thinned stays thin; ten minutes tells the two
+/// apart, and the cost of waiting is planning for more peers than are there: more scanning,
+/// never a missed discovery. A move up is at once.
+const PEER_BAND_EXIT_HOLD_MS: u64 = 600_000;
+
 /// The band the planner plans for, with hysteresis: up as soon as the peers seen exceed the band,
 /// down only once they fit in half of the band below, so that a count at a band's edge does not
 /// move the setting back and forth. The last band (or 16) while no count is known.
@@ -273,7 +303,7 @@ impl OptimizationStrategy for PowerStrategy {
         // reports a count, the fixed setting stays (no change made only to be made again).
         let known = m.mesh_performance.discovered_peers.is_some() || self.peer_band.is_some();
         if mode == PowerMode::Balanced && ctx.config.discovery_planner && known {
-            let peers = peer_band(self.peer_band, m.mesh_performance.discovered_peers);
+            let peers = self.next_band(m.mesh_performance.discovered_peers, ctx.now_ms);
             self.peer_band = Some(peers);
             let plan = plan_discovery(
                 &DiscoveryTarget {
@@ -355,6 +385,31 @@ mod tests {
         // No count yet, or the planner off: the fixed balanced setting (the baseline) stays.
         assert_eq!(engine_with(None, true), vec![]);
         assert_eq!(engine_with(Some(12), false), vec![]);
+    }
+
+    #[test]
+    fn the_planner_moves_down_a_band_only_once_the_peers_have_fit_it_for_the_hold() {
+        let mut s = PowerStrategy::default();
+        let step = |s: &mut PowerStrategy, peers: u32, at_s: u64| {
+            let band = s.next_band(Some(peers), at_s * 1000);
+            s.peer_band = Some(band);
+            band
+        };
+        assert_eq!(step(&mut s, 100, 0), 256);
+        // A dip below 32 peers (a cheaper plan sees fewer, a walk out of range and back) that
+        // ends before the hold: the plan stays.
+        for t in 1..=500 {
+            assert_eq!(step(&mut s, 20, t), 256, "at {t} s");
+        }
+        assert_eq!(step(&mut s, 70, 501), 256);
+        // The hold starts again after the break: 599 s more of a thin crowd are not enough...
+        for t in 502..=1101 {
+            assert_eq!(step(&mut s, 20, t), 256, "at {t} s");
+        }
+        // ...600 s are.
+        assert_eq!(step(&mut s, 20, 1102), 64);
+        // Up again at once.
+        assert_eq!(step(&mut s, 70, 1103), 256);
     }
 
     #[test]
