@@ -50,8 +50,8 @@ struct LoopSignal {
     urgent: bool,
 }
 
-/// Deliveries (consensus rounds) since the last tick, at least, before their mean hop count
-/// (their rate) can wake the loop ([`LateWatch`]).
+/// Deliveries since the last tick, at least, before their mean hop count can wake the loop
+/// ([`LateWatch`]; consensus rounds need `min_samples`, as the consensus strategy does).
 pub const LATE_WAKE: u32 = 16;
 
 /// The device state that the engine's safety-relevant strategies react to, as the samples last
@@ -189,8 +189,8 @@ const LATE_WAKE_Z: f64 = 3.09;
 ///   does, where a fixed count would wake it every few seconds.
 /// - **Hops:** when at least [`LATE_WAKE`] deliveries came and the lower bound of a one-sided
 ///   99.9 % normal interval of their mean hop count is above `max_avg_hop_count`.
-/// - **Consensus throughput:** when at least [`LATE_WAKE`] rounds came over 2 s or more since the
-///   last tick and the upper bound of a one-sided 99.9 % interval of their rate (operations per
+/// - **Consensus throughput:** when at least `min_samples` rounds (the fewest the consensus
+///   strategy judges) came over 2 s or more since the last tick and the upper bound of a one-sided 99.9 % interval of their rate (operations per
 ///   second; a compound Poisson variance, Σ ops²) is below `target_consensus_ops_per_sec`.
 /// - **Slow consensus rounds and slow discoveries** (finalized after `max_finalization_ms`,
 ///   found after `target_discovery_p95_ms`): by their share among the rounds (discoveries)
@@ -256,7 +256,7 @@ impl LateWatch {
                 self.operations += x;
                 self.operations_squared += x * x;
                 let seconds = at_ms.saturating_sub(self.since_ms) as f64 / 1000.0;
-                if self.rounds >= LATE_WAKE && seconds >= 2.0 {
+                if self.rounds >= config.min_samples.max(2) && seconds >= 2.0 {
                     let upper = (self.operations + LATE_WAKE_Z * self.operations_squared.sqrt()) / seconds;
                     crossed |= upper < config.target_consensus_ops_per_sec;
                 }
@@ -999,8 +999,8 @@ mod tests {
 
     #[test]
     fn a_low_consensus_throughput_and_long_routes_wake_the_loop() {
-        // 20 operations a second (10 every 500 ms): the 16th round, 8 s in.
-        assert_eq!(watch_rounds(10, 500, 200), Some(u64::from(LATE_WAKE)));
+        // 20 operations a second (10 every 500 ms): the 5th round (`min_samples`), 2.5 s in.
+        assert_eq!(watch_rounds(10, 500, 200), Some(u64::from(OptimizerConfig::default().min_samples)));
         // At the target (10 every 100 ms) or over it: never.
         assert_eq!(watch_rounds(10, 100, 2_000), None);
         assert_eq!(watch_rounds(10, 50, 2_000), None);

@@ -50,6 +50,9 @@ pub struct ConsensusPerformance {
     /// process (variance Σ ops² / T²; wide for rounds that come more regularly). None without
     /// a round.
     pub ops_per_sec_half_width: Option<f64>,
+    /// Time since the last round finished, ms (None without a round in the window): a table
+    /// that has paused shows here, while its rate only decays.
+    pub last_round_age_ms: Option<u64>,
     /// Finalization times.
     pub finalization: Option<LatencyStats>,
     /// Mean proposal phase.

@@ -1418,3 +1418,19 @@ fn a_measurement_that_takes_deliveries_sample_by_sample_gets_them_through_record
         other => panic!("the measurement saw no deliveries? {other:?}"),
     }
 }
+
+#[test]
+fn a_table_that_pauses_gets_no_consensus_action() {
+    // A table at 120 ops/s (4 rounds a second of 30 operations), above the 100 ops/s target,
+    // for five minutes; then it pauses (no round at all) for ten. A pause is no throughput
+    // breach: no batch or validation change may follow it, at whatever tick.
+    for tick_ms in [1_000u64, 7_000, 60_000] {
+        let mut e = engine();
+        let mut log = Log::default();
+        run(&mut e, &mut log, 0, 300_000, 1_000, |_| (0..4).map(|_| round(200.0, 30)).collect());
+        let before = log.actions.len();
+        run(&mut e, &mut log, 300_000, 900_000, tick_ms, |_| vec![]);
+        let after: Vec<_> = log.actions[before..].iter().filter(|a| a.strategy == "consensus").collect();
+        assert!(after.is_empty(), "tick {tick_ms} ms: {after:?}");
+    }
+}

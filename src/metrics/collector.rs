@@ -99,6 +99,8 @@ pub struct MetricsCollector {
     /// window of its own rather than a fourth attached sum: the struct every delivery touches
     /// stays as it was (a fourth sum made `record` and `tick` 10–15 % slower in the benchmark).
     consensus_squares: WindowedSum,
+    /// When the last consensus round was recorded.
+    last_round_ms: Option<u64>,
     rssi: WindowedSum,
     peers: Option<(u32, u32)>,
     battery_history: VecDeque<BatteryReading>,
@@ -148,6 +150,7 @@ impl MetricsCollector {
             discovery: q(),
             consensus: WindowedQuantiles::with_attached_sums(window_ms, WINDOW_SLOTS),
             consensus_squares: s(),
+            last_round_ms: None,
             rssi: s(),
             peers: None,
             battery_history: VecDeque::with_capacity(BATTERY_HISTORY_LEN),
@@ -200,6 +203,7 @@ impl MetricsCollector {
                 let ops = f64::from(operations);
                 self.consensus.record_with(finalization_ms, [proposal_ms, vote_ms, ops], at);
                 self.consensus_squares.record(ops * ops, at);
+                self.last_round_ms = Some(self.last_round_ms.map_or(at, |t| t.max(at)));
             }
             MetricSample::Battery { level_percent, charging } => {
                 if self.battery_history.len() == BATTERY_HISTORY_LEN {
@@ -390,6 +394,10 @@ impl MetricsCollector {
                 ops_per_sec_half_width: self
                     .consensus_rate_with_variance()
                     .map(|(_, var, _)| crate::engine::stats::Z95 * var.sqrt()),
+                last_round_age_ms: self
+                    .last_round_ms
+                    .filter(|_| self.consensus.count() > 0)
+                    .map(|t| now.saturating_sub(t)),
                 finalization: stats(self.consensus.summary()),
                 mean_proposal_ms: self.consensus.attached_mean(PROPOSAL),
                 mean_vote_ms: self.consensus.attached_mean(VOTE),

@@ -8,7 +8,8 @@
 //! below target → grow it to the batch predicted to meet the target (throughput proportional
 //! to the batch; at most 4×, at least `consensus_batch_step` more, bounded above: each step is
 //! a knob change, so the search takes few of them) and switch on parallel validation and the
-//! vote cache. When both are fine, or when too few rounds came to judge (a table pausing), the
+//! vote cache. When both are fine, when too few rounds came to judge, or when the table has
+//! paused (no round for ln(1000) mean intervals: its rate decays, but it is no breach), the
 //! current settings are held (proposed at `Savings`) so that a batch size that works is not
 //! undone.
 //! The engine changes a knob at most once per dwell and never during its verification, which
@@ -44,6 +45,25 @@ use crate::{Knob, OptimizationAction, PerformanceMetrics, Priority, TargetMetric
 
 /// Share of rounds that must finalize within `max_finalization_ms` (it is a p95).
 const FINALIZATION_SHARE: f64 = 0.95;
+
+/// ln(1000): rounds coming as a Poisson process at the window's rate leave a gap this many mean
+/// intervals long once in a thousand.
+const PAUSE_GAPS: f64 = 6.907_755;
+
+/// Whether the table has paused: no round for longer than [`PAUSE_GAPS`] mean intervals between
+/// the window's rounds (the window's length over its rounds: an overestimate while the window
+/// is not yet full, so a pause is called late rather than early). Some((time since the last
+/// round, mean interval)), ms. A pause is no throughput breach: the window's rate decays while
+/// no round comes, and a bigger batch cannot raise the rate of a table that is not playing (the
+/// batch was once grown 19 s into a pause).
+fn paused(cp: &crate::snapshot::ConsensusPerformance, c: &crate::OptimizerConfig) -> Option<(u64, f64)> {
+    let age = cp.last_round_age_ms?;
+    if cp.rounds == 0 {
+        return None;
+    }
+    let gap = c.window_ms as f64 / cp.rounds as f64;
+    (age as f64 > PAUSE_GAPS * gap).then_some((age, gap))
+}
 
 /// Tunes consensus batching.
 #[derive(Debug, Default)]
@@ -102,8 +122,9 @@ impl OptimizationStrategy for ConsensusStrategy {
         }
         let c = ctx.config;
         let cp = &m.consensus_performance;
-        if cp.rounds < u64::from(c.min_samples) {
-            // Too few rounds to judge: hold what is in place (see `propose`).
+        if cp.rounds < u64::from(c.min_samples) || paused(cp, c).is_some() {
+            // Too few rounds to judge, or a table that has paused: hold what is in place (see
+            // `propose`).
             let tuned = [Knob::ConsensusBatchSize, Knob::ParallelValidation, Knob::VoteCache]
                 .iter()
                 .any(|&k| ctx.current(k).is_some_and(|v| *v != OptimizationAction::baseline(k)));
@@ -166,6 +187,13 @@ impl OptimizationStrategy for ConsensusStrategy {
             return hold(format!(
                 "{} consensus round(s) in the window, {} needed to judge: holding batch {current}",
                 cp.rounds, c.min_samples
+            ));
+        }
+        if let Some((age, gap)) = paused(cp, c) {
+            return hold(format!(
+                "no consensus round for {:.1} s, against {:.2} s between rounds in the window: the table has paused, holding batch {current}",
+                age as f64 / 1000.0,
+                gap / 1000.0
             ));
         }
         let cheaper = |reason: String| {
