@@ -1434,3 +1434,68 @@ fn a_table_that_pauses_gets_no_consensus_action() {
         assert!(after.is_empty(), "tick {tick_ms} ms: {after:?}");
     }
 }
+
+/// Runs the engine with a heap reading every 5 s from `heap(t, trim percent in force)`, and
+/// returns the log.
+fn run_heap(heap: impl Fn(u64, u32) -> f64, until_ms: u64) -> Log {
+    let mut e = engine();
+    let mut log = Log::default();
+    let mut t = 0;
+    while t < until_ms {
+        if t % 5_000 == 0 {
+            let trim = match e.knob(Knob::CacheTrim) {
+                OptimizationAction::TrimCaches { percent } => *percent,
+                _ => 0,
+            };
+            e.record(MetricSample::Heap { used_mb: heap(t, trim), limit_mb: 512.0 }, t).unwrap();
+        }
+        t += 1_000;
+        let events = e.tick(t);
+        for a in log.take(t, events) {
+            e.report_action_result(a.id, true, None, t).unwrap();
+        }
+    }
+    log
+}
+
+#[test]
+fn a_trim_on_a_sawing_heap_claims_no_improvement_it_did_not_make() {
+    // The garbage collector saws the heap between 350 and 470 MB (mean 410), whatever the trim.
+    // The trim comes after a high reading; judged against that one reading (as the heap once
+    // was), the readings after it look 13 % lower: `Improved`, for nothing. Judged on the
+    // window's readings with their spread, it is not.
+    let log = run_heap(|t, _| if (t / 5_000) % 2 == 1 { 470.0 } else { 350.0 }, 300_000);
+    let trim = log.find(|a| matches!(a, OptimizationAction::TrimCaches { percent: 25 })).expect("a trim");
+    let outcomes = log.outcome_for(trim.id);
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert!(!matches!(outcomes[0], OutcomeEvent::Improved { .. }), "{outcomes:?}");
+}
+
+#[test]
+fn a_trim_that_lowers_a_noisy_heap_is_improved_with_its_interval() {
+    // 400 MB for a minute, then 420 MB untrimmed and 380 MB at a 25 % trim, ±3 MB of noise:
+    // the drop is beyond doubt (measured from the window's mean, about 401 MB, not from the
+    // reading that triggered the trim).
+    let log = run_heap(
+        |t, trim| {
+            let noise = [0.0, 3.0, -3.0, 1.5, -1.5][(t / 5_000) as usize % 5];
+            let level = if t < 60_000 {
+                400.0
+            } else if trim >= 25 {
+                380.0
+            } else {
+                420.0
+            };
+            level + noise
+        },
+        300_000,
+    );
+    let trim = log.find(|a| matches!(a, OptimizationAction::TrimCaches { percent: 25 })).expect("a trim");
+    match log.outcome_for(trim.id).as_slice() {
+        [OutcomeEvent::Improved { interval: Some(i), samples_before, samples_after, .. }] => {
+            assert!(i.high < 0.0, "{i:?}");
+            assert!(*samples_before >= 2 && *samples_after >= 2, "{samples_before} {samples_after}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

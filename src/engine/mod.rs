@@ -48,8 +48,8 @@ use crate::{
 use arbitration::{arbitrate, Candidate};
 use stats::{judge_slo, Blocks, SloJudgement};
 use verification::{
-    judge_drain, judge_on_time, judge_percent, judge_quantile, judge_rate, metric_value, Accumulator, Measured,
-    QuantileSide, Verdict,
+    judge_drain, judge_level, judge_on_time, judge_percent, judge_quantile, judge_rate, metric_value, Accumulator,
+    Measured, QuantileSide, Verdict,
 };
 
 /// Longest `detail` kept from an acknowledgement, in bytes (longer text is cut at a char
@@ -153,7 +153,9 @@ enum Before {
     Drain(Option<QuantileSide>),
     /// A rate with its variance and its rounds.
     Rate(Option<(f64, f64, u64)>),
-    /// A mean (the heap's level).
+    /// A level in readings: (mean, variance of the readings, readings) (the heap).
+    Level(Option<(f64, f64, u64)>),
+    /// A mean without an interval (the mean hop count).
     Value(Option<f64>),
 }
 
@@ -496,6 +498,9 @@ impl Engine {
                 (Before::Quantile(self.collector.window_p95_with_interval(p.metric)), 0)
             }
             TargetMetric::ConsensusOpsPerSec => (Before::Rate(self.collector.consensus_rate_with_variance()), 0),
+            // Two readings after the change at least (the interval needs a spread), waited for
+            // up to `verification_max_ms` as on-time blocks are: heap readings can be sparse.
+            TargetMetric::HeapUsedMb => (Before::Level(self.collector.heap_level_with_variance()), 2),
             m => (Before::Value(metric_value(&metrics, m, min)), 0),
         };
         if p.metric == TargetMetric::OnTimeRatio && p.event.priority == Priority::SloRepair {
@@ -506,7 +511,11 @@ impl Engine {
         for v in self.verifying.iter_mut().filter(|v| v.metric == p.metric) {
             v.shared_with.push(action_id);
         }
-        let max_window = if p.metric == TargetMetric::OnTimeRatio { self.config.verification_max_ms } else { window };
+        let max_window = if matches!(p.metric, TargetMetric::OnTimeRatio | TargetMetric::HeapUsedMb) {
+            self.config.verification_max_ms
+        } else {
+            window
+        };
         self.verifying.push(Verification {
             action_id,
             action: p.event.action.clone(),
@@ -961,6 +970,10 @@ impl Engine {
                     );
                     judge_drain(*before, after, tolerance)
                 }
+                Before::Level(before) => match v.acc.result(min, elapsed) {
+                    Ok(_) => judge_level(v.metric, *before, v.acc.mean_with_variance(), tolerance),
+                    Err(reason) => Verdict::Inconclusive(reason),
+                },
                 Before::Value(None) => Verdict::Inconclusive("not enough data before the change".to_owned()),
                 Before::Value(Some(b)) => match v.acc.result(min, elapsed) {
                     Ok(a) => judge_percent(v.metric, *b, a, tolerance, v.acc.samples()),

@@ -5,7 +5,8 @@
 //! statistics window (`before`) and starts an accumulator that sees only samples recorded from
 //! then on. When the measurement ends, `after` comes from that accumulator alone, so samples
 //! from before the change cannot dilute it. The judgement is one fixed rule per kind of metric,
-//! applied once (see [`judge_on_time`], [`judge_quantile`], [`judge_percent`]); too little data
+//! applied once (see [`judge_on_time`], [`judge_quantile`], [`judge_rate`], [`judge_drain`],
+//! [`judge_level`], [`judge_percent`]); too little data
 //! gives `Inconclusive`: no effect is ever claimed without data.
 
 use super::stats::{quantile_rank_interval, Blocks};
@@ -43,9 +44,9 @@ pub fn metric_value(m: &PerformanceMetrics, metric: TargetMetric, min_samples: u
 pub enum Accumulator {
     /// p95 of durations (latency, finalization).
     P95(Box<LogHistogram>),
-    /// Mean of values (hops, heap); `need` samples make a result (heap samples are sparse:
-    /// one is enough).
-    Mean { sum: f64, count: u64, need: u64 },
+    /// Mean of values (hops, heap), with their squares for the heap's variance; `need` samples
+    /// make a result.
+    Mean { sum: f64, squares: f64, count: u64, need: u64 },
     /// Sum of operations (and of their squares, for the variance), turned into a rate over the
     /// elapsed time.
     Rate { sum: f64, squares: f64, count: u64 },
@@ -63,8 +64,11 @@ impl Accumulator {
             TargetMetric::P95LatencyMs | TargetMetric::P95FinalizationMs | TargetMetric::P95DiscoveryMs => {
                 Accumulator::P95(Box::default())
             }
-            TargetMetric::MeanHopCount => Accumulator::Mean { sum: 0.0, count: 0, need: min_samples.max(1) },
-            TargetMetric::HeapUsedMb => Accumulator::Mean { sum: 0.0, count: 0, need: 1 },
+            TargetMetric::MeanHopCount => {
+                Accumulator::Mean { sum: 0.0, squares: 0.0, count: 0, need: min_samples.max(1) }
+            }
+            // Two readings at least: one has no spread to estimate (see `judge_level`).
+            TargetMetric::HeapUsedMb => Accumulator::Mean { sum: 0.0, squares: 0.0, count: 0, need: 2 },
             TargetMetric::ConsensusOpsPerSec => Accumulator::Rate { sum: 0.0, squares: 0.0, count: 0 },
             TargetMetric::BatteryDrainPercentPerHour => Accumulator::Battery,
         }
@@ -85,8 +89,9 @@ impl Accumulator {
         };
         match self {
             Accumulator::P95(h) => h.record(value),
-            Accumulator::Mean { sum, count, .. } => {
+            Accumulator::Mean { sum, squares, count, .. } => {
                 *sum += value;
+                *squares += value * value;
                 *count += 1;
             }
             Accumulator::Rate { sum, squares, count } => {
@@ -104,6 +109,17 @@ impl Accumulator {
             Accumulator::P95(h) => h.count(),
             Accumulator::Mean { count, .. } | Accumulator::Rate { count, .. } => *count,
             Accumulator::Battery | Accumulator::OnTime => 0,
+        }
+    }
+
+    /// The mean after the change with the sample variance of its values and their count, once
+    /// `need` values came (a mean accumulator only).
+    pub fn mean_with_variance(&self) -> Option<(f64, f64, u64)> {
+        match self {
+            Accumulator::Mean { sum, squares, count, need } if *count >= (*need).max(1) => {
+                Some(mean_and_variance(*sum, *squares, *count))
+            }
+            _ => None,
         }
     }
 
@@ -142,7 +158,7 @@ impl Accumulator {
                 }
                 h.quantile(950).ok_or_else(|| "no samples after the change".to_owned())
             }
-            Accumulator::Mean { sum, count, need } => {
+            Accumulator::Mean { sum, count, need, .. } => {
                 if *count < *need {
                     return Err(format!("{count} sample(s) after the change, {need} needed"));
                 }
@@ -343,7 +359,55 @@ pub fn judge_rate(
     decide("consensus throughput (ops/s)", m, true, tolerance_percent)
 }
 
-/// The rule for the other metric (the heap's level), which carries no interval:
+/// (mean, sample variance, count) of `count` values from their sum and sum of squares (variance
+/// 0 for one value).
+pub fn mean_and_variance(sum: f64, squares: f64, count: u64) -> (f64, f64, u64) {
+    let n = count.max(1) as f64;
+    let mean = sum / n;
+    let var = if count > 1 { ((squares - n * mean * mean) / (n - 1.0)).max(0.0) } else { 0.0 };
+    (mean, var, count)
+}
+
+/// The rule for a level sampled in readings (the heap), lower is better: the change of the mean
+/// reading `after − before` with Welch's 95 % interval over the readings on each side, then the
+/// one decision rule ([`decide`]). Readings are taken as independent around the level; a heap
+/// that saws with its garbage collector between readings makes them less so, and the interval
+/// then errs narrow. At least two readings a side (one has no spread to estimate), else
+/// `Inconclusive`.
+pub fn judge_level(
+    metric: TargetMetric,
+    before: Option<(f64, f64, u64)>,
+    after: Option<(f64, f64, u64)>,
+    tolerance_percent: f64,
+) -> Verdict {
+    let (Some(b), Some(a)) = (before, after) else {
+        return Verdict::Inconclusive(format!("{}: no reading on one side of the change", metric.label()));
+    };
+    if b.2 < 2 || a.2 < 2 {
+        return Verdict::Inconclusive(format!(
+            "{}: {} and {} reading(s) before and after the change, 2 needed on each side",
+            metric.label(),
+            b.2,
+            a.2
+        ));
+    }
+    let (vb, va) = (b.1 / b.2 as f64, a.1 / a.2 as f64);
+    let se2 = vb + va;
+    let denom = vb * vb / (b.2 as f64 - 1.0) + va * va / (a.2 as f64 - 1.0);
+    let df = if denom > 0.0 { se2 * se2 / denom } else { f64::INFINITY };
+    let half = super::stats::t95(df) * se2.sqrt();
+    let change = a.0 - b.0;
+    let m = Measured {
+        before: b.0,
+        after: a.0,
+        interval: Some((change - half, change + half)),
+        samples_before: b.2,
+        samples_after: a.2,
+    };
+    decide(metric.label(), m, false, tolerance_percent)
+}
+
+/// The rule for the other metric (the mean hop count), which carries no interval:
 /// a relative change beyond `tolerance_percent` either way is `Improved` or `Worse`; within it,
 /// `NoEffect`.
 pub fn judge_percent(
@@ -455,9 +519,37 @@ mod tests {
         assert!(matches!(judge_quantile(b, Some((201.0, 195.0, 207.0, 500)), 10.0), Verdict::NoEffect(_)));
         assert!(matches!(judge_quantile(b, Some((201.0, 150.0, 260.0, 70)), 10.0), Verdict::Inconclusive(_)));
         assert!(matches!(judge_quantile(None, Some((1.0, 1.0, 1.0, 70)), 10.0), Verdict::Inconclusive(_)));
-        assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 80.0, 10.0, 1), Verdict::Improved(_)));
-        assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 105.0, 10.0, 1), Verdict::NoEffect(_)));
-        assert!(matches!(judge_percent(TargetMetric::HeapUsedMb, 100.0, 120.0, 10.0, 1), Verdict::Worse(_)));
+        assert!(matches!(judge_percent(TargetMetric::MeanHopCount, 4.0, 3.2, 10.0, 5), Verdict::Improved(_)));
+        assert!(matches!(judge_percent(TargetMetric::MeanHopCount, 4.0, 4.2, 10.0, 5), Verdict::NoEffect(_)));
+        assert!(matches!(judge_percent(TargetMetric::MeanHopCount, 4.0, 4.8, 10.0, 5), Verdict::Worse(_)));
+    }
+
+    #[test]
+    fn a_level_in_readings_is_judged_on_welchs_interval() {
+        let h = TargetMetric::HeapUsedMb;
+        // 6 readings at 420 ± 3 (variance 9), then 6 at 380 ± 3: −40 MB, beyond doubt.
+        let before = Some((420.0, 9.0, 6));
+        match judge_level(h, before, Some((380.0, 9.0, 6)), 10.0) {
+            Verdict::Improved(m) => {
+                let (lo, hi) = m.interval.unwrap();
+                // Welch: se = √(9/6 + 9/6) ≈ 1.73, df = 10, t = 2.228: ± 3.86.
+                assert!((lo + 43.86).abs() < 0.05 && (hi + 36.14).abs() < 0.05, "{lo} {hi}");
+            }
+            v => panic!("{v:?}"),
+        }
+        assert!(matches!(judge_level(h, before, Some((460.0, 9.0, 6)), 10.0), Verdict::Worse(_)));
+        // The same means on a heap that saws by ±60 MB: the interval spans the tolerance.
+        assert!(matches!(
+            judge_level(h, Some((420.0, 3_600.0, 6)), Some((380.0, 3_600.0, 6)), 10.0),
+            Verdict::Inconclusive(_)
+        ));
+        // A 1 MB change on a quiet heap: within the tolerance.
+        assert!(matches!(judge_level(h, Some((420.0, 100.0, 6)), Some((421.0, 100.0, 6)), 10.0), Verdict::NoEffect(_)));
+        // One reading on a side has no spread to estimate; none is no data.
+        assert!(matches!(judge_level(h, Some((420.0, 0.0, 1)), Some((380.0, 9.0, 6)), 10.0), Verdict::Inconclusive(_)));
+        assert!(matches!(judge_level(h, None, Some((380.0, 9.0, 6)), 10.0), Verdict::Inconclusive(_)));
+        assert_eq!(mean_and_variance(6.0, 14.0, 3), (2.0, 1.0, 3));
+        assert_eq!(mean_and_variance(5.0, 25.0, 1), (5.0, 0.0, 1));
     }
 
     #[test]

@@ -111,6 +111,10 @@ pub struct MetricsCollector {
     pressure_hold_ms: u64,
     foreground: bool,
     heap: Option<(f64, f64)>,
+    /// Heap readings (used MB) over the window, and their squares: the level before a memory
+    /// action is their mean, with their spread (`heap_level_with_variance`).
+    heap_levels: WindowedSum,
+    heap_squares: WindowedSum,
     process: Option<(f64, f64)>,
     now_ms: u64,
 }
@@ -161,6 +165,8 @@ impl MetricsCollector {
             pressure_hold_ms,
             foreground: true,
             heap: None,
+            heap_levels: s(),
+            heap_squares: s(),
             process: None,
             now_ms: 0,
         }
@@ -217,7 +223,11 @@ impl MetricsCollector {
                 self.pressure = level;
                 self.pressure_at_ms = at;
             }
-            MetricSample::Heap { used_mb, limit_mb } => self.heap = Some((used_mb, limit_mb)),
+            MetricSample::Heap { used_mb, limit_mb } => {
+                self.heap = Some((used_mb, limit_mb));
+                self.heap_levels.record(used_mb, at);
+                self.heap_squares.record(used_mb * used_mb, at);
+            }
             MetricSample::AppState { foreground } => self.foreground = foreground,
             MetricSample::ProcessUsage { cpu_percent, resident_mb } => self.process = Some((cpu_percent, resident_mb)),
         }
@@ -247,6 +257,8 @@ impl MetricsCollector {
         self.discovery.advance(now);
         self.lost.advance(now);
         self.rssi.advance(now);
+        self.heap_levels.advance(now);
+        self.heap_squares.advance(now);
         if self.pressure != MemoryPressureLevel::Normal
             && now.saturating_sub(self.pressure_at_ms) >= self.pressure_hold_ms
         {
@@ -284,6 +296,14 @@ impl MetricsCollector {
         let rate = self.consensus.attached_rate_per_sec(OPERATIONS, self.now_ms);
         let squares_per_s = self.consensus_squares.rate_per_sec(self.now_ms);
         Some((rate, squares_per_s / covered_s, rounds))
+    }
+
+    /// The heap's level over the window: (mean of the readings, their sample variance, their
+    /// count), MB. None without a reading in the window.
+    pub fn heap_level_with_variance(&self) -> Option<(f64, f64, u64)> {
+        let n = self.heap_levels.count();
+        (n > 0)
+            .then(|| crate::engine::verification::mean_and_variance(self.heap_levels.sum(), self.heap_squares.sum(), n))
     }
 
     /// The span the consensus rate covers now, ms (test helper).
