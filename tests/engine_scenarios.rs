@@ -424,6 +424,28 @@ fn round(finalization_ms: f64, operations: u32) -> MetricSample {
     MetricSample::ConsensusRound { proposal_ms: 20.0, vote_ms: 30.0, finalization_ms, operations }
 }
 
+/// Runs the engine for `until_ms` in steps of a second: each second records the rounds that
+/// `rounds` gives for the batch size in force (spread over the second), ticks, and acknowledges.
+fn run_on_batch(e: &mut Engine, log: &mut Log, until_ms: u64, rounds: impl Fn(u32) -> Vec<MetricSample>) {
+    let mut t = 0;
+    while t < until_ms {
+        let batch = match e.knob(Knob::ConsensusBatchSize) {
+            OptimizationAction::SetConsensusBatchSize { size } => *size,
+            _ => unreachable!(),
+        };
+        let samples = rounds(batch);
+        let step = 1_000 / samples.len().max(1) as u64;
+        for (i, s) in samples.into_iter().enumerate() {
+            e.record(s, t + i as u64 * step).unwrap();
+        }
+        t += 1_000;
+        let events = e.tick(t);
+        for a in log.take(t, events) {
+            e.report_action_result(a.id, true, None, t).unwrap();
+        }
+    }
+}
+
 fn batch_sizes(log: &Log) -> Vec<u32> {
     log.actions
         .iter()
@@ -458,21 +480,7 @@ fn slow_finalization_shrinks_the_batch_multiplicatively() {
     // Rounds take 130 ms per unit of batch (1040 ms at the starting 8), eight a second of 25
     // operations per unit: 1600 ops/s, far above the target, so a halving is predicted to keep
     // it. The first cut is measured to help (p95 1040 -> 520 ms), so the next one follows.
-    let mut t = 0;
-    while t < 300_000 {
-        let batch = match e.knob(Knob::ConsensusBatchSize) {
-            OptimizationAction::SetConsensusBatchSize { size } => *size,
-            _ => unreachable!(),
-        };
-        for i in 0..8 {
-            e.record(round(130.0 * f64::from(batch), 25 * batch), t + i * 125).unwrap();
-        }
-        t += 1_000;
-        let events = e.tick(t);
-        for a in log.take(t, events) {
-            e.report_action_result(a.id, true, None, t).unwrap();
-        }
-    }
+    run_on_batch(&mut e, &mut log, 300_000, |batch| vec![round(130.0 * f64::from(batch), 25 * batch); 8]);
     let sizes = batch_sizes(&log);
     assert!(sizes.len() >= 2, "{sizes:?}");
     assert_eq!(&sizes[..2], &[4, 2]);
@@ -488,21 +496,7 @@ fn a_batch_too_slow_to_finalize_caps_the_growth_for_throughput_instead_of_a_swin
     // too slow to finalize, it never goes back there after the cut.
     let mut e = engine();
     let mut log = Log::default();
-    let mut t = 0;
-    while t < 3_600_000 {
-        let batch = match e.knob(Knob::ConsensusBatchSize) {
-            OptimizationAction::SetConsensusBatchSize { size } => *size,
-            _ => unreachable!(),
-        };
-        for i in 0..2 {
-            e.record(round(8.0 * f64::from(batch), batch), t + i * 500).unwrap();
-        }
-        t += 1_000;
-        let events = e.tick(t);
-        for a in log.take(t, events) {
-            e.report_action_result(a.id, true, None, t).unwrap();
-        }
-    }
+    run_on_batch(&mut e, &mut log, 3_600_000, |batch| vec![round(8.0 * f64::from(batch), batch); 2]);
     let sizes = batch_sizes(&log);
     let reasons: Vec<&str> = log.actions.iter().map(|a| a.reason.as_str()).collect();
     if let Some(slow) = sizes.iter().position(|&s| s >= 63) {
