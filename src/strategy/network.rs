@@ -269,8 +269,17 @@ impl OptimizationStrategy for NetworkStrategy {
             }
         });
         let mut out = Vec::new();
+        // Whether the next move has been considered: after it, only the moves in place are
+        // proposed (kept). Stopping the walk there instead released every move in place that
+        // came later in the order (in the simulator's stadium, high priority, when a move
+        // before it was no longer marked failed after a switch to the background), to be
+        // bought again at the next breach: two changes for nothing.
+        let mut next_considered = false;
         for mv in moves {
             let in_place = ctx.current(mv.action.knob()) == Some(&mv.action);
+            if next_considered && !in_place {
+                continue;
+            }
             if !in_place && ctx.is_held_back(&mv.action) && !self.failed.contains(&mv.action) {
                 self.failed.push(mv.action.clone());
             }
@@ -307,7 +316,7 @@ impl OptimizationStrategy for NetworkStrategy {
                     reason: format!("{reason}; next repair move (about +{} mA{learned})", mv.extra_ma),
                 });
             }
-            break;
+            next_considered = true;
         }
         out
     }
@@ -366,4 +375,50 @@ fn saving_power(m: &PerformanceMetrics, c: &OptimizerConfig) -> bool {
     let d = &m.device;
     let low = d.charging == Some(false) && d.battery_percent.is_some_and(|b| b <= c.battery_low_percent);
     !d.foreground || d.power_save || low
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::collector::MetricsCollector;
+    use crate::{ConnectionPriority, MetricSample};
+
+    #[test]
+    fn the_moves_in_place_after_the_next_move_in_the_order_are_kept() {
+        let c = OptimizerConfig::default();
+        // A window in breach beyond doubt: 20 of 100 messages late.
+        let mut collector =
+            MetricsCollector::new(c.window_ms, c.memory_pressure_hold_ms).with_deadline(c.target_p95_latency_ms);
+        for i in 0..100u64 {
+            let latency_ms = if i % 5 == 0 { 500.0 } else { 20.0 };
+            collector.record(&MetricSample::MessageDelivered { latency_ms, hops: 2, bytes: 100 }, i * 500);
+        }
+        collector.advance(50_000);
+        let m = collector.metrics();
+        // In place: compression and high priority. Fast advertising, before high priority in
+        // the cost order, is not (taken back, say, and no longer marked failed).
+        let mut profile: Vec<OptimizationAction> = Knob::ALL.iter().map(|&k| OptimizationAction::baseline(k)).collect();
+        let compression =
+            OptimizationAction::SetCompression { enabled: true, min_size_bytes: c.compression_min_size_bytes };
+        let high = OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::High };
+        profile[Knob::Compression.index()] = compression.clone();
+        profile[Knob::ConnectionPriority.index()] = high.clone();
+        let ctx =
+            StrategyContext { config: &c, now_ms: 50_000, profile: &profile, os_profile: &profile, held_back: &[] };
+        let mut s = NetworkStrategy::default();
+        assert!(s.should_apply(&m, &ctx));
+        let proposed: Vec<OptimizationAction> = s.propose(&m, &ctx).into_iter().map(|p| p.action).collect();
+        // Kept: both moves in place; bought: the next one, fast advertising; nothing else.
+        assert_eq!(
+            proposed,
+            [
+                compression,
+                OptimizationAction::SetAdvertising {
+                    mode: crate::AdvertiseMode::LowLatency,
+                    tx_power: crate::TxPower::High
+                },
+                high
+            ],
+        );
+    }
 }
