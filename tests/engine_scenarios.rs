@@ -1493,3 +1493,41 @@ fn a_trim_that_lowers_a_noisy_heap_is_improved_with_its_interval() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_breach_that_outlasts_a_window_after_a_move_gets_the_next_move_without_waiting_for_the_measurement() {
+    // A noisy breach no setting fixes: each second's 10 messages are on time with a
+    // probability that wanders between 0.3 and 0.9 from block to block, so that a measurement
+    // needs many blocks to conclude. Still breached a full window after a move, the move did
+    // not end the breach: its measurement ends with what came, and the next move follows, each
+    // measured alone and none claiming an effect the stream does not have.
+    let mut e = engine();
+    let mut log = Log::default();
+    let mut rng = Rng(21);
+    let mut p = 0.6;
+    run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
+        if t % 10_000 == 0 {
+            p = rng.uniform(0.3, 0.9);
+        }
+        let mut v: Vec<_> = (0..10).map(|_| delivered(if rng.uniform(0.0, 1.0) < p { 40.0 } else { 300.0 })).collect();
+        v.push(MetricSample::PeerDiscovered { duration_ms: 30_000.0 });
+        v
+    });
+    let network: Vec<&ActionEvent> = log.actions.iter().filter(|a| a.strategy == "network").collect();
+    assert!(network.len() >= 4, "{network:?}");
+    // One window (60 s) and a slot after each move, plus a tick or two: not the 600 s a
+    // measurement may take.
+    for pair in network.windows(2).take(3) {
+        let gap = pair[1].at_ms - pair[0].at_ms;
+        assert!(gap <= 75_000, "{gap} ms between {:?} and {:?}", pair[0].action, pair[1].action);
+    }
+    for pair in network.windows(2) {
+        let ended = log.outcomes.iter().find(|(_, o)| o.action_id() == pair[0].id).map(|(t, _)| *t);
+        assert!(ended.is_some_and(|t| t <= pair[1].at_ms), "{:?} overlaps {:?}", pair[0], pair[1]);
+    }
+    for a in &network {
+        for o in log.outcome_for(a.id) {
+            assert!(!matches!(o, OutcomeEvent::Improved { .. }), "{a:?}: {o:?}");
+        }
+    }
+}

@@ -715,6 +715,7 @@ impl Engine {
         }
         let mut events: Vec<EngineEvent> = Vec::new();
         self.expire_acks(now, &mut events);
+        self.cut_short_outlasted_repairs(now);
         self.finish_verifications(now, &mut events);
         // What is decided is kept in the outbox at once, so that a panic later in this tick
         // (a strategy's, say) loses none of it: the next tick returns it.
@@ -928,6 +929,32 @@ impl Engine {
                 self.timed_out.pop_front();
             }
             self.timed_out.push_back(p);
+        }
+    }
+
+    /// A repair move whose breach outlasted a full window of messages sent after it did not end
+    /// the breach: its measurement ends now, with what came (at least that window), so that the
+    /// next move is bought now and measured on its own, instead of waiting up to
+    /// `verification_max_ms` for this one's blocks while the breach goes on. The rule is fixed
+    /// when the measurement begins (it ends at the first of: its blocks, its latest end, a
+    /// breach a full window after the move); it can only end a measurement on data that still
+    /// show the breach, so it never ends one early to catch a favourable result. In the
+    /// simulator, waiting cost on-time delivery (commute 0.821 -> 0.844, stadium 0.634 -> 0.673,
+    /// 8 seeds), for some energy and, in the stadium, more changes (docs/verification.md).
+    fn cut_short_outlasted_repairs(&mut self, now: u64) {
+        let mp = &self.metrics.mesh_performance;
+        if judge_slo(mp.on_time, mp.delivered + mp.lost, self.config.target_on_time_ratio) != SloJudgement::Breached {
+            return;
+        }
+        let slot = self.config.window_ms.div_ceil(crate::metrics::collector::WINDOW_SLOTS as u64);
+        let full_window = self.config.window_ms.saturating_add(slot);
+        for v in self.verifying.iter_mut().filter(|v| {
+            v.metric == TargetMetric::OnTimeRatio
+                && v.priority == Priority::SloRepair
+                && now.saturating_sub(v.started_ms) >= full_window
+        }) {
+            v.ends_ms = v.ends_ms.min(now);
+            v.max_ends_ms = v.max_ends_ms.min(now);
         }
     }
 
