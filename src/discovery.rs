@@ -275,17 +275,7 @@ mod tests {
         }
     }
 
-    /// SplitMix64, for the encounters below.
-    struct Rng(u64);
-    impl Rng {
-        fn unit(&mut self) -> f64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
+    use crate::test_rng::SplitMix64 as Rng;
 
     /// One encounter, timed event by event rather than by the planner's memoryless
     /// approximation: the peer comes into range at a uniform phase of the app's duty cycle; the

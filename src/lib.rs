@@ -63,6 +63,8 @@ pub mod snapshot;
 pub mod strategy;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
+#[cfg(test)]
+mod test_rng;
 
 pub use action::{AdvertiseMode, ConnectionPriority, Knob, OptimizationAction, ScanMode, TxPower};
 pub use ble::{boot_time_ms, BleCoordinator, BleRules, BleStats, BleUpdate, ScanStep};
