@@ -329,6 +329,18 @@ mod tests {
                         })
                         .count();
                     let share = found as f64 / f64::from(n);
+                    // The timed p95, for docs/discovery.md (`cargo test --release --lib
+                    // the_planners_settings -- --nocapture` prints the table).
+                    let mut times: Vec<f64> = (0..n)
+                        .map(|_| encounter(&mut rng, mode, duty_on_ms, duty_off_ms, adv_ms, peers, f64::INFINITY))
+                        .collect();
+                    times.sort_by(f64::total_cmp);
+                    eprintln!(
+                        "{latency_ms:>6} ms target, {peers:>3} peers, background {background:<5}: {mode:?} {duty_on_ms}/{duty_off_ms}, advertising {adv_ms} ms: predicted {:.1} s, timed p95 {:.1} s, {:.1} % found in time",
+                        plan.predicted_ms / 1000.0,
+                        times[(n as usize * 95) / 100] / 1000.0,
+                        share * 100.0
+                    );
                     assert!(
                         share >= 0.94,
                         "{latency_ms} ms, {peers} peers, background {background}: {plan:?} found {share:.3} within {:.0} ms",

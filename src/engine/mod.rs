@@ -706,7 +706,8 @@ impl Engine {
         self.collector.advance(now);
         self.metrics = self.collector.metrics();
         let mp = &self.metrics.mesh_performance;
-        match judge_slo(mp.on_time, mp.delivered + mp.lost, self.config.target_on_time_ratio) {
+        let slo = judge_slo(mp.on_time, mp.delivered + mp.lost, self.config.target_on_time_ratio);
+        match slo {
             SloJudgement::Breached if self.on_time_breach_since_ms.is_none() => {
                 self.on_time_breach_since_ms = Some(now.saturating_sub(self.config.window_ms));
             }
@@ -715,7 +716,9 @@ impl Engine {
         }
         let mut events: Vec<EngineEvent> = Vec::new();
         self.expire_acks(now, &mut events);
-        self.cut_short_outlasted_repairs(now);
+        if slo == SloJudgement::Breached {
+            self.cut_short_outlasted_repairs(now);
+        }
         self.finish_verifications(now, &mut events);
         // What is decided is kept in the outbox at once, so that a panic later in this tick
         // (a strategy's, say) loses none of it: the next tick returns it.
@@ -941,13 +944,9 @@ impl Engine {
     /// show the breach, so it never ends one early to catch a favourable result. In the
     /// simulator, waiting cost on-time delivery (commute 0.821 -> 0.844, stadium 0.634 -> 0.673,
     /// 8 seeds), for some energy and, in the stadium, more changes (docs/verification.md).
+    /// Called only while the window's on-time judgement is `Breached`.
     fn cut_short_outlasted_repairs(&mut self, now: u64) {
-        let mp = &self.metrics.mesh_performance;
-        if judge_slo(mp.on_time, mp.delivered + mp.lost, self.config.target_on_time_ratio) != SloJudgement::Breached {
-            return;
-        }
-        let slot = self.config.window_ms.div_ceil(crate::metrics::collector::WINDOW_SLOTS as u64);
-        let full_window = self.config.window_ms.saturating_add(slot);
+        let full_window = self.window_after_move_ms();
         for v in self.verifying.iter_mut().filter(|v| {
             v.metric == TargetMetric::OnTimeRatio
                 && v.priority == Priority::SloRepair
@@ -956,6 +955,13 @@ impl Engine {
             v.ends_ms = v.ends_ms.min(now);
             v.max_ends_ms = v.max_ends_ms.min(now);
         }
+    }
+
+    /// How long after a move the statistics window holds only messages sent after it, ms: the
+    /// window and one slot (the window's oldest slot may reach one slot further back).
+    fn window_after_move_ms(&self) -> u64 {
+        let slot = self.config.window_ms.div_ceil(crate::metrics::collector::WINDOW_SLOTS as u64);
+        self.config.window_ms.saturating_add(slot)
     }
 
     fn finish_verifications(&mut self, now: u64, events: &mut Vec<EngineEvent>) {
@@ -1236,11 +1242,7 @@ impl Engine {
         // took effect, not in the messages from before it.
         if proposal.priority == Priority::SloRepair
             && proposal.metric == TargetMetric::OnTimeRatio
-            && self.last_on_time_repair_ms.is_some_and(|t| {
-                // The window's oldest slot may reach one slot further back.
-                let slot = cfg.window_ms.div_ceil(crate::metrics::collector::WINDOW_SLOTS as u64);
-                now.saturating_sub(t) < cfg.window_ms.saturating_add(slot)
-            })
+            && self.last_on_time_repair_ms.is_some_and(|t| now.saturating_sub(t) < self.window_after_move_ms())
         {
             return None;
         }

@@ -222,7 +222,7 @@ pub fn judge_slo(on_time: u64, total: u64, target: f64) -> SloJudgement {
 /// at least half of `slack`; `Met` when the level is at the target or above and its lower bound
 /// within `slack` of it; otherwise `Unclear` (the last judgement stands). A non-finite `half`
 /// (no interval) is never `Breached` or `Met`.
-pub fn judge_level(value: f64, half: f64, target: f64, slack: f64) -> SloJudgement {
+pub fn judge_at_least(value: f64, half: f64, target: f64, slack: f64) -> SloJudgement {
     if !value.is_finite() || !half.is_finite() {
         return SloJudgement::Unclear;
     }
@@ -330,5 +330,18 @@ mod tests {
         let (lo, hi) = Blocks::from_counts([(90, 100)]).difference(&steady).unwrap();
         assert!(lo > 0.25 && hi < 0.55, "{lo} {hi}");
         assert!(swing.needed_for(0.1) > steady.needed_for(0.1));
+    }
+
+    #[test]
+    fn a_level_is_judged_against_its_target_with_its_interval() {
+        // Target 100, slack 20: breached only below 90 with the interval wholly under 100; met
+        // only at 100 or above with the lower bound at 80 or above.
+        assert_eq!(judge_at_least(80.0, 5.0, 100.0, 20.0), SloJudgement::Breached);
+        assert_eq!(judge_at_least(80.0, 25.0, 100.0, 20.0), SloJudgement::Unclear, "the interval reaches the target");
+        assert_eq!(judge_at_least(95.0, 1.0, 100.0, 20.0), SloJudgement::Unclear, "short by less than half the slack");
+        assert_eq!(judge_at_least(105.0, 10.0, 100.0, 20.0), SloJudgement::Met);
+        assert_eq!(judge_at_least(105.0, 30.0, 100.0, 20.0), SloJudgement::Unclear, "a breach is plausible");
+        assert_eq!(judge_at_least(50.0, f64::INFINITY, 100.0, 20.0), SloJudgement::Unclear, "no interval");
+        assert_eq!(judge_at_least(f64::NAN, 1.0, 100.0, 20.0), SloJudgement::Unclear);
     }
 }

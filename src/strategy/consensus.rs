@@ -20,7 +20,11 @@
 //! - finalization: the maximum is a p95, so it is met when 95 % of the window's rounds
 //!   finalized within it; that share is judged as the on-time SLO is (`judge_slo`);
 //! - throughput: the window's rate with its 95 % interval (compound Poisson) against the target,
-//!   with a slack of `1 - hysteresis_ratio` of it (`judge_level`).
+//!   with a slack of `1 - hysteresis_ratio` of it (`judge_at_least`).
+//!
+//! Rounds are the ones the app reports, that is, finished ones: a round that times out and is
+//! retried is no sample, so the finalization share is of finished rounds only, and a table
+//! whose rounds keep failing shows in its throughput (fewer operations finalized), not there.
 //!
 //! Between "breached" and "met" the last judgement stands. With thresholds on point estimates
 //! instead, the simulator's game-night tables, whose p95 hovered around the maximum whatever
@@ -40,7 +44,7 @@
 //! the two (16 → 32 → 64 → 32 → 16 → 32 ... every dwell in the simulator's game-night).
 
 use super::{Hysteresis, OptimizationStrategy, Proposal, StrategyContext};
-use crate::engine::stats::{judge_level, judge_slo};
+use crate::engine::stats::{judge_at_least, judge_slo};
 use crate::{Knob, OptimizationAction, PerformanceMetrics, Priority, TargetMetric};
 
 /// Share of rounds that must finalize within `max_finalization_ms` (it is a p95).
@@ -82,13 +86,24 @@ pub struct ConsensusStrategy {
     cut_unproven: Option<Option<u64>>,
 }
 
+/// The batch size in force.
+fn batch_in_force(ctx: &StrategyContext<'_>) -> u32 {
+    match ctx.current(Knob::ConsensusBatchSize) {
+        Some(OptimizationAction::SetConsensusBatchSize { size }) => *size,
+        _ => ctx.config.consensus_batch_min,
+    }
+}
+
+/// The batch predicted to give `target` ops/s, throughput taken as proportional to the batch
+/// (`current` gives `rate`); None without a rate to predict from.
+fn batch_for(current: u32, rate: f64, target: f64) -> Option<u32> {
+    (rate > 0.0).then(|| (f64::from(current) * target / rate).ceil().min(f64::from(u32::MAX)) as u32)
+}
+
 impl ConsensusStrategy {
     /// Notes when the batch size in force changed (called at every tick, proposing or not).
     fn track_size(&mut self, ctx: &StrategyContext<'_>) {
-        let current = match ctx.current(Knob::ConsensusBatchSize) {
-            Some(OptimizationAction::SetConsensusBatchSize { size }) => *size,
-            _ => ctx.config.consensus_batch_min,
-        };
+        let current = batch_in_force(ctx);
         if self.size_since.is_none_or(|(size, _)| size != current) {
             self.size_since = Some((current, ctx.now_ms));
             // Judged afresh at the new size, on its own rounds (see `settled`): a judgement of
@@ -134,7 +149,12 @@ impl OptimizationStrategy for ConsensusStrategy {
             self.slow_finalization.judged(judge_slo(cp.rounds_in_time, cp.rounds, FINALIZATION_SHARE));
             let target = c.target_consensus_ops_per_sec;
             let half = cp.ops_per_sec_half_width.unwrap_or(f64::INFINITY);
-            self.low_throughput.judged(judge_level(cp.ops_per_sec, half, target, target * (1.0 - c.hysteresis_ratio)));
+            self.low_throughput.judged(judge_at_least(
+                cp.ops_per_sec,
+                half,
+                target,
+                target * (1.0 - c.hysteresis_ratio),
+            ));
         }
         true
     }
@@ -142,28 +162,29 @@ impl OptimizationStrategy for ConsensusStrategy {
     fn propose(&mut self, m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Vec<Proposal> {
         let c = ctx.config;
         let cp = &m.consensus_performance;
-        let current = match ctx.current(Knob::ConsensusBatchSize) {
-            Some(OptimizationAction::SetConsensusBatchSize { size }) => *size,
-            _ => c.consensus_batch_min,
-        };
+        let current = batch_in_force(ctx);
         let current_bool = |knob| match ctx.current(knob) {
             Some(OptimizationAction::SetParallelValidation { enabled })
             | Some(OptimizationAction::SetVoteCache { enabled }) => *enabled,
             _ => false,
         };
-        let p95 = cp.finalization.map_or_else(|| "unknown".to_owned(), |f| format!("{:.1}", f.p95_ms));
-        let fin = format!(
-            "{} of {} rounds finalized within {} ms (p95 {p95} ms; target 95 %)",
-            cp.rounds_in_time.min(cp.rounds),
-            cp.rounds,
-            c.max_finalization_ms
-        );
-        let ops = format!(
-            "throughput {:.1} ± {} ops/s, target {}",
-            cp.ops_per_sec,
-            cp.ops_per_sec_half_width.map_or_else(|| "?".to_owned(), |h| format!("{h:.1}")),
-            c.target_consensus_ops_per_sec
-        );
+        let fin = || {
+            let p95 = cp.finalization.map_or_else(|| "unknown".to_owned(), |f| format!("{:.1}", f.p95_ms));
+            format!(
+                "{} of {} rounds finalized within {} ms (p95 {p95} ms; target 95 %)",
+                cp.rounds_in_time.min(cp.rounds),
+                cp.rounds,
+                c.max_finalization_ms
+            )
+        };
+        let ops = || {
+            format!(
+                "throughput {:.1} ± {} ops/s, target {}",
+                cp.ops_per_sec,
+                cp.ops_per_sec_half_width.map_or_else(|| "?".to_owned(), |h| format!("{h:.1}")),
+                c.target_consensus_ops_per_sec
+            )
+        };
         if self.ceiling.is_some_and(|(_, at)| ctx.now_ms.saturating_sub(at) >= c.repair_hold_max_ms) {
             self.ceiling = None;
         }
@@ -217,7 +238,9 @@ impl OptimizationStrategy for ConsensusStrategy {
             // links were: halving there spiralled down to batches of 1). Hold the batch and
             // make validation cheaper instead.
             return cheaper(format!(
-                "rounds too slow: {fin}; but {ops}, too low: holding batch {current}, cheaper validation"
+                "rounds too slow: {}; but {}, too low: holding batch {current}, cheaper validation",
+                fin(),
+                ops()
             ));
         }
         if (self.slow_finalization.engaged() || self.low_throughput.engaged()) && !settled {
@@ -237,26 +260,24 @@ impl OptimizationStrategy for ConsensusStrategy {
             // cut, throughput too low, grown, cut again); nor is one smaller than
             // `consensus_batch_step` or half the batch, whichever is less (as growth holds
             // below a step). Validation is made cheaper instead.
-            let target = c.target_consensus_ops_per_sec;
-            let keeps = if cp.ops_per_sec > 0.0 {
-                (f64::from(current) * target / cp.ops_per_sec).ceil().min(f64::from(u32::MAX)) as u32
-            } else {
-                u32::MAX
-            };
+            let keeps = batch_for(current, cp.ops_per_sec, c.target_consensus_ops_per_sec).unwrap_or(u32::MAX);
             let size = (current / 2).max(keeps).clamp(c.consensus_batch_min, c.consensus_batch_max);
             if current.saturating_sub(size) < c.consensus_batch_step.max(1).min(current / 2).max(1) {
                 return cheaper(format!(
-                    "rounds too slow: {fin}; a smaller batch is predicted to cut {ops}: holding batch {current}, cheaper validation"
+                    "rounds too slow: {}; a smaller batch is predicted to cut {}: holding batch {current}, cheaper validation",
+                    fin(),
+                    ops()
                 ));
             }
             if let Some(at) = self.cut_unproven {
                 let ago = at.map_or(0, |at| ctx.now_ms.saturating_sub(at) / 1000);
                 return cheaper(format!(
-                    "rounds too slow: {fin}; the last cut was not measured to help ({ago} s ago), so the batch is not shown to be the cause: holding batch {current}, cheaper validation"
+                    "rounds too slow: {}; the last cut was not measured to help ({ago} s ago), so the batch is not shown to be the cause: holding batch {current}, cheaper validation",
+                    fin()
                 ));
             }
             self.cut_to = Some(size);
-            let reason = format!("rounds too slow: {fin}: batch {current} -> {size}");
+            let reason = format!("rounds too slow: {}: batch {current} -> {size}", fin());
             // Validation settings stay as they are (a smaller batch is the repair here).
             let mut out = hold(reason.clone());
             out[0] = Proposal {
@@ -273,12 +294,8 @@ impl OptimizationStrategy for ConsensusStrategy {
             // game-night, 8 -> 16 -> 32 at first). At most four times the batch in one step (a
             // low rate is a noisy guide), at least `consensus_batch_step` more; doubling when
             // no operation finalized to predict from.
-            let predicted = if cp.ops_per_sec > 0.0 {
-                (f64::from(current) * c.target_consensus_ops_per_sec / cp.ops_per_sec).ceil().min(f64::from(u32::MAX))
-                    as u32
-            } else {
-                current.saturating_mul(2)
-            };
+            let predicted = batch_for(current, cp.ops_per_sec, c.target_consensus_ops_per_sec)
+                .unwrap_or_else(|| current.saturating_mul(2));
             let mut size = predicted
                 .min(current.saturating_mul(4))
                 .max(current.saturating_add(c.consensus_batch_step))
@@ -297,7 +314,7 @@ impl OptimizationStrategy for ConsensusStrategy {
                     why = format!(" (halfway to batch {cap}, too slow to finalize {ago} s ago)");
                 }
             }
-            let reason = format!("consensus {ops}, too low: batch {current} -> {size}{why}");
+            let reason = format!("consensus {}, too low: batch {current} -> {size}{why}", ops());
             self.cut_to = None;
             let p = |action| Proposal {
                 action,
@@ -311,7 +328,7 @@ impl OptimizationStrategy for ConsensusStrategy {
                 p(OptimizationAction::SetVoteCache { enabled: true }),
             ];
         }
-        hold(format!("consensus healthy ({ops}): holding batch {current}"))
+        hold(format!("consensus healthy ({}): holding batch {current}", ops()))
     }
 
     fn observe(&mut self, action: &OptimizationAction, outcome: &crate::OutcomeEvent) {
