@@ -78,9 +78,11 @@ optimizer_config! {
     /// current, against which the mesh's share of the heat is judged (phones have about
     /// 3 300–5 000 mAh). Default 4 000.
     battery_capacity_mah: f64 = 4_000.0,
-    /// At thermal Serious, radio work is shed only when it is a material part of the heat: when
-    /// shedding it would save at least this share of the phone's measured current (by the cost
-    /// table of `strategy::costs`). At Critical it is always shed. Default 0.1.
+    /// At thermal Serious and Critical, radio work is shed only when it is a material part of
+    /// the heat: when shedding it (to the power saver at Serious, ultra low at Critical) would
+    /// save at least this share of the phone's measured current (by the cost table of
+    /// `strategy::costs`), judged on the profile that ran before any shed. With the phone's
+    /// current unknown it is shed. Default 0.1.
     thermal_material_share: f64 = 0.1,
     /// The cost table of the network repair's moves (`strategy::costs`): the extra mean current
     /// each adds to a phone in the baseline profile, mA. The defaults are estimates from public

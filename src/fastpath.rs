@@ -43,6 +43,7 @@
 //! | 11 | `Heap` | used_mb | limit_mb | | | |
 //! | 12 | `AppState` | | | | foreground | |
 //! | 13 | `ProcessUsage` | cpu_percent | resident_mb | | | |
+//! | 14 | `ThermalHeadroom` | headroom | | | forecast_s | |
 //!
 //! `LinkRssi` carries a string (the peer id). Passing it as a C string would need a native copy
 //! and UTF-8 encoding by JNA on every call, and could not carry a Kotlin string with an
@@ -241,6 +242,7 @@ pub(crate) fn decode(code: i32, d: [f64; 3], i: [i64; 2]) -> Result<MetricSample
         11 => MetricSample::Heap { used_mb: d[0], limit_mb: d[1] },
         12 => MetricSample::AppState { foreground: bool_field(i[0])? },
         13 => MetricSample::ProcessUsage { cpu_percent: d[0], resident_mb: d[1] },
+        14 => MetricSample::ThermalHeadroom { headroom: d[0], forecast_s: u32_field(i[0])? },
         _ => return Err(FAST_BAD_CODE),
     })
 }
@@ -427,6 +429,9 @@ mod tests {
             MetricSample::Heap { used_mb, limit_mb } => (11, [used_mb, limit_mb, 0.0], [0, 0]),
             MetricSample::AppState { foreground } => (12, [0.0; 3], [b(foreground), 0]),
             MetricSample::ProcessUsage { cpu_percent, resident_mb } => (13, [cpu_percent, resident_mb, 0.0], [0, 0]),
+            MetricSample::ThermalHeadroom { headroom, forecast_s } => {
+                (14, [headroom, 0.0, 0.0], [forecast_s.into(), 0])
+            }
         })
     }
 
@@ -457,6 +462,8 @@ mod tests {
             MetricSample::AppState { foreground: true },
             MetricSample::AppState { foreground: false },
             MetricSample::ProcessUsage { cpu_percent: 150.0, resident_mb: 80.0 },
+            MetricSample::ThermalHeadroom { headroom: 0.93, forecast_s: 10 },
+            MetricSample::ThermalHeadroom { headroom: 0.0, forecast_s: u32::MAX },
         ];
         for state in [ThermalState::Nominal, ThermalState::Fair, ThermalState::Serious, ThermalState::Critical] {
             v.push(MetricSample::Thermal { state });
@@ -489,7 +496,7 @@ mod tests {
             }
         }
         // Every code of the table but LinkRssi's is used, and no other.
-        assert_eq!(codes_seen.into_iter().collect::<Vec<_>>(), vec![0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        assert_eq!(codes_seen.into_iter().collect::<Vec<_>>(), vec![0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
     }
 
     #[test]
@@ -510,6 +517,7 @@ mod tests {
             "Heap",
             "AppState",
             "ProcessUsage",
+            "ThermalHeadroom",
         ];
         for (code, name) in names.iter().enumerate() {
             let code = i32::try_from(code).unwrap();
@@ -522,7 +530,7 @@ mod tests {
 
     #[test]
     fn bad_codes_and_fields_are_refused_with_their_status() {
-        for code in [-1, 14, 15, 255, i32::MAX, i32::MIN] {
+        for code in [-1, 15, 16, 255, i32::MAX, i32::MIN] {
             assert_eq!(decode(code, [0.0; 3], [0, 0]).unwrap_err(), FAST_BAD_CODE, "code {code}");
         }
         let bad = |code: i32, i: [i64; 2]| decode(code, [1.0; 3], i).unwrap_err();

@@ -61,7 +61,9 @@ pub const LATE_WAKE: u32 = 16;
 /// battery. The simulator drives the engine the same way.
 ///
 /// A sample *raises* the state when it enters a more severe band than the last sample of its
-/// kind: thermal Serious, then Critical (the power strategy's safety bands); platform memory
+/// kind: thermal Serious, then Critical (the power strategy's safety bands), and a thermal
+/// headroom forecast reaching 1.0 (severe throttling, which the power strategy takes as
+/// Serious); platform memory
 /// pressure Moderate, then Critical; the heap above `heap_pressure_ratio` of `max_heap_mb`, then
 /// at or over `max_heap_mb` (the memory strategy's thresholds); the battery unplugged at or
 /// below `battery_low_percent`, then `battery_critical_percent`. A sample that repeats a band or
@@ -78,6 +80,8 @@ pub const LATE_WAKE: u32 = 16;
 #[derive(Debug, Default)]
 pub struct UrgentSamples {
     thermal: AtomicU8,
+    /// 1 while the latest thermal headroom forecast is at or past severe throttling (1.0).
+    headroom: AtomicU8,
     memory: AtomicU8,
     heap: AtomicU8,
     battery: AtomicU8,
@@ -113,6 +117,7 @@ impl UrgentSamples {
                 ThermalState::Serious => 1,
                 ThermalState::Critical => 2,
             }),
+            MetricSample::ThermalHeadroom { headroom, .. } => band(&self.headroom, &|_| u8::from(*headroom >= 1.0)),
             MetricSample::MemoryPressure { level } => band(&self.memory, &|_| match level {
                 MemoryPressureLevel::Normal => 0,
                 MemoryPressureLevel::Moderate => 1,
@@ -1289,6 +1294,16 @@ mod tests {
             (thermal(T::Nominal), false),
             (thermal(T::Serious), true),
         ];
+        // Headroom: a forecast reaching 1.0 raises it once; cooler readings, or a repeat, do not.
+        let headroom = |headroom| MetricSample::ThermalHeadroom { headroom, forecast_s: 10 };
+        let headroom_steps = [
+            (headroom(0.5), false),
+            (headroom(0.99), false),
+            (headroom(1.0), true),
+            (headroom(1.2), false),
+            (headroom(0.9), false),
+            (headroom(1.05), true),
+        ];
         // Battery (low 20, critical 10, hysteresis 5): unplugged only, left with the hysteresis.
         let battery_steps = [
             (battery(50.0, false), false),
@@ -1342,6 +1357,7 @@ mod tests {
         ];
         for (i, (sample, urgent)) in steps
             .iter()
+            .chain(&headroom_steps)
             .chain(&battery_steps)
             .chain(&heap_steps)
             .chain(&pressure_steps)

@@ -121,6 +121,9 @@ pub struct DeviceState {
     pub power_save: bool,
     /// OS thermal state.
     pub thermal: ThermalState,
+    /// The latest thermal headroom reading (Android, `MetricSample::ThermalHeadroom`), while it
+    /// is at most [`HEADROOM_FRESH_MS`] old; None without one (iOS, Android before API 30).
+    pub thermal_headroom: Option<HeadroomReading>,
     /// Platform memory pressure (same as `MemoryUsage.pressure`).
     pub memory_pressure: MemoryPressureLevel,
     /// Whether the app is in the foreground (assumed true until told otherwise).
@@ -128,6 +131,22 @@ pub struct DeviceState {
     /// Battery drain over the last 30 minutes, percent per hour, when the phone stayed
     /// unplugged and the readings span at least a minute.
     pub battery_drain_percent_per_hour: Option<f64>,
+}
+
+/// How long a thermal headroom reading stands for the phone's state, ms. Android's collector
+/// reads it every 10 s while the phone is warm and stops when it cools, so a reading this old
+/// is no longer news.
+pub const HEADROOM_FRESH_MS: u64 = 60_000;
+
+/// A thermal headroom reading (see `MetricSample::ThermalHeadroom`).
+#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+pub struct HeadroomReading {
+    /// 0: no throttling; 1.0: the SEVERE threshold (Serious); above 1: past it.
+    pub headroom: f64,
+    /// How far ahead the OS forecast it, s (0: now).
+    pub forecast_s: u32,
+    /// How old the reading is, ms.
+    pub age_ms: u64,
 }
 
 /// Everything strategies decide on, built afresh at every tick.

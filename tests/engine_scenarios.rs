@@ -247,22 +247,87 @@ fn thermal_critical_overrides_the_radio_repair_but_compression_is_used() {
 /// 15 minutes of a phone drawing 40 mA (1 %/h of 4 000 mAh) that turns thermal Serious at 10
 /// minutes, with `at_start` recorded first.
 fn serious_after_ten_minutes_at_40_ma(config: OptimizerConfig, at_start: Option<MetricSample>) -> (Engine, Log) {
+    heat_after_ten_minutes(config, 1.0, at_start, |t| {
+        (t == 600_000).then_some(MetricSample::Thermal { state: ThermalState::Serious })
+    })
+}
+
+/// 15 minutes of a phone draining `drain_per_hour` percent of 4 000 mAh per hour, with
+/// `at_start` recorded first and `heat(t)` every second.
+fn heat_after_ten_minutes(
+    config: OptimizerConfig,
+    drain_per_hour: f64,
+    at_start: Option<MetricSample>,
+    heat: impl Fn(u64) -> Option<MetricSample>,
+) -> (Engine, Log) {
     let mut e = Engine::new(config).unwrap();
     let mut log = Log::default();
     run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
         let mut v = vec![
-            MetricSample::Battery { level_percent: 90.0 - t as f64 / 3_600_000.0, charging: false },
+            MetricSample::Battery { level_percent: 90.0 - drain_per_hour * t as f64 / 3_600_000.0, charging: false },
             delivered(30.0),
         ];
         if t == 0 {
             v.extend(at_start.clone());
         }
-        if t == 600_000 {
-            v.push(MetricSample::Thermal { state: ThermalState::Serious });
-        }
+        v.extend(heat(t));
         v
     });
     (e, log)
+}
+
+#[test]
+fn thermal_critical_sheds_radio_work_only_when_it_is_a_material_part_of_the_heat() {
+    // Critical at 10 minutes on a phone draining 10 %/h (400 mA): shedding to ultra low saves
+    // a few mA of it, not material at the 10 % default: nothing is shed.
+    let critical = |t| (t == 600_000).then_some(MetricSample::Thermal { state: ThermalState::Critical });
+    let (e, log) = heat_after_ten_minutes(OptimizerConfig::default(), 10.0, None, critical);
+    assert!(log.actions.iter().all(|a| a.priority != Priority::Safety), "shed though not material: {:?}", log.actions);
+    assert_eq!(e.snapshot().profile[Knob::ScanMode.index()], OptimizationAction::baseline(Knob::ScanMode));
+    // At a 0.1 % threshold the same share is material: ultra low comes as safety, and says why.
+    let config = OptimizerConfig { thermal_material_share: 0.001, ..OptimizerConfig::default() };
+    let (e, log) = heat_after_ten_minutes(config, 10.0, None, critical);
+    let shed = log
+        .find(|a| matches!(a, OptimizationAction::SetScanMode { mode: ScanMode::LowPower, duty_on_ms: 1_000, .. }))
+        .expect("ultra low");
+    assert_eq!(shed.priority, Priority::Safety);
+    assert!(
+        shed.reason.contains("thermal state Critical") && shed.reason.contains("mA of the phone's"),
+        "{}",
+        shed.reason
+    );
+    assert!(matches!(e.knob(Knob::MaxConnections), OptimizationAction::SetMaxConnections { max: 4 }));
+}
+
+#[test]
+fn a_headroom_forecast_of_severe_throttling_is_taken_as_serious_while_it_is_fresh() {
+    // At 1 %/h (40 mA) shedding to the saver is about 6 % of the phone's current: material at a
+    // 1 % threshold. The OS state stays Fair; only the headroom forecast moves.
+    let config = || OptimizerConfig { thermal_material_share: 0.01, ..OptimizerConfig::default() };
+    let fair = Some(MetricSample::Thermal { state: ThermalState::Fair });
+    let headroom = |value: f64, every_ms: u64, until_ms: u64| {
+        move |t: u64| {
+            (t >= 600_000 && t <= until_ms && t % every_ms == 0)
+                .then_some(MetricSample::ThermalHeadroom { headroom: value, forecast_s: 10 })
+        }
+    };
+    let is_saver = |a: &OptimizationAction| matches!(a, OptimizationAction::SetScanMode { duty_on_ms: 2_000, .. });
+    // Just under 1.0, read every 10 s: no shedding.
+    let (_, log) = heat_after_ten_minutes(config(), 1.0, fair.clone(), headroom(0.99, 10_000, 900_000));
+    assert!(log.find(is_saver).is_none(), "{:?}", log.actions);
+    // 1.0 forecast: the saver, as safety, within the minimum tick interval, and the reason says it was a forecast.
+    let (_, log) = heat_after_ten_minutes(config(), 1.0, fair.clone(), headroom(1.0, 10_000, 900_000));
+    let shed = log.find(is_saver).expect("shed on the forecast");
+    assert_eq!(shed.priority, Priority::Safety);
+    assert!(shed.at_ms <= 600_000 + OptimizerConfig::default().min_tick_interval_ms, "{}", shed.at_ms);
+    assert!(shed.reason.contains("forecast") && shed.reason.contains("headroom 1.00 in 10 s"), "{}", shed.reason);
+    // One reading at 1.0, then none: it counts for HEADROOM_FRESH_MS (60 s); once the thermal
+    // exit hold (120 s) has passed too, the knobs go back, once.
+    let (e, log) = heat_after_ten_minutes(config(), 1.0, fair, headroom(1.0, 10_000, 600_000));
+    assert!(log.find(is_saver).is_some());
+    assert_eq!(e.snapshot().profile[Knob::ScanMode.index()], OptimizationAction::baseline(Knob::ScanMode));
+    let scan_changes = log.actions.iter().filter(|a| a.action.knob() == Knob::ScanMode).count();
+    assert_eq!(scan_changes, 2, "{:?}", log.actions);
 }
 
 #[test]

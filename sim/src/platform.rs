@@ -183,6 +183,19 @@ pub struct PlatformModel {
     /// Share of time another app scans, for opportunistic scanning (an assumption: no public
     /// figure exists).
     pub opportunistic_duty: f64,
+    /// Thermal headroom (`PowerManager.getThermalHeadroom`), as AOSP's `ThermalManagerService`
+    /// computes it: 1.0 at the SEVERE skin threshold (Serious here), 0.0 this many °C below it,
+    /// linear in between and beyond: 30.
+    pub headroom_degrees_per_unit: f64,
+    /// The forecast AOSP makes: a least-squares line through the skin temperatures of the last
+    /// this many seconds (its ring buffer holds 30 samples, taken about once a second while an
+    /// app asks), extended `headroom_forecast_s` ahead: 30.
+    pub headroom_history_s: usize,
+    /// How far ahead MeshTune's Android collector asks for the forecast, s, and how often it
+    /// asks while the thermal status is LIGHT (Fair) or hotter: 10 and 10 (the collector's
+    /// constants; it does not ask while the phone is cool).
+    pub headroom_forecast_s: u32,
+    pub headroom_read_every_s: u64,
 }
 
 impl Default for PlatformModel {
@@ -203,11 +216,41 @@ impl Default for PlatformModel {
             restart_cooling_c: 3.0,
             restart_after_shutdown_s: 120,
             opportunistic_duty: 0.02,
+            headroom_degrees_per_unit: 30.0,
+            headroom_history_s: 30,
+            headroom_forecast_s: 10,
+            headroom_read_every_s: 10,
         }
     }
 }
 
 impl PlatformModel {
+    /// The headroom the OS reports for skin temperatures `history` (oldest first, one a second)
+    /// `forecast_s` ahead, with `severe_c` the SEVERE threshold; None with fewer than 3
+    /// samples (AOSP's `MINIMUM_SAMPLE_COUNT`: it answers NaN, which an app does not record).
+    pub fn thermal_headroom(&self, history: &[f64], severe_c: f64, forecast_s: u32) -> Option<f64> {
+        let n = history.len();
+        if n < 3 {
+            return None;
+        }
+        let mean_t = (n as f64 - 1.0) / 2.0;
+        let mean_c = history.iter().sum::<f64>() / n as f64;
+        let (mut cov, mut var) = (0.0, 0.0);
+        for (i, c) in history.iter().enumerate() {
+            let dt = i as f64 - mean_t;
+            cov += dt * (c - mean_c);
+            var += dt * dt;
+        }
+        // The fitted line at the forecast time, as AOSP does; with no forecast, the last sample.
+        let forecast_c = if forecast_s == 0 {
+            history[n - 1]
+        } else {
+            mean_c + cov / var * (n as f64 - 1.0 - mean_t + f64::from(forecast_s))
+        };
+        let zero_c = severe_c - self.headroom_degrees_per_unit;
+        Some(((forecast_c - zero_c) / self.headroom_degrees_per_unit).max(0.0))
+    }
+
     /// Scan window and interval of a mode, ms. Current AOSP (`le_scan/ScanUtil`): `LOW_POWER`
     /// 140/1400, `BALANCED` 183/730, `LOW_LATENCY` 100/100, `SCREEN_OFF` 512/10240; with
     /// [`PlatformModel::legacy_scan_table`] the Android 8–12 figures.
@@ -291,6 +334,24 @@ mod tests {
 
     const FG: ScanContext =
         ScanContext { foreground: true, screen_off: false, timed_out: false, thermal_limited: false };
+
+    #[test]
+    fn the_headroom_follows_aosps_scale_and_its_fitted_line() {
+        let os = PlatformModel::default();
+        // 1.0 at the SEVERE threshold, 0 at 30 °C below it (and never below 0), linear.
+        assert_eq!(os.thermal_headroom(&[45.0; 30], 45.0, 10), Some(1.0));
+        assert_eq!(os.thermal_headroom(&[30.0; 30], 45.0, 10), Some(0.5));
+        assert_eq!(os.thermal_headroom(&[10.0; 30], 45.0, 10), Some(0.0));
+        // Rising 0.1 °C/s to 44 °C: the line reaches 45 °C 10 s later, so the forecast is 1.0
+        // while the temperature now is 0.967.
+        let rising: Vec<f64> = (0..30).map(|i| 44.0 - 0.1 * f64::from(29 - i)).collect();
+        let f = os.thermal_headroom(&rising, 45.0, 10).unwrap();
+        assert!((f - 1.0).abs() < 1e-9, "{f}");
+        let now = os.thermal_headroom(&rising, 45.0, 0).unwrap();
+        assert!((now - 29.0 / 30.0).abs() < 1e-9, "{now}");
+        // Fewer than 3 samples: no answer (AOSP's NaN).
+        assert_eq!(os.thermal_headroom(&[44.0, 45.0], 45.0, 10), None);
+    }
 
     #[test]
     fn the_current_aosp_table_and_the_legacy_one() {

@@ -9,7 +9,7 @@
 //! happens. The same seed gives the same run, bit for bit.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use meshtune::discovery::discovery_lower_bound_ms;
 use meshtune::{
@@ -148,6 +148,9 @@ struct Phone {
     power_save: bool,
     temp_c: f64,
     heat_offset_w: f64,
+    /// Skin temperatures of the last `headroom_history_s` seconds, oldest first (the OS's
+    /// headroom forecast fits a line through them).
+    temp_history: VecDeque<f64>,
     thermal: ThermalState,
     settings: Settings,
     engine: Option<Engine>,
@@ -392,6 +395,7 @@ impl<'a> World<'a> {
                 power_save: false,
                 temp_c: scenario.ambient_start_c + 4.0,
                 heat_offset_w,
+                temp_history: VecDeque::new(),
                 thermal: ThermalState::Nominal,
                 settings: initial.clone(),
                 engine,
@@ -1163,6 +1167,10 @@ impl<'a> World<'a> {
             let steady = ambient + self.radio.thermal_resistance_c_per_w * power_w;
             p.temp_c += (steady - p.temp_c) * (dt_s / self.radio.thermal_time_constant_s).min(1.0);
             p.thermal = self.radio.thermal_state(p.temp_c);
+            if p.temp_history.len() >= os.headroom_history_s {
+                p.temp_history.pop_front();
+            }
+            p.temp_history.push_back(p.temp_c);
             match p.thermal {
                 ThermalState::Serious => p.serious_s += 1,
                 ThermalState::Critical => p.critical_s += 1,
@@ -1214,6 +1222,14 @@ impl<'a> World<'a> {
             if p.reported.power_save != Some(p.power_save) {
                 p.reported.power_save = Some(p.power_save);
                 p.record(MetricSample::PowerSaveMode { enabled: p.power_save }, now_ms);
+            }
+            // MeshTune's Android collector reads the headroom while the phone is warm.
+            if p.thermal >= ThermalState::Fair && t % os.headroom_read_every_s == 0 {
+                let history = p.temp_history.make_contiguous();
+                let severe_c = self.radio.thermal_thresholds_c[1];
+                if let Some(headroom) = os.thermal_headroom(history, severe_c, os.headroom_forecast_s) {
+                    p.record(MetricSample::ThermalHeadroom { headroom, forecast_s: os.headroom_forecast_s }, now_ms);
+                }
             }
             if t % 10 == 0 {
                 let used_mb = s.heap_base_mb + s.heap_cache_mb * (1.0 - f64::from(p.settings.trim_percent()) / 100.0);

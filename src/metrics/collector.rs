@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 
 use super::window::{QuantileSummary, WindowedQuantiles, WindowedSum};
 use crate::snapshot::{
-    ConsensusPerformance, CpuUsage, DeviceState, LatencyStats, MemoryUsage, MeshPerformance, PerformanceMetrics,
+    ConsensusPerformance, CpuUsage, DeviceState, HeadroomReading, LatencyStats, MemoryUsage, MeshPerformance,
+    PerformanceMetrics, HEADROOM_FRESH_MS,
 };
 use crate::{MemoryPressureLevel, MetricSample, ThermalState};
 
@@ -106,6 +107,8 @@ pub struct MetricsCollector {
     battery_history: VecDeque<BatteryReading>,
     power_save: bool,
     thermal: ThermalState,
+    /// The latest thermal headroom: (headroom, forecast s, recorded at ms).
+    headroom: Option<(f64, u32, u64)>,
     pressure: MemoryPressureLevel,
     pressure_at_ms: u64,
     pressure_hold_ms: u64,
@@ -160,6 +163,7 @@ impl MetricsCollector {
             battery_history: VecDeque::with_capacity(BATTERY_HISTORY_LEN),
             power_save: false,
             thermal: ThermalState::Nominal,
+            headroom: None,
             pressure: MemoryPressureLevel::Normal,
             pressure_at_ms: 0,
             pressure_hold_ms,
@@ -219,6 +223,7 @@ impl MetricsCollector {
             }
             MetricSample::PowerSaveMode { enabled } => self.power_save = enabled,
             MetricSample::Thermal { state } => self.thermal = state,
+            MetricSample::ThermalHeadroom { headroom, forecast_s } => self.headroom = Some((headroom, forecast_s, at)),
             MetricSample::MemoryPressure { level } => {
                 self.pressure = level;
                 self.pressure_at_ms = at;
@@ -448,6 +453,14 @@ impl MetricsCollector {
                 charging: battery.map(|b| b.charging),
                 power_save: self.power_save,
                 thermal: self.thermal,
+                thermal_headroom: self
+                    .headroom
+                    .map(|(headroom, forecast_s, at)| HeadroomReading {
+                        headroom,
+                        forecast_s,
+                        age_ms: now.saturating_sub(at),
+                    })
+                    .filter(|h| h.age_ms <= HEADROOM_FRESH_MS),
                 memory_pressure: self.pressure,
                 foreground: self.foreground,
                 battery_drain_percent_per_hour: self.battery_drain_since(now.saturating_sub(DRAIN_SPAN_MS)),

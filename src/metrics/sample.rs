@@ -66,10 +66,22 @@ pub enum MetricSample {
     /// This process's CPU use (percent of one core, may exceed 100 on several cores) and
     /// resident memory; the runtime samples it itself (procfs on Linux and Android).
     ProcessUsage { cpu_percent: f64, resident_mb: f64 },
+    /// Android's thermal headroom (`PowerManager.getThermalHeadroom(forecast_s)`, API 30+): 0
+    /// is no throttling and 1.0 the SEVERE threshold (MeshTune's `Serious`); above 1 the phone
+    /// is past it. `forecast_s` is how far ahead the OS forecast it (0 = now; Android accepts
+    /// 0..=60). The OS answers NaN when it cannot tell (no support, or asked again within a
+    /// second): that is no reading, do not record it. iOS has no such figure.
+    ThermalHeadroom { headroom: f64, forecast_s: u32 },
 }
 
 /// Longest duration a sample may carry: one day, in ms (beyond it a value is a bug upstream).
 pub const MAX_SAMPLE_DURATION_MS: f64 = 86_400_000.0;
+/// Largest thermal headroom accepted. Android scales it so that 1.0 is the SEVERE threshold and
+/// 0.0 is 30 °C below it (`ThermalManagerService`), so 10 would be 270 °C past throttling: a bug
+/// upstream, not a reading.
+pub const MAX_THERMAL_HEADROOM: f64 = 10.0;
+/// Longest headroom forecast accepted, s (`getThermalHeadroom` takes 0..=60).
+pub const MAX_HEADROOM_FORECAST_S: u32 = 60;
 /// Longest peer id accepted, in bytes (ids are addresses or short keys).
 pub const MAX_PEER_ID_BYTES: usize = 256;
 /// Largest heap figure accepted, in MB (1 TiB).
@@ -151,6 +163,7 @@ impl MetricSample {
             MetricSample::Battery { .. } => "Battery",
             MetricSample::PowerSaveMode { .. } => "PowerSaveMode",
             MetricSample::Thermal { .. } => "Thermal",
+            MetricSample::ThermalHeadroom { .. } => "ThermalHeadroom",
             MetricSample::MemoryPressure { .. } => "MemoryPressure",
             MetricSample::Heap { .. } => "Heap",
             MetricSample::AppState { .. } => "AppState",
@@ -228,6 +241,15 @@ impl MetricSample {
                     ));
                 }
                 Ok(())
+            }
+            MetricSample::ThermalHeadroom { headroom, forecast_s } => {
+                if !headroom.is_finite() || !(0.0..=MAX_THERMAL_HEADROOM).contains(headroom) {
+                    return Err(OptimizerError::sample(
+                        "ThermalHeadroom.headroom",
+                        format!("{headroom} is outside 0..={MAX_THERMAL_HEADROOM}"),
+                    ));
+                }
+                at_most("ThermalHeadroom.forecast_s", *forecast_s, MAX_HEADROOM_FORECAST_S)
             }
             MetricSample::ProcessUsage { cpu_percent, resident_mb } => {
                 if !cpu_percent.is_finite() || *cpu_percent < 0.0 || *cpu_percent > 100_000.0 {
@@ -323,6 +345,13 @@ mod tests {
             field(MetricSample::ConnectionEstablished { duration_ms: 1e12 }),
             "ConnectionEstablished.duration_ms"
         );
+        let headroom = |headroom, forecast_s| MetricSample::ThermalHeadroom { headroom, forecast_s };
+        for bad in [f64::NAN, f64::INFINITY, -0.01, MAX_THERMAL_HEADROOM + 0.01] {
+            assert_eq!(field(headroom(bad, 10)), "ThermalHeadroom.headroom", "{bad}");
+        }
+        assert!(headroom(0.0, 0).validate().is_ok());
+        assert!(headroom(MAX_THERMAL_HEADROOM, MAX_HEADROOM_FORECAST_S).validate().is_ok());
+        assert_eq!(field(headroom(0.5, MAX_HEADROOM_FORECAST_S + 1)), "ThermalHeadroom.forecast_s");
     }
 
     #[test]

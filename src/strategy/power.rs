@@ -6,8 +6,11 @@
 //! The mode table starts from what BLE mesh apps ship today (BitChat's Android PowerManager:
 //! scan 8 s on / 2 s off balanced, 2 s / 28 s power saver, 1 s / 29 s ultra low; 8, 8 and 4
 //! connections) and adds what it lacks: battery thresholds with hysteresis, and the split
-//! between *safety* (critical battery, thermal Serious/Critical: nothing overrides them) and
-//! *savings* (low battery, power save, background: latency repair may override them).
+//! between *safety* (critical battery; thermal Serious/Critical when radio work is a material
+//! part of the heat: nothing overrides them) and *savings* (low battery, power save,
+//! background: latency repair may override them). A thermal headroom forecast at severe
+//! throttling (Android's `getThermalHeadroom` at 1.0) counts as Serious before the OS state
+//! says so.
 
 use std::fmt::Write as _;
 
@@ -82,6 +85,20 @@ impl PowerMode {
     }
 }
 
+/// Radio work shed for heat.
+///
+/// Whether shedding is material is judged on the profile that ran before the first shed
+/// (`unshed`), never on the shed profile itself: judged on what runs once shed, shedding saves
+/// nothing, so the next tick would call it not material and restore the radio, and the tick
+/// after that shed it again (a knob change every dwell, found by
+/// `a_headroom_forecast_of_severe_throttling_is_taken_as_serious_while_it_is_fresh`).
+#[derive(Debug)]
+struct ThermalShed {
+    band: ThermalState,
+    reason: String,
+    unshed: Vec<OptimizationAction>,
+}
+
 /// Chooses the power mode.
 #[derive(Debug, Default)]
 pub struct PowerStrategy {
@@ -93,6 +110,9 @@ pub struct PowerStrategy {
     thermal_band: ThermalState,
     /// When the OS state last fell below `thermal_band`.
     cooled_since_ms: Option<u64>,
+    /// Radio work shed for heat: the band it was shed in and why. It stays shed while that band
+    /// holds: judged again at the next band, not at every tick (see [`ThermalShed`]).
+    shed: Option<ThermalShed>,
     /// The peer band the discovery planner plans for (see [`peer_band`]).
     peer_band: Option<u32>,
     /// Since when the peers seen have fit a lower band (see [`PEER_BAND_EXIT_HOLD_MS`]).
@@ -164,47 +184,66 @@ impl PowerStrategy {
             }
         };
         let level = unplugged_level.map_or_else(String::new, |l| format!("battery {l:.0}% unplugged, "));
-        let thermal = self.thermal(d.thermal, ctx.now_ms, c.thermal_exit_hold_ms);
-        let held = if thermal != d.thermal {
+        // The OS state, or Serious when the OS forecasts severe throttling (headroom 1.0)
+        // before its state says so.
+        let forecast = d.thermal_headroom.filter(|h| h.headroom >= 1.0 && d.thermal < ThermalState::Serious);
+        let os_band = if forecast.is_some() { ThermalState::Serious } else { d.thermal };
+        let thermal = self.thermal(os_band, ctx.now_ms, c.thermal_exit_hold_ms);
+        let mut held = if thermal != os_band {
             format!(" (now {:?}, held {} s after it cooled)", d.thermal, c.thermal_exit_hold_ms / 1000)
         } else {
             String::new()
         };
-        if thermal == ThermalState::Critical {
-            return (PowerMode::UltraLow, Priority::Safety, format!("thermal state Critical{held}"));
+        if let Some(h) = forecast.filter(|_| thermal == ThermalState::Serious) {
+            let _ = write!(
+                held,
+                " (forecast: the OS state is {:?}, its headroom {:.2} in {} s reaches severe throttling at 1.0)",
+                d.thermal, h.headroom, h.forecast_s
+            );
+        } else if let Some(h) = d.thermal_headroom.filter(|_| thermal >= ThermalState::Serious) {
+            let _ = write!(held, ", headroom {:.2} in {} s", h.headroom, h.forecast_s);
+        }
+        // Radio work is shed for heat only when it is a material part of the heat, at Serious
+        // and at Critical alike: shedding a small share of the phone's current cools nothing
+        // and costs every message. The mode it would shed to: the power saver at Serious, ultra
+        // low at Critical.
+        let mut not_material = String::new();
+        if thermal < ThermalState::Serious {
+            self.shed = None;
+        } else {
+            let shed_to = if thermal == ThermalState::Critical { PowerMode::UltraLow } else { PowerMode::PowerSaver };
+            if let Some(shed) = self.shed.as_ref().filter(|s| s.band == thermal) {
+                return (shed_to, Priority::Safety, shed.reason.clone());
+            }
+            let unshed = self.shed.take().map_or_else(|| ctx.os_profile.to_vec(), |s| s.unshed);
+            let reason = match shed_share(m, ctx, &unshed, shed_to) {
+                Some((saved, phone, share)) if share < c.thermal_material_share => {
+                    not_material = format!(
+                        "thermal state {thermal:?}{held}, but shedding radio work would save about {saved:.1} mA of the phone's {phone:.0} mA ({:.1} %, under {:.0} %): not a material part of the heat; ",
+                        share * 100.0,
+                        c.thermal_material_share * 100.0
+                    );
+                    None
+                }
+                Some((saved, phone, share)) => Some(format!(
+                    "thermal state {thermal:?}{held}: radio work is about {saved:.1} mA of the phone's {phone:.0} mA ({:.1} %)",
+                    share * 100.0
+                )),
+                None => Some(format!(
+                    "thermal state {thermal:?}{held} (the phone's current is not known: charging, or too few battery readings)"
+                )),
+            };
+            if let Some(reason) = reason {
+                self.shed = Some(ThermalShed { band: thermal, reason: reason.clone(), unshed });
+                return (shed_to, Priority::Safety, reason);
+            }
         }
         if critical {
             return (
                 PowerMode::UltraLow,
                 Priority::Safety,
-                format!("{level}critical at or below {}%", c.battery_critical_percent),
+                format!("{not_material}{level}critical at or below {}%", c.battery_critical_percent),
             );
-        }
-        let mut not_material = String::new();
-        if thermal == ThermalState::Serious {
-            match shed_share(m, ctx) {
-                Some((saved, phone, share)) if share < c.thermal_material_share => {
-                    not_material = format!(
-                        "thermal state Serious{held}, but shedding radio work would save about {saved:.1} mA of the phone's {phone:.0} mA ({:.1} %, under {:.0} %): not a material part of the heat; ",
-                        share * 100.0,
-                        c.thermal_material_share * 100.0
-                    );
-                }
-                Some((saved, phone, share)) => {
-                    return (
-                        PowerMode::PowerSaver,
-                        Priority::Safety,
-                        format!("thermal state Serious{held}: radio work is about {saved:.1} mA of the phone's {phone:.0} mA ({:.1} %)", share * 100.0),
-                    );
-                }
-                None => {
-                    return (
-                        PowerMode::PowerSaver,
-                        Priority::Safety,
-                        format!("thermal state Serious{held} (the phone's current is not known: charging, or too few battery readings)"),
-                    );
-                }
-            }
         }
         let level = format!("{not_material}{level}");
         if d.power_save {
@@ -264,18 +303,23 @@ fn peer_band(current: Option<u32>, discovered: Option<u32>) -> u32 {
     }
 }
 
-/// What shedding radio work to the power saver profile would save against what the phone draws:
-/// (saved mA, phone mA, share). None when the phone's current is not known (charging, or too
-/// few battery readings): then the heat is assumed to be the mesh's to shed.
-fn shed_share(m: &PerformanceMetrics, ctx: &StrategyContext<'_>) -> Option<(f64, f64, f64)> {
+/// What shedding radio work from `profile` (what runs, the OS's background cap applied) to the
+/// profile of `to` would save against what the phone draws: (saved mA, phone mA, share). None
+/// when the phone's current is not known (charging, or too few battery readings): then the heat
+/// is assumed to be the mesh's to shed.
+fn shed_share(
+    m: &PerformanceMetrics,
+    ctx: &StrategyContext<'_>,
+    profile: &[OptimizationAction],
+    to: PowerMode,
+) -> Option<(f64, f64, f64)> {
     let drain = m.device.battery_drain_percent_per_hour.filter(|d| *d > 0.0)?;
     let phone_ma = drain / 100.0 * ctx.config.battery_capacity_mah;
     let links = m.mesh_performance.connected_peers;
     let scan_ma = ctx.config.repair_cost_continuous_scan_ma;
-    // What the radio runs (the OS's background cap applied), and would run once shed.
-    let now = super::costs::profile_ma(ctx.os_profile, links, scan_ma);
-    let mut shed = ctx.os_profile.to_vec();
-    for a in PowerMode::PowerSaver.actions() {
+    let now = super::costs::profile_ma(profile, links, scan_ma);
+    let mut shed = profile.to_vec();
+    for a in to.actions() {
         if let Some(slot) = shed.get_mut(a.knob().index()) {
             *slot = crate::engine::os_capped(a, ctx.config, m.device.foreground);
         }

@@ -251,6 +251,7 @@ final class MisuseTests: XCTestCase {
             (.heap(usedMb: 0, limitMb: v), "Heap.limit_mb"),  // -0.0 too: "must be above 0"
             (.processUsage(cpuPercent: v, residentMb: 1), field("ProcessUsage.cpu_percent")),
             (.processUsage(cpuPercent: 1, residentMb: v), field("ProcessUsage.resident_mb")),
+            (.thermalHeadroom(headroom: v, forecastS: 10), field("ThermalHeadroom.headroom")),
         ]
     }
 
@@ -273,6 +274,9 @@ final class MisuseTests: XCTestCase {
         (.messageDelivered(latencyMs: 86_400_000, hops: 0, bytes: 0), nil),
         (.heap(usedMb: 1_048_576, limitMb: 1_048_576), nil),
         (.processUsage(cpuPercent: 100_000, residentMb: 1_048_576), nil),
+        (.thermalHeadroom(headroom: 10, forecastS: 60), nil),
+        (.thermalHeadroom(headroom: 1, forecastS: 61), "ThermalHeadroom.forecast_s"),
+        (.thermalHeadroom(headroom: 1, forecastS: UInt32.max), "ThermalHeadroom.forecast_s"),
         (.battery(levelPercent: Double.leastNonzeroMagnitude, charging: true), nil),
     ]
 

@@ -155,6 +155,53 @@ class CollectorsTest {
     }
 
     @Test
+    fun thermalHeadroomIsReadOnlyWhileThePhoneIsWarmAndANanIsNoReading() {
+        shadowOf(powerManager).setCurrentThermalStatus(PowerManager.THERMAL_STATUS_NONE)
+        // The OS stands in: 0.80, then NaN (asked too soon), then 1.05.
+        val answers = ArrayDeque(listOf(0.80f, Float.NaN, 1.05f, 0.9f, 0.9f, 0.9f))
+        var reads = 0
+        val collector = ThermalCollector(app, sink, diagnostics, readHeadroom = { _, forecastS ->
+            assertEquals(ThermalCollector.HEADROOM_FORECAST_S, forecastS)
+            reads++
+            answers.removeFirst()
+        })
+        collector.start()
+        advanceMain(60_000)
+        assertEquals(0, reads, "not read while the status is NONE")
+        shadowOf(powerManager).setCurrentThermalStatus(PowerManager.THERMAL_STATUS_LIGHT)
+        advanceMain(25_000) // read at once, then at 10 and 20 s
+        assertEquals(3, reads)
+        assertEquals(listOf(0.80, 1.05), sink.all<MetricSample.ThermalHeadroom>().map { Math.round(it.headroom * 100) / 100.0 })
+        assertTrue(sink.all<MetricSample.ThermalHeadroom>().all { it.forecastS == 10u })
+        // Cooled: no more reads.
+        shadowOf(powerManager).setCurrentThermalStatus(PowerManager.THERMAL_STATUS_NONE)
+        advanceMain(60_000)
+        assertEquals(3, reads)
+        // Warm again, then stopped: the reads stop with the collector.
+        shadowOf(powerManager).setCurrentThermalStatus(PowerManager.THERMAL_STATUS_SEVERE)
+        advanceMain(5_000)
+        assertEquals(4, reads)
+        collector.stop()
+        advanceMain(60_000)
+        assertEquals(4, reads)
+    }
+
+    @Test
+    fun thermalHeadroomIsNotReadBeforeApi30() {
+        shadowOf(powerManager).setCurrentThermalStatus(PowerManager.THERMAL_STATUS_SEVERE)
+        var reads = 0
+        val collector = ThermalCollector(app, sink, diagnostics, sdkInt = 29, readHeadroom = { _, _ ->
+            reads++
+            1f
+        })
+        collector.start()
+        advanceMain(60_000)
+        assertEquals(0, reads)
+        assertEquals(listOf(ThermalState.SERIOUS), sink.all<MetricSample.Thermal>().map { it.state })
+        collector.stop()
+    }
+
+    @Test
     fun thermalCollectorDoesNothingBeforeApi29() {
         val collector = ThermalCollector(app, sink, diagnostics, sdkInt = 28)
         collector.start()

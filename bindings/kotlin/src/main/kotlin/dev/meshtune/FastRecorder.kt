@@ -151,6 +151,7 @@ class FastRecorder internal constructor(val optimizer: PerformanceOptimizer, via
             is MetricSample.Heap -> emit(11, s.usedMb, s.limitMb, 0.0, 0L, 0L)
             is MetricSample.AppState -> emit(12, 0.0, 0.0, 0.0, flag(s.foreground), 0L)
             is MetricSample.ProcessUsage -> emit(13, s.cpuPercent, s.residentMb, 0.0, 0L, 0L)
+            is MetricSample.ThermalHeadroom -> emit(14, s.headroom, 0.0, 0.0, s.forecastS.toLong(), 0L)
         }
     }
 }

@@ -42,6 +42,7 @@ class FastRecorderTest {
         MetricSample.Heap(usedMb = 123.0, limitMb = 456.0),
         MetricSample.AppState(foreground = false),
         MetricSample.ProcessUsage(cpuPercent = 12.5, residentMb = 78.0),
+        MetricSample.ThermalHeadroom(headroom = 0.875, forecastS = 10u),
     )
 
     /** Whether the snapshot shows every sample of [everyVariant], each recorded once. */
@@ -69,6 +70,8 @@ class FastRecorderTest {
             !d.foreground &&
             m.memoryUsage.heapUsedMb == 123.0 &&
             m.memoryUsage.heapLimitMb == 456.0 &&
+            d.thermalHeadroom?.headroom == 0.875 &&
+            d.thermalHeadroom?.forecastS == 10u &&
             m.cpuUsage.processCpuPercent == 12.5 &&
             m.memoryUsage.processResidentMb == 78.0
     }

@@ -341,6 +341,7 @@ class MisuseTest {
             MetricSample.Heap(usedMb = 0.0, limitMb = v) to "Heap.limit_mb", // NaN, +-inf, +-MAX, and -0.0 ("must be above 0")
             MetricSample.ProcessUsage(cpuPercent = v, residentMb = 1.0) to field("ProcessUsage.cpu_percent"),
             MetricSample.ProcessUsage(cpuPercent = 1.0, residentMb = v) to field("ProcessUsage.resident_mb"),
+            MetricSample.ThermalHeadroom(headroom = v, forecastS = 10u) to field("ThermalHeadroom.headroom"),
         )
     }
 
@@ -364,6 +365,9 @@ class MisuseTest {
         MetricSample.MessageDelivered(latencyMs = 86_400_000.0, hops = 0u, bytes = 0u) to null,
         MetricSample.Heap(usedMb = 1_048_576.0, limitMb = 1_048_576.0) to null,
         MetricSample.ProcessUsage(cpuPercent = 100_000.0, residentMb = 1_048_576.0) to null,
+        MetricSample.ThermalHeadroom(headroom = 10.0, forecastS = 60u) to null,
+        MetricSample.ThermalHeadroom(headroom = 1.0, forecastS = 61u) to "ThermalHeadroom.forecast_s",
+        MetricSample.ThermalHeadroom(headroom = 1.0, forecastS = UInt.MAX_VALUE) to "ThermalHeadroom.forecast_s",
         MetricSample.Battery(levelPercent = Double.MIN_VALUE, charging = true) to null,
     )
 
