@@ -134,7 +134,9 @@ optimizer_config! {
     /// A battery state is left only this many points above its threshold. Default 5.
     battery_hysteresis_percent: f64 = 5.0,
     /// In the background, at or below this battery level the power strategy saves power
-    /// (the policy BLE mesh apps ship today). Default 50.
+    /// (the policy BLE mesh apps ship today): the saver's TX power, connection priority and
+    /// cap, with the discovery planner's scan and advertising (savings never break the
+    /// discovery target). Default 50.
     background_saver_battery_percent: f64 = 50.0,
     /// Share of `max_heap_mb` above which the memory strategy acts. Default 0.8.
     heap_pressure_ratio: f64 = 0.8,

@@ -362,6 +362,55 @@ fn thermal_serious_sheds_radio_work_only_when_it_is_a_material_part_of_the_heat(
 }
 
 #[test]
+fn the_saver_as_a_saving_keeps_the_planners_discovery_and_a_safety_shed_does_not() {
+    // Four peers around, 40 % unplugged: in the foreground the planner's setting; in the
+    // background on a half-empty battery the power saver, as a saving. Its TX power and
+    // connection priority come; its scan and advertising mode stay the planner's (the cheapest
+    // predicted to meet the 10 s discovery target), not the fixed 2 s / 28 s that misses it.
+    let run_to = |level_at_10_min: f64| {
+        let mut e = engine();
+        let mut log = Log::default();
+        run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
+            let level = if t < 600_000 { 40.0 } else { level_at_10_min };
+            let mut v = vec![
+                MetricSample::Battery { level_percent: level, charging: false },
+                MetricSample::PeerCount { connected: 2, discovered: 4 },
+                delivered(30.0),
+            ];
+            if t == 300_000 {
+                v.push(MetricSample::AppState { foreground: false });
+            }
+            v
+        });
+        (e, log)
+    };
+    let (e, log) = run_to(40.0);
+    let planned = log.actions.first().expect("the planner's setting at start").action.clone();
+    assert!(matches!(planned, OptimizationAction::SetScanMode { .. }), "{planned:?}");
+    assert_ne!(planned, OptimizationAction::baseline(Knob::ScanMode));
+    let saver = log
+        .find(|a| matches!(a, OptimizationAction::SetConnectionPriority { priority: ConnectionPriority::LowPower }))
+        .expect("the saver in the background");
+    assert_eq!(saver.priority, Priority::Savings);
+    assert!(
+        saver.reason.contains("in the background") && saver.reason.contains("discovery planner"),
+        "{}",
+        saver.reason
+    );
+    assert_eq!(e.knob(Knob::ScanMode), &planned, "{:?}", log.actions);
+    assert!(matches!(
+        e.knob(Knob::Advertising),
+        OptimizationAction::SetAdvertising { tx_power: meshtune::TxPower::Low, .. }
+    ));
+    // A critical battery is safety: the fixed ultra-low table, scan 1 s / 29 s.
+    let (e, _) = run_to(9.0);
+    assert_eq!(
+        e.knob(Knob::ScanMode),
+        &OptimizationAction::SetScanMode { mode: ScanMode::LowPower, duty_on_ms: 1_000, duty_off_ms: 29_000 }
+    );
+}
+
+#[test]
 fn in_the_background_a_scan_the_os_caps_is_judged_at_the_mode_the_os_runs() {
     // A phone drawing 40 mA (1 %/h of 4 000 mAh) heats up to Serious in the background. At the
     // baseline scan (balanced, 8 s on / 2 s off) shedding to the saver profile would save about
