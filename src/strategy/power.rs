@@ -115,6 +115,8 @@ pub struct PowerStrategy {
     shed: Option<ThermalShed>,
     /// The peer band the discovery planner plans for (see [`peer_band`]).
     peer_band: Option<u32>,
+    /// The last plan, with the target and scan cost it was solved for.
+    plan: Option<(DiscoveryTarget, f64, crate::discovery::DiscoveryPlan)>,
     /// Since when the peers seen have fit a lower band (see [`PEER_BAND_EXIT_HOLD_MS`]).
     band_down_since_ms: Option<u64>,
 }
@@ -357,19 +359,27 @@ impl OptimizationStrategy for PowerStrategy {
         if planned && ctx.config.discovery_planner && known {
             let peers = self.next_band(m.mesh_performance.discovered_peers, ctx.now_ms);
             self.peer_band = Some(peers);
-            let plan = plan_discovery(
-                &DiscoveryTarget {
-                    latency_ms: ctx.config.target_discovery_p95_ms,
-                    probability: 0.95,
-                    peers,
-                    // Planned as in the foreground: in the background Android lowers the scan to
-                    // LOW_POWER by itself, and a setting that followed the app's state would
-                    // change the knobs at every switch (in the stadium scenario, about twice
-                    // the changes per hour).
-                    background: false,
-                },
-                ctx.config.repair_cost_continuous_scan_ma,
-            );
+            let target = DiscoveryTarget {
+                latency_ms: ctx.config.target_discovery_p95_ms,
+                probability: 0.95,
+                peers,
+                // Planned as in the foreground: in the background Android lowers the scan to
+                // LOW_POWER by itself, and a setting that followed the app's state would
+                // change the knobs at every switch (in the stadium scenario, about twice
+                // the changes per hour).
+                background: false,
+            };
+            let scan_ma = ctx.config.repair_cost_continuous_scan_ma;
+            // The plan depends on its target and the scan's cost alone: solved again only
+            // when they change (the band, or the config), not at every tick.
+            let plan = match &self.plan {
+                Some((t, ma, plan)) if *t == target && *ma == scan_ma => plan.clone(),
+                _ => {
+                    let plan = plan_discovery(&target, scan_ma);
+                    self.plan = Some((target, scan_ma, plan.clone()));
+                    plan
+                }
+            };
             let _ = write!(
                 reason,
                 "; discovery planner: {} and {:?} advertising, predicted p95 discovery {:.1} s for up to {peers} peers (target {:.1} s{}), {:.2} mA",
