@@ -222,7 +222,18 @@ pub const MIN_SETTLED_BLOCKS: u64 = 6;
 ///   `Improved`;
 /// - neither, with the whole interval within `± delta` → `NoEffect`;
 /// - else `Inconclusive` (too few blocks, or an interval too wide for any conclusion).
+///
+/// A single block after the change is `Inconclusive` whatever it holds: it is one trial.
 pub fn judge_on_time(breach: &Blocks, settled: Option<&Blocks>, after: &Blocks, delta: f64) -> Verdict {
+    if after.n == 1 {
+        // One block after the change is one trial: its messages may share one fate (a sender
+        // hears of one flood's copies together, 200 of them in the simulator's stadium), and
+        // one block has no spread to tell that from independent messages.
+        return Verdict::Inconclusive(format!(
+            "on-time ratio {:.3} before, {:.3} after in one block of {} messages: one block may be one flood, at least two are needed",
+            breach.mean, after.mean, after.messages
+        ));
+    }
     let Some((lo, hi)) = after.difference(breach) else {
         return Verdict::Inconclusive(format!(
             "{} and {} blocks with messages before and after the change: at least one each is needed",
@@ -509,6 +520,15 @@ mod tests {
         let noisy = Blocks::from_counts((0..4).map(|i| if i % 2 == 0 { (10, 10) } else { (0, 10) }));
         assert!(matches!(judge_on_time(&noisy, None, &noisy, 0.05), Verdict::Inconclusive(_)));
         assert!(matches!(judge_on_time(&Blocks::default(), None, &blocks(9, 10, 6), 0.05), Verdict::Inconclusive(_)));
+        // One block after the change, however many messages: the simulator's stadium, where a
+        // sender heard of one flood after a move, all 199 copies late, against 0.895 before.
+        // Counted as 199 independent messages that was Worse at [-0.965, -0.825].
+        let before = Blocks::from_counts([(72, 81), (73, 81)]);
+        match judge_on_time(&before, None, &blocks(0, 199, 1), 0.05) {
+            Verdict::Inconclusive(why) => assert!(why.contains("one block"), "{why}"),
+            v => panic!("{v:?}"),
+        }
+        assert!(matches!(judge_on_time(&before, None, &blocks(0, 199, 2), 0.05), Verdict::Worse(_)));
     }
 
     #[test]
