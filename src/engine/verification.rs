@@ -521,8 +521,9 @@ mod tests {
         assert!(matches!(judge_on_time(&noisy, None, &noisy, 0.05), Verdict::Inconclusive(_)));
         assert!(matches!(judge_on_time(&Blocks::default(), None, &blocks(9, 10, 6), 0.05), Verdict::Inconclusive(_)));
         // One block after the change, however many messages: the simulator's stadium, where a
-        // sender heard of one flood after a move, all 199 copies late, against 0.895 before.
-        // Counted as 199 independent messages that was Worse at [-0.965, -0.825].
+        // sender heard of one flood after a move (a flood there reaches up to 199 phones), all
+        // late, against 0.895 before. Counted as independent messages that was Worse at
+        // [-0.965, -0.825].
         let before = Blocks::from_counts([(72, 81), (73, 81)]);
         match judge_on_time(&before, None, &blocks(0, 199, 1), 0.05) {
             Verdict::Inconclusive(why) => assert!(why.contains("one block"), "{why}"),
