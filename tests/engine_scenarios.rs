@@ -300,6 +300,32 @@ fn thermal_critical_sheds_radio_work_only_when_it_is_a_material_part_of_the_heat
 }
 
 #[test]
+fn a_critical_battery_while_the_heat_sheds_to_the_saver_still_gets_ultra_low() {
+    // Thermal Serious at 10 minutes, material at a 1 % threshold: the saver, as safety. At 12
+    // minutes the battery (unplugged) is critical: the stronger shed, ultra low, as before the
+    // thermal rule held its shed.
+    let config = OptimizerConfig { thermal_material_share: 0.01, ..OptimizerConfig::default() };
+    let mut e = Engine::new(config).unwrap();
+    let mut log = Log::default();
+    run(&mut e, &mut log, 0, 900_000, 1_000, |t| {
+        let level = if t < 720_000 { 60.0 - t as f64 / 3_600_000.0 } else { 8.0 };
+        let mut v = vec![MetricSample::Battery { level_percent: level, charging: false }, delivered(30.0)];
+        if t == 600_000 {
+            v.push(MetricSample::Thermal { state: ThermalState::Serious });
+        }
+        v
+    });
+    let saver = log.find(|a| matches!(a, OptimizationAction::SetScanMode { duty_on_ms: 2_000, .. })).expect("saver");
+    assert_eq!(saver.priority, Priority::Safety);
+    assert_eq!(
+        e.knob(Knob::ScanMode),
+        &OptimizationAction::SetScanMode { mode: ScanMode::LowPower, duty_on_ms: 1_000, duty_off_ms: 29_000 },
+        "{:?}",
+        log.actions
+    );
+}
+
+#[test]
 fn a_headroom_forecast_of_severe_throttling_is_taken_as_serious_while_it_is_fresh() {
     // At 1 %/h (40 mA) shedding to the saver is about 6 % of the phone's current: material at a
     // 1 % threshold. The OS state stays Fair; only the headroom forecast moves.

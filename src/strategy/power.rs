@@ -212,7 +212,8 @@ impl PowerStrategy {
         let mut not_material = String::new();
         if thermal < ThermalState::Serious {
             self.shed = None;
-        } else {
+        } else if !(critical && thermal == ThermalState::Serious) {
+            // (A critical battery sheds further than Serious would: ultra low, below.)
             let shed_to = if thermal == ThermalState::Critical { PowerMode::UltraLow } else { PowerMode::PowerSaver };
             if let Some(shed) = self.shed.as_ref().filter(|s| s.band == thermal) {
                 return (shed_to, Priority::Safety, shed.reason.clone());
