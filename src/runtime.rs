@@ -195,8 +195,9 @@ const LATE_WAKE_Z: f64 = 3.09;
 /// - **Hops:** when at least [`LATE_WAKE`] deliveries came and the lower bound of a one-sided
 ///   99.9 % normal interval of their mean hop count is above `max_avg_hop_count`.
 /// - **Consensus throughput:** when at least `min_samples` rounds (the fewest the consensus
-///   strategy judges) came over 2 s or more since the last tick and the upper bound of a one-sided 99.9 % interval of their rate (operations per
-///   second; a compound Poisson variance, Σ ops²) is below `target_consensus_ops_per_sec`.
+///   strategy judges) came over 2 s or more since the last tick and the upper bound of a
+///   one-sided 99.9 % interval of their rate (operations per second; a compound Poisson
+///   variance, Σ ops²) is below `target_consensus_ops_per_sec`.
 /// - **Slow consensus rounds and slow discoveries** (finalized after `max_finalization_ms`,
 ///   found after `target_discovery_p95_ms`): by their share among the rounds (discoveries)
 ///   since the last tick, as for messages, against the 5 % a p95 target allows.
